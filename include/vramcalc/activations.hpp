@@ -1,0 +1,31 @@
+#pragma once
+/// Activation memory: what autograd saves for backward in each decoder layer, derived op by
+/// op from the HF implementation (modeling.md §4), and how checkpointing changes it.
+
+#include <vector>
+
+#include <vramcalc/model.hpp>
+#include <vramcalc/term.hpp>
+#include <vramcalc/training.hpp>
+
+namespace vramcalc {
+
+struct Activations {
+  std::vector<Term> layer_parts;  ///< itemised saved tensors of one layer (no checkpointing)
+  Bytes per_layer = 0;            ///< Σ layer_parts: one layer, no checkpointing
+  Bytes s2_per_layer = 0;         ///< the part of per_layer that grows with s² (eager scores, masks)
+  Bytes kept_per_layer = 0;       ///< what each layer keeps under the chosen checkpointing
+  Bytes recompute = 0;            ///< re-materialised for the layer in backward (checkpointing)
+  Bytes forward_transient = 0;    ///< extra bytes live inside one layer's forward
+  Bytes backward_transient = 0;   ///< working set of one layer's backward (gradient buffers)
+  std::vector<Term> outside_parts;///< saved outside the decoder layers (ids, RoPE tables, final norm)
+  Bytes outside = 0;              ///< Σ outside_parts
+  Term forward_masks;             ///< shared attention masks, alive during the forward only
+  Term stack;                     ///< the "activations" component: L × kept + outside
+  Term backward_working;          ///< one layer's backward working set (+ recompute)
+};
+
+/// Activation memory of `model` under `setup` (one micro-batch, one replica).
+Activations activations(const ModelConfig& model, const TrainingSetup& setup);
+
+}  // namespace vramcalc

@@ -1,0 +1,76 @@
+#pragma once
+/// The estimate: every memory term, what is alive in each phase of a training step, the
+/// peak, and the verdict against a GPU. A pure function of its inputs.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <vramcalc/activations.hpp>
+#include <vramcalc/gpu.hpp>
+#include <vramcalc/layout.hpp>
+#include <vramcalc/model.hpp>
+#include <vramcalc/term.hpp>
+#include <vramcalc/training.hpp>
+
+namespace vramcalc {
+
+/// Where a component's bytes live: PyTorch's allocated tensors, the allocator's reserve on
+/// top of them, or memory PyTorch does not manage (CUDA context, NCCL).
+enum class TermKind { kAllocated, kReserve, kNonPytorch };
+const char* to_string(TermKind kind);
+
+/// A memory term as reported: its formula and source, its bytes at the peak phase, and the
+/// largest bytes it reaches in any phase.
+struct Component {
+  Term term;               ///< term.bytes = bytes at the peak phase
+  Bytes max_bytes = 0;     ///< largest over all phases
+  TermKind kind = TermKind::kAllocated;
+};
+
+/// One component's bytes at one moment, with a note when only part of it is alive.
+struct PhaseEntry {
+  std::string name;
+  Bytes bytes = 0;
+  std::string note;
+};
+
+/// One phase of a training step and the moment inside it where allocation peaks.
+struct Phase {
+  std::string name;   ///< "forward", "backward", "optimizer_step"
+  std::string point;  ///< the moment that sets the phase's peak
+  Bytes allocated = 0;
+  std::vector<PhaseEntry> entries;  ///< allocated components at that moment; Σ = allocated
+};
+
+struct EstimateInputs {
+  ModelConfig model;
+  TrainingSetup setup;
+  ParallelLayout layout;
+  std::optional<GpuSpec> gpu;              ///< from the catalog (--gpu)
+  std::optional<Bytes> memory_budget;      ///< --gpu-mem: overrides the GPU's capacity
+  std::optional<Bytes> cuda_context_bytes; ///< --cuda-context override
+};
+
+struct Estimate {
+  EstimateInputs inputs;
+  ParameterCounts params;
+  Activations activations;
+  std::vector<Component> components;  ///< every term, in report order
+  std::vector<Phase> phases;
+  std::size_t peak_phase = 0;         ///< index into phases
+  Bytes peak_allocated = 0;           ///< what torch.cuda.max_memory_allocated would show
+  Bytes peak_reserved = 0;            ///< + allocator reserve: max_memory_reserved
+  Bytes non_pytorch = 0;              ///< CUDA context and other non-PyTorch memory
+  Bytes device_total = 0;             ///< reserved + non-PyTorch: what nvidia-smi shows
+  std::optional<Bytes> capacity;      ///< GPU capacity or budget, when one was given
+  std::string capacity_label;         ///< the GPU's name or "--gpu-mem"
+
+  bool fits() const { return !capacity || device_total <= *capacity; }
+  const Component* find(const std::string& name) const;
+};
+
+/// Validates the inputs (InputError on zero sizes, overflow) and computes the estimate.
+Estimate estimate(const EstimateInputs& inputs);
+
+}  // namespace vramcalc

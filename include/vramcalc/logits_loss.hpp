@@ -1,0 +1,18 @@
+#pragma once
+/// Logits and cross-entropy loss: the output stage's forward and backward peaks
+/// (modeling.md §4.5).
+
+#include <vramcalc/model.hpp>
+#include <vramcalc/term.hpp>
+#include <vramcalc/training.hpp>
+
+namespace vramcalc {
+
+struct LogitsLoss {
+  Term forward;   ///< live at the forward peak of the loss
+  Term backward;  ///< live at the backward peak of the loss (start of backward)
+};
+
+LogitsLoss logits_loss(const ModelConfig& model, const TrainingSetup& setup);
+
+}  // namespace vramcalc

@@ -1,0 +1,77 @@
+#pragma once
+/// A decoder-only transformer, as read from a Hugging Face config.json, and its exact
+/// parameter inventory.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <vramcalc/units.hpp>
+
+namespace vramcalc {
+
+/// The model families vramcalc models op for op. Each maps to one HF `model_type`.
+enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3 };
+
+/// The HF `model_type` string of a family ("llama", "gemma2", ...).
+const char* family_name(Family family);
+/// Comma-separated list of the supported `model_type` values, for error messages.
+std::string supported_model_types();
+
+/// Shape of one decoder-only model. Field names follow HF config.json; every size is
+/// validated (positive, divisible where it must be) by the loader.
+struct ModelConfig {
+  std::string name;          ///< canonical name ("llama-3-8b") or the config's path
+  std::string source;        ///< where the config came from (HF repo / file path)
+  Family family = Family::kLlama;
+  std::uint64_t hidden_size = 0;          ///< h
+  std::uint64_t num_layers = 0;           ///< L
+  std::uint64_t num_heads = 0;            ///< a (query heads)
+  std::uint64_t num_kv_heads = 0;         ///< k (key/value heads; GQA when k < a)
+  std::uint64_t head_dim = 0;             ///< d (config.head_dim, else h / a)
+  std::uint64_t intermediate_size = 0;    ///< I (MLP inner size)
+  std::uint64_t vocab_size = 0;           ///< V
+  bool tie_word_embeddings = false;       ///< lm_head shares the embedding matrix
+  bool attention_bias = false;            ///< bias on q/k/v/o (llama-style attention_bias)
+  bool qkv_bias = false;                  ///< bias on q/k/v only (qwen2)
+  bool mlp_bias = false;                  ///< bias on gate/up/down
+  std::uint64_t sliding_window = 0;       ///< 0 = none; window of sliding-window layers
+  std::uint64_t sliding_layers = 0;       ///< how many layers use the sliding window
+  double attn_logit_softcapping = 0.0;    ///< gemma2: tanh soft-cap on attention scores
+  double final_logit_softcapping = 0.0;   ///< gemma2: tanh soft-cap on logits
+  std::string hidden_act = "silu";
+
+  std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
+  std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d
+};
+
+/// One parameter tensor shape and how many the model has of it (one per layer, or one).
+struct ParamTensor {
+  std::string name;        ///< HF module path pattern, e.g. "layers.*.self_attn.q_proj.weight"
+  std::uint64_t rows = 0;  ///< first dimension (out_features, or vocab for embeddings)
+  std::uint64_t cols = 1;  ///< second dimension (in_features); 1 for vectors
+  std::uint64_t count = 1; ///< number of such tensors in the model
+  bool matmul = false;     ///< used by a Linear / matmul (autocast casts it)
+  bool embedding = false;  ///< the input embedding table
+
+  std::uint64_t numel() const { return rows * cols; }
+  std::uint64_t total() const { return rows * cols * count; }
+};
+
+/// Exact parameter inventory: every tensor, and the sums that the memory terms need.
+struct ParameterCounts {
+  std::vector<ParamTensor> tensors;
+  std::uint64_t embedding = 0;      ///< V·h
+  std::uint64_t lm_head = 0;        ///< V·h, or 0 when tied
+  std::uint64_t per_layer = 0;      ///< one decoder layer
+  std::uint64_t final_norm = 0;     ///< h
+  std::uint64_t total = 0;          ///< every parameter, tied weights once
+  std::uint64_t matmul_weights = 0; ///< parameters autocast casts (Linear weights/biases incl. lm_head)
+  std::uint64_t largest_tensor = 0; ///< numel of the largest single tensor
+  std::uint64_t largest_module = 0; ///< params owned directly by the largest module (DeepSpeed's "largest layer")
+};
+
+/// Counts the parameters of `model` exactly, tensor by tensor, as HF builds the module.
+ParameterCounts count_parameters(const ModelConfig& model);
+
+}  // namespace vramcalc

@@ -1,0 +1,81 @@
+#pragma once
+/// What the user trains with: precision regime, optimizer, sequence and batch, attention
+/// kernel, activation checkpointing and loss implementation.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vramcalc {
+
+/// How weights, gradients, optimizer states and activations are stored (modeling.md §1).
+enum class Precision {
+  kFp32,   ///< everything fp32
+  kAmp,    ///< torch.autocast(bf16) over fp32 weights: 4+4 B/param + weight-cast cache
+  kMixed,  ///< DeepSpeed/Megatron: bf16 params and grads, fp32 master + fp32 optimizer states
+  kBf16,   ///< pure bf16: weights, grads and optimizer states all bf16
+};
+
+enum class Optimizer {
+  kAdamW,       ///< torch.optim.AdamW, foreach (default): +1 param-sized temporary at the step
+  kAdamWFused,  ///< torch.optim.AdamW(fused=True)
+  kAdamW8bit,   ///< bitsandbytes block-wise 8-bit AdamW
+  kSgd,         ///< plain SGD, no state
+  kSgdMomentum, ///< SGD with a momentum buffer
+  kAdafactor,   ///< HF Adafactor, factored second moment, beta1=None
+  kLion,        ///< Lion: one momentum state
+};
+
+enum class Attention {
+  kEager,  ///< HF eager_attention_forward: materialises the s×s scores (O(s²) memory)
+  kSdpa,   ///< torch SDPA flash / memory-efficient kernels (O(s) memory)
+};
+
+enum class GradCkpt {
+  kNone,       ///< every layer keeps all it saved for backward
+  kFull,       ///< HF gradient_checkpointing: only each layer's input is kept
+  kSelective,  ///< Megatron-style: only the core attention (s² part) is recomputed
+};
+
+enum class LossImpl {
+  kFull,     ///< HF ForCausalLMLoss: full logits, fp32 upcast, log-softmax saved
+  kChunked,  ///< chunked cross-entropy (torchtune CEWithChunkedOutputLoss)
+  kFused,    ///< fused linear cross-entropy (Liger / Cut Cross-Entropy): no full logits
+};
+
+/// The training inputs of one estimate. Defaults follow the README's examples.
+struct TrainingSetup {
+  std::uint64_t seq_len = 2048;
+  std::uint64_t micro_batch = 1;
+  std::uint64_t grad_accum = 1;
+  Precision precision = Precision::kMixed;
+  Optimizer optimizer = Optimizer::kAdamW;
+  Attention attention = Attention::kSdpa;
+  GradCkpt grad_ckpt = GradCkpt::kNone;
+  LossImpl loss = LossImpl::kFull;
+  std::uint64_t loss_chunks = 8;        ///< chunks for LossImpl::kChunked (torchtune default 8)
+  double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
+
+  std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
+};
+
+/// Names used on the command line and in JSON, and their parsers. Each parser throws
+/// InputError(field, value) listing the accepted names.
+const char* to_string(Precision value);
+const char* to_string(Optimizer value);
+const char* to_string(Attention value);
+const char* to_string(GradCkpt value);
+const char* to_string(LossImpl value);
+Precision parse_precision(const std::string& text);
+Optimizer parse_optimizer(const std::string& text);
+Attention parse_attention(const std::string& text);
+GradCkpt parse_grad_ckpt(const std::string& text);
+LossImpl parse_loss(const std::string& text);
+/// Accepted names, in order, for help texts.
+std::vector<std::string> precision_names();
+std::vector<std::string> optimizer_names();
+std::vector<std::string> attention_names();
+std::vector<std::string> grad_ckpt_names();
+std::vector<std::string> loss_names();
+
+}  // namespace vramcalc

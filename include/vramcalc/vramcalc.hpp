@@ -1,0 +1,21 @@
+#pragma once
+/// Umbrella header of the vramcalc core library.
+
+#include <vramcalc/activations.hpp>
+#include <vramcalc/error.hpp>
+#include <vramcalc/estimate.hpp>
+#include <vramcalc/gpu.hpp>
+#include <vramcalc/layout.hpp>
+#include <vramcalc/logits_loss.hpp>
+#include <vramcalc/model.hpp>
+#include <vramcalc/model_io.hpp>
+#include <vramcalc/model_states.hpp>
+#include <vramcalc/overhead.hpp>
+#include <vramcalc/term.hpp>
+#include <vramcalc/training.hpp>
+#include <vramcalc/units.hpp>
+
+namespace vramcalc {
+/// Library version, e.g. "0.1.0".
+const char* version();
+}  // namespace vramcalc

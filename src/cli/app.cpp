@@ -1,0 +1,191 @@
+#include "cli/app.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <ostream>
+#include <unistd.h>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/exit_codes.hpp"
+#include "cli/render.hpp"
+#include "cli/terminal.hpp"
+#include <vramcalc/vramcalc.hpp>
+
+namespace vramcalc::cli {
+namespace {
+
+std::string join(const std::vector<std::string>& names) { return fmt::format("{}", fmt::join(names, "|")); }
+
+Format parse_format(const std::string& text) {
+  if (text == "table") return Format::kTable;
+  if (text == "json") return Format::kJson;
+  if (text == "csv") return Format::kCsv;
+  if (text == "markdown" || text == "md") return Format::kMarkdown;
+  throw InputError("--format", text, "expected one of table, json, csv, markdown");
+}
+
+SizeUnits parse_units(const std::string& text) {
+  if (text == "gib") return SizeUnits::kBinary;
+  if (text == "gb") return SizeUnits::kDecimal;
+  throw InputError("--units", text, "expected gib (2^30 bytes) or gb (10^9 bytes)");
+}
+
+ColorMode parse_color(const std::string& text) {
+  if (text == "auto") return ColorMode::kAuto;
+  if (text == "always") return ColorMode::kAlways;
+  if (text == "never") return ColorMode::kNever;
+  throw InputError("--color", text, "expected auto, always or never");
+}
+
+double parse_percent(const std::string& text, const char* field) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == nullptr || *end != '\0' || !std::isfinite(v) || v < 0.0 || v > 100.0) {
+    throw InputError(field, text, "expected a percentage between 0 and 100");
+  }
+  return v / 100.0;
+}
+
+OutputOptions output_options(const CliOptions& o) {
+  OutputOptions out;
+  out.format = parse_format(o.format);
+  out.units = parse_units(o.units);
+  const char* no_color = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
+  out.color = use_color(parse_color(o.color), isatty(STDOUT_FILENO) != 0, no_color, term);
+  out.explain = o.explain;
+  return out;
+}
+
+void add_output_flags(CLI::App& app, CliOptions& o) {
+  app.add_option("--format", o.format, "Output format: table|json|csv|markdown (default table)");
+  app.add_option("--units", o.units, "Size units in table/markdown: gib (2^30 B) | gb (10^9 B)");
+  app.add_option("--color", o.color, "Colour: auto|always|never (auto: only on a terminal, never with NO_COLOR)");
+}
+
+}  // namespace
+
+std::uint64_t parse_count(const std::string& text, const char* field) {
+  if (text.empty()) throw InputError(field, text, "expected a positive integer");
+  for (char c : text) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) throw InputError(field, text, "expected a positive integer");
+  }
+  if (text.size() > 18) throw InputError(field, text, "too large");
+  const std::uint64_t v = std::stoull(text);
+  if (v == 0) throw InputError(field, text, "must be a positive integer");
+  return v;
+}
+
+Bytes parse_size(const std::string& text, const char* field) {
+  std::size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  const std::string number = text.substr(0, i);
+  std::string unit = text.substr(i);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  struct Unit {
+    const char* name;
+    double bytes;
+  };
+  static const Unit kUnits[] = {{"b", 1.0},         {"kib", 1024.0},   {"mib", 1048576.0}, {"gib", 1073741824.0},
+                                {"tib", 1099511627776.0}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}};
+  char* end = nullptr;
+  const double value = number.empty() ? -1.0 : std::strtod(number.c_str(), &end);
+  if (number.empty() || end == nullptr || *end != '\0' || !(value > 0.0)) {
+    throw InputError(field, text, "expected a size such as 40GiB, 39.5GiB or 80GB");
+  }
+  for (const auto& u : kUnits) {
+    if (unit == u.name) {
+      const double bytes = value * u.bytes;
+      if (bytes >= 1.8e19) throw InputError(field, text, "too large");
+      return static_cast<Bytes>(bytes);
+    }
+  }
+  throw InputError(field, text, "give a unit: B, KiB, MiB, GiB, TiB (powers of 2) or KB, MB, GB, TB (powers of 10)");
+}
+
+EstimateInputs to_inputs(const CliOptions& o) {
+  EstimateInputs in;
+  if (o.model.empty()) throw InputError("--model", "", "required: a built-in name (see `vramcalc models`) or a config.json path");
+  in.model = resolve_model(o.model);
+  in.setup.seq_len = parse_count(o.seq, "--seq");
+  in.setup.micro_batch = parse_count(o.batch, "--batch");
+  in.setup.grad_accum = parse_count(o.grad_accum, "--grad-accum");
+  in.setup.precision = parse_precision(o.precision);
+  in.setup.optimizer = parse_optimizer(o.optimizer);
+  in.setup.attention = parse_attention(o.attention);
+  in.setup.grad_ckpt = parse_grad_ckpt(o.grad_ckpt);
+  in.setup.loss = parse_loss(o.loss);
+  in.setup.loss_chunks = parse_count(o.loss_chunks, "--loss-chunks");
+  in.setup.fragmentation = parse_percent(o.fragmentation, "--fragmentation");
+  if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
+  if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
+  if (!o.cuda_context.empty()) in.cuda_context_bytes = parse_size(o.cuda_context, "--cuda-context");
+  return in;
+}
+
+int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  CliOptions o;
+  if (!args.empty() && (args[0] == "estimate" || args[0] == "models" || args[0] == "gpus")) {
+    o.command = args[0];
+    args.erase(args.begin());
+  }
+  CLI::App app{"vramcalc: how much GPU memory a training run takes, and where every byte goes.\n"
+               "Commands: [estimate] (default), models, gpus."};
+  app.set_version_flag("--version", std::string("vramcalc ") + version());
+  if (o.command == "estimate") {
+    app.add_option("-m,--model", o.model, "Built-in model name or alias (see `vramcalc models`), or path to an HF config.json");
+    app.add_option("-s,--seq", o.seq, "Sequence length in tokens (default 2048)");
+    app.add_option("-b,--batch", o.batch, "Micro-batch size per GPU (default 1)");
+    app.add_option("--grad-accum", o.grad_accum, "Gradient-accumulation steps (default 1)");
+    app.add_option("--precision", o.precision, "Precision regime: " + join(precision_names()) + " (default mixed)");
+    app.add_option("--optimizer", o.optimizer, "Optimizer: " + join(optimizer_names()) + " (default adamw)");
+    app.add_option("--attention", o.attention, "Attention kernel: " + join(attention_names()) + " (default sdpa)");
+    app.add_option("--grad-ckpt", o.grad_ckpt, "Activation checkpointing: " + join(grad_ckpt_names()) + " (default none)");
+    app.add_option("--loss", o.loss, "Loss implementation: " + join(loss_names()) + " (default full)");
+    app.add_option("--loss-chunks", o.loss_chunks, "Chunks for --loss chunked (default 8)");
+    app.add_option("--gpu", o.gpu, "GPU from the catalog (see `vramcalc gpus`); gives a fits / exceeds verdict");
+    app.add_option("--gpu-mem", o.gpu_mem, "Memory budget per GPU, e.g. 40GiB or 80GB; overrides --gpu's capacity");
+    app.add_option("--cuda-context", o.cuda_context, "Non-PyTorch memory per GPU (CUDA context), e.g. 600MiB");
+    app.add_option("--fragmentation", o.fragmentation, "Allocator reserve as % of the allocated peak (default 5)");
+    app.add_flag("--explain", o.explain, "Table: print each term's source and the per-layer activation derivation");
+  }
+  add_output_flags(app, o);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForVersion&) {
+    out << "vramcalc " << version() << "\n";
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    err << "vramcalc: error: " << e.what() << " (see --help)\n";
+    return kExitUsage;
+  }
+  try {
+    const OutputOptions view = output_options(o);
+    if (o.command == "models") {
+      render_models(out, builtin_models(), view);
+      return kExitOk;
+    }
+    if (o.command == "gpus") {
+      render_gpus(out, gpu_catalog(), view);
+      return kExitOk;
+    }
+    const Estimate est = estimate(to_inputs(o));
+    render_estimate(out, est, view);
+    return est.fits() ? kExitOk : kExitDoesNotFit;
+  } catch (const InputError& e) {
+    err << "vramcalc: error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+}
+
+}  // namespace vramcalc::cli

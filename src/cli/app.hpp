@@ -1,0 +1,57 @@
+#pragma once
+// The command line: parse into CliOptions, call the library, render one result.
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include <vramcalc/estimate.hpp>
+
+namespace vramcalc::cli {
+
+enum class Format { kTable, kJson, kCsv, kMarkdown };
+enum class ColorMode { kAuto, kAlways, kNever };
+
+/// Everything the user asked for, as plain values (strings are validated by `to_inputs`).
+struct CliOptions {
+  std::string command = "estimate";  // estimate | models | gpus
+  std::string model;
+  std::string seq = "2048";
+  std::string batch = "1";
+  std::string grad_accum = "1";
+  std::string precision = "mixed";
+  std::string optimizer = "adamw";
+  std::string attention = "sdpa";
+  std::string grad_ckpt = "none";
+  std::string loss = "full";
+  std::string loss_chunks = "8";
+  std::string fragmentation = "5";
+  std::string gpu;
+  std::string gpu_mem;
+  std::string cuda_context;
+  std::string format = "table";
+  std::string units = "gib";
+  std::string color = "auto";
+  bool explain = false;
+};
+
+/// How output is to be presented (not part of the estimate).
+struct OutputOptions {
+  Format format = Format::kTable;
+  SizeUnits units = SizeUnits::kBinary;
+  bool color = false;
+  bool explain = false;
+};
+
+/// Parses a positive integer count ("8192"); InputError naming `field` otherwise.
+std::uint64_t parse_count(const std::string& text, const char* field);
+/// Parses a size with an explicit unit ("40GiB", "39.5 GiB", "40GB", "512MiB").
+Bytes parse_size(const std::string& text, const char* field);
+/// Validates the options and builds the library's inputs.
+EstimateInputs to_inputs(const CliOptions& options);
+
+/// The whole program: returns the exit status. Data goes to `out`, diagnostics to `err`.
+int run(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+}  // namespace vramcalc::cli

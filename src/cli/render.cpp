@@ -1,0 +1,140 @@
+#include "cli/render.hpp"
+
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace vramcalc::cli {
+
+std::vector<ComponentRow> component_rows(const Estimate& est) {
+  std::vector<ComponentRow> rows;
+  for (const auto& c : est.components) {
+    ComponentRow row{c.term.name, to_string(c.kind), c.term.bytes, {}, c.term.formula, c.term.source, c.term.estimated};
+    if (c.kind == TermKind::kAllocated) {
+      for (const auto& phase : est.phases) {
+        Bytes b = 0;
+        for (const auto& e : phase.entries) {
+          if (e.name == c.term.name) b = e.bytes;
+        }
+        row.per_phase.push_back(b);
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string describe_precision(Precision precision) {
+  switch (precision) {
+    case Precision::kFp32: return "fp32 (weights, grads, states fp32)";
+    case Precision::kAmp: return "amp (fp32 weights under bf16 autocast)";
+    case Precision::kMixed: return "mixed (bf16 params+grads, fp32 master+states)";
+    case Precision::kBf16: return "bf16 (weights, grads, states bf16)";
+  }
+  return "?";
+}
+
+std::string describe_setup(const Estimate& est) {
+  const auto& s = est.inputs.setup;
+  std::string ckpt = s.grad_ckpt == GradCkpt::kNone ? "no checkpointing" : fmt::format("{} checkpointing", to_string(s.grad_ckpt));
+  return fmt::format("seq {} × batch {}, grad-accum {}, {}, {}, {} attention, {}, {} loss", s.seq_len, s.micro_batch,
+                     s.grad_accum, describe_precision(s.precision), to_string(s.optimizer), to_string(s.attention), ckpt,
+                     to_string(s.loss));
+}
+
+std::string verdict(const Estimate& est, SizeUnits units) {
+  if (!est.capacity) return "";
+  const Bytes cap = *est.capacity;
+  if (est.fits()) {
+    return fmt::format("fits {} ({}): {} free", est.capacity_label, format_size(cap, units),
+                       format_size(cap - est.device_total, units));
+  }
+  return fmt::format("does not fit {} ({}): exceeds by {}", est.capacity_label, format_size(cap, units),
+                     format_size(est.device_total - cap, units));
+}
+
+void render_estimate(std::ostream& out, const Estimate& est, const OutputOptions& view) {
+  switch (view.format) {
+    case Format::kTable: render_table(out, est, view); break;
+    case Format::kJson: render_json(out, est); break;
+    case Format::kCsv: render_csv(out, est); break;
+    case Format::kMarkdown: render_markdown(out, est, view); break;
+  }
+}
+
+void render_models(std::ostream& out, const std::vector<BuiltinModel>& models, const OutputOptions& view) {
+  if (view.format == Format::kJson) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (const auto& b : models) {
+      j.push_back({{"name", b.name},
+                   {"aliases", b.aliases},
+                   {"model_type", family_name(b.config.family)},
+                   {"parameters", count_parameters(b.config).total},
+                   {"source", b.source}});
+    }
+    out << j.dump(2) << "\n";
+    return;
+  }
+  const bool csv = view.format == Format::kCsv;
+  const bool md = view.format == Format::kMarkdown;
+  if (csv) out << "name,aliases,model_type,parameters,source\n";
+  if (md) out << "| name | aliases | model_type | parameters | source |\n|---|---|---|---:|---|\n";
+  if (!csv && !md) out << fmt::format("{:<16} {:<40} {:<8} {:>16}\n", "name", "aliases", "type", "parameters");
+  for (const auto& b : models) {
+    const std::string aliases = fmt::format("{}", fmt::join(b.aliases, csv ? ";" : ", "));
+    const std::uint64_t params = count_parameters(b.config).total;
+    if (csv) {
+      out << fmt::format("{},{},{},{},{}\n", csv_field(b.name), csv_field(aliases), family_name(b.config.family), params,
+                         csv_field(b.source));
+    } else if (md) {
+      out << fmt::format("| {} | {} | {} | {} | {} |\n", b.name, aliases, family_name(b.config.family), group_digits(params), b.source);
+    } else {
+      out << fmt::format("{:<16} {:<40} {:<8} {:>16}\n", b.name, aliases, family_name(b.config.family), group_digits(params));
+    }
+  }
+}
+
+void render_gpus(std::ostream& out, const std::vector<GpuSpec>& gpus, const OutputOptions& view) {
+  if (view.format == Format::kJson) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (const auto& g : gpus) {
+      j.push_back({{"name", g.name},
+                   {"display", g.display},
+                   {"capacity_bytes", g.capacity},
+                   {"cuda_context_bytes", g.cuda_context},
+                   {"cublas_workspace_bytes", g.cublas_workspace},
+                   {"capacity_source", g.capacity_source}});
+    }
+    out << j.dump(2) << "\n";
+    return;
+  }
+  const bool csv = view.format == Format::kCsv;
+  const bool md = view.format == Format::kMarkdown;
+  const char* unit = unit_label(view.units);
+  if (csv) out << "name,display,capacity_bytes,cuda_context_bytes,capacity_source\n";
+  if (md) out << fmt::format("| name | GPU | capacity ({}) | CUDA context ({}) |\n|---|---|---:|---:|\n", unit, unit);
+  if (!csv && !md) out << fmt::format("{:<12} {:<28} {:>14} {:>18}\n", "name", "GPU", fmt::format("capacity {}", unit), fmt::format("CUDA context {}", unit));
+  for (const auto& g : gpus) {
+    if (csv) {
+      out << fmt::format("{},{},{},{},{}\n", csv_field(g.name), csv_field(g.display), g.capacity, g.cuda_context,
+                         csv_field(g.capacity_source));
+    } else if (md) {
+      out << fmt::format("| {} | {} | {:.2f} | {:.2f} |\n", g.name, g.display, to_unit(g.capacity, view.units), to_unit(g.cuda_context, view.units));
+    } else {
+      out << fmt::format("{:<12} {:<28} {:>14.2f} {:>18.2f}\n", g.name, g.display, to_unit(g.capacity, view.units), to_unit(g.cuda_context, view.units));
+    }
+  }
+}
+
+}  // namespace vramcalc::cli

@@ -1,0 +1,45 @@
+#pragma once
+// Rendering one Estimate as table, JSON, CSV or markdown. Table, CSV and markdown walk the
+// same rows (component_rows); JSON serialises the Estimate itself.
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "cli/app.hpp"
+#include <vramcalc/estimate.hpp>
+#include <vramcalc/model_io.hpp>
+
+namespace vramcalc::cli {
+
+/// One component as every text format shows it.
+struct ComponentRow {
+  std::string name;
+  std::string kind;                 // allocated | reserve | non_pytorch
+  Bytes at_peak = 0;                // bytes in the peak phase (reserve/context: their value)
+  std::vector<Bytes> per_phase;     // bytes in each phase, in Estimate::phases order (allocated only)
+  std::string formula;
+  std::string source;
+  bool estimated = false;
+};
+
+std::vector<ComponentRow> component_rows(const Estimate& est);
+/// RFC 4180 field: quoted when it holds a comma, quote or newline.
+std::string csv_field(const std::string& text);
+/// "mixed (bf16 params and grads, fp32 master and optimizer states)" and friends.
+std::string describe_precision(Precision precision);
+/// One line describing the training inputs.
+std::string describe_setup(const Estimate& est);
+/// Verdict sentence ("fits on a100-80gb: 12.34 GiB free") or "" when no GPU/budget was given.
+std::string verdict(const Estimate& est, SizeUnits units);
+
+void render_estimate(std::ostream& out, const Estimate& est, const OutputOptions& view);
+void render_table(std::ostream& out, const Estimate& est, const OutputOptions& view);
+void render_json(std::ostream& out, const Estimate& est);
+void render_csv(std::ostream& out, const Estimate& est);
+void render_markdown(std::ostream& out, const Estimate& est, const OutputOptions& view);
+
+void render_models(std::ostream& out, const std::vector<BuiltinModel>& models, const OutputOptions& view);
+void render_gpus(std::ostream& out, const std::vector<GpuSpec>& gpus, const OutputOptions& view);
+
+}  // namespace vramcalc::cli

@@ -1,0 +1,99 @@
+// The default human output: one row per component with its bytes in each phase, its size at
+// the peak, share and bar; then the peak, the verdict, and how each term is computed.
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "cli/render.hpp"
+#include "cli/terminal.hpp"
+
+namespace vramcalc::cli {
+namespace {
+
+std::string bar(double share, int width) {
+  const int filled = static_cast<int>(share * width + 0.5);
+  std::string out;
+  for (int i = 0; i < width; ++i) out += i < filled ? "█" : "·";
+  return out;
+}
+
+std::string phase_title(const std::string& name) { return name == "optimizer_step" ? "step" : name; }
+
+}  // namespace
+
+void render_table(std::ostream& out, const Estimate& est, const OutputOptions& view) {
+  const bool c = view.color;
+  const SizeUnits u = view.units;
+  const char* unit = unit_label(u);
+  const ModelConfig& m = est.inputs.model;
+  out << style_bold(fmt::format("{} — {} parameters", m.name, group_digits(est.params.total)), c) << "\n";
+  out << fmt::format("{}: {} layers, hidden {}, {} heads / {} KV heads × {}, MLP {}, vocab {}{}\n", family_name(m.family),
+                     m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
+                     group_digits(m.vocab_size), m.tie_word_embeddings ? ", tied embeddings" : "");
+  out << describe_setup(est) << "\n\n";
+
+  const auto rows = component_rows(est);
+  const std::size_t peak = est.peak_phase;
+  std::string header = fmt::format("{:<22}", "component");
+  for (std::size_t i = 0; i < est.phases.size(); ++i) {
+    std::string title = phase_title(est.phases[i].name) + (i == peak ? "*" : "");
+    header += fmt::format(" {:>10}", title);
+  }
+  header += fmt::format("  {:>10}  {:>6}", fmt::format("peak {}", unit), "share");
+  out << style_bold(header, c) << "\n";
+  const double total = static_cast<double>(est.device_total);
+  for (const auto& r : rows) {
+    std::string line = fmt::format("{:<22}", r.name);
+    for (std::size_t i = 0; i < est.phases.size(); ++i) {
+      line += r.per_phase.empty() ? fmt::format(" {:>10}", "") : fmt::format(" {:>10.2f}", to_unit(r.per_phase[i], u));
+    }
+    const double share = total > 0 ? static_cast<double>(r.at_peak) / total : 0.0;
+    line += fmt::format("  {:>10.2f}  {:>5.1f}%  {}", to_unit(r.at_peak, u), share * 100.0, bar(share, 20));
+    out << line << "\n";
+  }
+  std::string alloc_line = fmt::format("{:<22}", "allocated (PyTorch)");
+  for (const auto& ph : est.phases) alloc_line += fmt::format(" {:>10.2f}", to_unit(ph.allocated, u));
+  alloc_line += fmt::format("  {:>10.2f}", to_unit(est.peak_allocated, u));
+  out << style_bold(alloc_line, c) << "\n";
+  out << fmt::format("{:<22} {:>{}}  {:>10.2f}\n", "on the device", "", est.phases.size() * 11 - 1, to_unit(est.device_total, u));
+  out << "\n";
+
+  const Phase& p = est.phases[peak];
+  out << style_bold(fmt::format("peak: {} ({})", p.name, p.point), c) << "\n";
+  out << fmt::format("  allocated {}  (torch.cuda.max_memory_allocated)\n", format_size(est.peak_allocated, u));
+  out << fmt::format("  reserved  {}  (max_memory_reserved: + allocator reserve)\n", format_size(est.peak_reserved, u));
+  out << fmt::format("  device    {}  (nvidia-smi: + CUDA context, non-PyTorch)\n", format_size(est.device_total, u));
+  const std::string v = verdict(est, u);
+  if (!v.empty()) out << (est.fits() ? style_green(v, c) : style_red(v, c)) << "\n";
+  out << "\n";
+
+  out << style_bold("how each term is computed", c) << style_dim("  (* estimated: derived from code or empirical)", c) << "\n";
+  for (const auto& r : rows) {
+    out << fmt::format("  {:<21}{} {}\n", r.name, r.estimated ? "*" : " ", r.formula);
+    if (view.explain && !r.source.empty()) out << style_dim(fmt::format("  {:<22} source: {}", "", r.source), c) << "\n";
+  }
+  const Activations& a = est.activations;
+  out << fmt::format("  {:<22} per layer {} saved ({} kept per layer under {} checkpointing)\n", "",
+                     format_size(a.per_layer, u), format_size(a.kept_per_layer, u), to_string(est.inputs.setup.grad_ckpt));
+  if (view.explain) {
+    out << "\n" << style_bold("one decoder layer, saved for backward (no checkpointing)", c) << "\n";
+    for (const auto& t : a.layer_parts) {
+      out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+    }
+    out << style_bold("outside the decoder layers", c) << "\n";
+    for (const auto& t : a.outside_parts) {
+      out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+    }
+    out << "\n" << style_bold("phases", c) << "\n";
+    for (const auto& ph : est.phases) {
+      out << fmt::format("  {:<15} {:>10}  at {}\n", ph.name, format_size(ph.allocated, u), ph.point);
+      for (const auto& e : ph.entries) {
+        out << fmt::format("      {:<22} {:>10}{}\n", e.name, format_size(e.bytes, u), e.note.empty() ? "" : "  " + e.note);
+      }
+    }
+  } else {
+    out << style_dim("  (--explain adds sources, the per-layer derivation and each phase's contents)", c) << "\n";
+  }
+}
+
+}  // namespace vramcalc::cli

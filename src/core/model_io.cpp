@@ -1,0 +1,221 @@
+// HF config.json → ModelConfig. Field names and family defaults follow the HF config
+// classes (transformers/models/<family>/configuration_<family>.py).
+#include <vramcalc/model_io.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/embedded_configs.hpp"
+#include "core/spellcheck.hpp"
+#include <vramcalc/error.hpp>
+
+namespace vramcalc {
+namespace {
+
+using nlohmann::json;
+
+std::string shown(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  if (value.is_string()) text = value.get<std::string>();
+  return text;
+}
+
+// A required or optional positive integer field.
+std::uint64_t positive_int(const json& j, const std::string& origin, const char* key, bool required,
+                           std::uint64_t fallback = 0) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) throw InputError(key, "(missing)", fmt::format("required field missing in {}", origin));
+    return fallback;
+  }
+  if (it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() > 0)) {
+    const auto v = it->get<std::uint64_t>();
+    if (v > 0) return v;
+  }
+  throw InputError(key, shown(*it), fmt::format("expected a positive integer in {}", origin));
+}
+
+bool boolean(const json& j, const std::string& origin, const char* key, bool fallback) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) throw InputError(key, shown(*it), fmt::format("expected true or false in {}", origin));
+  return it->get<bool>();
+}
+
+double non_negative_number(const json& j, const std::string& origin, const char* key, double fallback) {
+  const auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (it->is_null()) return 0.0;
+  if (!it->is_number() || it->get<double>() < 0.0) {
+    throw InputError(key, shown(*it), fmt::format("expected a non-negative number in {}", origin));
+  }
+  return it->get<double>();
+}
+
+Family family_from(const json& j, const std::string& origin) {
+  const auto it = j.find("model_type");
+  if (it == j.end() || !it->is_string()) {
+    throw InputError("model_type", it == j.end() ? "(missing)" : shown(*it),
+                     fmt::format("{} must name the model family; supported: {}", origin, supported_model_types()));
+  }
+  const std::string type = it->get<std::string>();
+  for (Family f : {Family::kLlama, Family::kMistral, Family::kQwen2, Family::kGemma, Family::kGemma2, Family::kPhi3}) {
+    if (type == family_name(f)) return f;
+  }
+  throw InputError("model_type", type, fmt::format("unsupported in {}; supported: {}", origin, supported_model_types()));
+}
+
+// Layers with a sliding-window attention mask: `layer_types` when the config lists them,
+// else each family's rule in its modeling file.
+std::uint64_t sliding_layer_count(const json& j, Family family, std::uint64_t layers, std::uint64_t window,
+                                  const std::string& origin) {
+  if (window == 0) return 0;
+  if (const auto it = j.find("layer_types"); it != j.end() && it->is_array()) {
+    std::uint64_t n = 0;
+    for (const auto& v : *it) {
+      if (v.is_string() && v.get<std::string>() == "sliding_attention") ++n;
+    }
+    return n;
+  }
+  switch (family) {
+    case Family::kGemma2: return (layers + 1) / 2;  // even layer indices slide
+    case Family::kQwen2: {
+      if (!boolean(j, origin, "use_sliding_window", false)) return 0;
+      const std::uint64_t first = positive_int(j, origin, "max_window_layers", false, 0);
+      return first >= layers ? 0 : layers - first;
+    }
+    case Family::kMistral:
+    case Family::kPhi3: return layers;
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+ModelConfig parse_model_config(const std::string& json_text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    std::string detail = e.what();
+    static const std::regex where("line ([0-9]+), column ([0-9]+)");
+    std::smatch m;
+    std::string position = std::regex_search(detail, m, where) ? fmt::format("line {}, column {}", m[1].str(), m[2].str())
+                                                               : fmt::format("byte {}", e.byte);
+    throw InputError("config", origin, fmt::format("malformed JSON at {}", position));
+  }
+  if (!j.is_object()) throw InputError("config", origin, "expected a JSON object (an HF config.json)");
+
+  ModelConfig m;
+  m.name = origin;
+  m.source = origin;
+  m.family = family_from(j, origin);
+  m.hidden_size = positive_int(j, origin, "hidden_size", true);
+  m.num_layers = positive_int(j, origin, "num_hidden_layers", true);
+  m.num_heads = positive_int(j, origin, "num_attention_heads", true);
+  m.num_kv_heads = positive_int(j, origin, "num_key_value_heads", false, m.num_heads);
+  m.intermediate_size = positive_int(j, origin, "intermediate_size", true);
+  m.vocab_size = positive_int(j, origin, "vocab_size", true);
+  m.head_dim = positive_int(j, origin, "head_dim", false, 0);
+  if (m.head_dim == 0) {
+    if (m.hidden_size % m.num_heads != 0) {
+      throw InputError("num_attention_heads", std::to_string(m.num_heads),
+                       fmt::format("does not divide hidden_size {} and head_dim is not given ({})", m.hidden_size, origin));
+    }
+    m.head_dim = m.hidden_size / m.num_heads;
+  }
+  if (m.num_kv_heads > m.num_heads || m.num_heads % m.num_kv_heads != 0) {
+    throw InputError("num_key_value_heads", std::to_string(m.num_kv_heads),
+                     fmt::format("must divide num_attention_heads {} ({})", m.num_heads, origin));
+  }
+  const bool tied_default = m.family == Family::kGemma || m.family == Family::kGemma2;
+  m.tie_word_embeddings = boolean(j, origin, "tie_word_embeddings", tied_default);
+  const bool has_attention_bias_key =
+      m.family == Family::kLlama || m.family == Family::kGemma || m.family == Family::kGemma2;
+  m.attention_bias = has_attention_bias_key && boolean(j, origin, "attention_bias", false);
+  m.qkv_bias = m.family == Family::kQwen2;  // Qwen2Attention: q/k/v bias=True, o_proj bias=False
+  m.mlp_bias = m.family == Family::kLlama && boolean(j, origin, "mlp_bias", false);
+  if (const auto it = j.find("hidden_act"); it != j.end() && it->is_string()) m.hidden_act = it->get<std::string>();
+  m.sliding_window = positive_int(j, origin, "sliding_window", false, m.family == Family::kGemma2 ? 4096 : 0);
+  m.sliding_layers = sliding_layer_count(j, m.family, m.num_layers, m.sliding_window, origin);
+  if (m.family == Family::kGemma2) {
+    m.attn_logit_softcapping = non_negative_number(j, origin, "attn_logit_softcapping", 50.0);
+    m.final_logit_softcapping = non_negative_number(j, origin, "final_logit_softcapping", 30.0);
+  }
+  // Reject sizes whose parameter bytes could not be represented (fp32 bytes of all parameters).
+  const ParameterCounts pc = count_parameters(m);
+  (void)checked_mul(pc.total, 16);
+  (void)checked_product({m.vocab_size, m.hidden_size, 16});
+  return m;
+}
+
+ModelConfig load_model_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("--model", path, "cannot open this file (and it is not a built-in model; see `vramcalc models`)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw InputError("--model", path, "cannot read this file");
+  ModelConfig m = parse_model_config(text.str(), path);
+  return m;
+}
+
+const std::vector<BuiltinModel>& builtin_models() {
+  static const std::vector<BuiltinModel> models = [] {
+    std::vector<BuiltinModel> out;
+    for (const auto& file : detail::embedded_model_configs()) {
+      const json j = json::parse(file.text);
+      const json& meta = j.at("_vramcalc");
+      BuiltinModel b;
+      b.name = meta.at("name").get<std::string>();
+      for (const auto& a : meta.value("aliases", json::array())) b.aliases.push_back(a.get<std::string>());
+      b.source = meta.value("source", file.path);
+      if (const auto it = meta.find("published_parameters"); it != meta.end() && it->is_number_unsigned()) {
+        b.published_parameters = it->get<std::uint64_t>();
+      }
+      b.config = parse_model_config(file.text, file.path);
+      b.config.name = b.name;
+      b.config.source = b.source;
+      out.push_back(std::move(b));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+    return out;
+  }();
+  return models;
+}
+
+const BuiltinModel* find_builtin_model(const std::string& name) {
+  const std::string key = detail::lower(name);
+  for (const auto& b : builtin_models()) {
+    if (detail::lower(b.name) == key) return &b;
+    for (const auto& a : b.aliases) {
+      if (detail::lower(a) == key) return &b;
+    }
+  }
+  return nullptr;
+}
+
+ModelConfig resolve_model(const std::string& name_or_path) {
+  if (name_or_path.empty()) throw InputError("--model", "", "give a built-in model name or a path to an HF config.json");
+  if (const BuiltinModel* b = find_builtin_model(name_or_path)) return b->config;
+  std::ifstream probe(name_or_path);
+  const bool looks_like_path = name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".json");
+  if (probe || looks_like_path) return load_model_config(name_or_path);
+  std::vector<std::string> names;
+  for (const auto& b : builtin_models()) {
+    names.push_back(b.name);
+    names.insert(names.end(), b.aliases.begin(), b.aliases.end());
+  }
+  std::string message = "unknown model (not a built-in name and no such file)";
+  const std::string suggestion = detail::closest_match(name_or_path, names);
+  if (!suggestion.empty()) message += fmt::format("; did you mean '{}'?", suggestion);
+  message += " See `vramcalc models`.";
+  throw InputError("--model", name_or_path, message);
+}
+
+}  // namespace vramcalc

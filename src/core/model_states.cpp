@@ -1,0 +1,158 @@
+// Model states per precision regime and optimizer (modeling.md §1.1-§1.5).
+#include <vramcalc/model_states.hpp>
+
+#include <fmt/format.h>
+
+namespace vramcalc {
+
+PrecisionBytes precision_bytes(Precision precision) {
+  switch (precision) {
+    case Precision::kFp32: return {4, 4, 0, 4, 4, 4};
+    case Precision::kAmp: return {4, 4, 0, 4, 4, 2};
+    case Precision::kMixed: return {2, 2, 4, 4, 2, 2};
+    case Precision::kBf16: return {2, 2, 0, 2, 2, 2};
+  }
+  return {};
+}
+
+namespace {
+
+constexpr const char* kZeroPaper = "ZeRO, Rajbhandari et al. 2020 (arXiv:1910.02054) §3.1";
+
+std::string per_param(const char* symbol, std::uint64_t params, Bytes bytes_per) {
+  return fmt::format("{} × {} B = {} × {}", symbol, bytes_per, group_digits(params), bytes_per);
+}
+
+// bitsandbytes Optimizer2State.init_state: uint8 state1/state2 plus fp32 absmax per 256-element
+// block for tensors with numel >= min_8bit_size (4096); smaller tensors keep fp32 states.
+Bytes adam8bit_state_bytes(const ParameterCounts& pc) {
+  constexpr Bytes kBlock = 256;
+  constexpr Bytes kMin8bitSize = 4096;
+  constexpr Bytes kQuantMaps = 2 * 256 * 4;  // qmap1 + qmap2, 256 fp32 entries each
+  Bytes total = kQuantMaps;
+  for (const auto& t : pc.tensors) {
+    const Bytes n = t.numel();
+    const Bytes per_tensor = n >= kMin8bitSize ? 2 * (n + 4 * ceil_div(n, kBlock)) : 2 * 4 * n;
+    total = checked_add(total, checked_mul(per_tensor, t.count));
+  }
+  return total;
+}
+
+// HF Adafactor (beta1=None): factored fp32 second moment, a row and a column vector per matrix,
+// a full fp32 vector for 1-D parameters.
+Bytes adafactor_state_bytes(const ParameterCounts& pc) {
+  Bytes total = 0;
+  for (const auto& t : pc.tensors) {
+    const Bytes per_tensor = t.cols > 1 ? 4 * (t.rows + t.cols) : 4 * t.numel();
+    total = checked_add(total, checked_mul(per_tensor, t.count));
+  }
+  return total;
+}
+
+Term optimizer_states_term(const ParameterCounts& pc, const TrainingSetup& setup, const PrecisionBytes& pb) {
+  const std::uint64_t P = pc.total;
+  Term t{"optimizer_states", 0, "", "", false};
+  switch (setup.optimizer) {
+    case Optimizer::kAdamW:
+    case Optimizer::kAdamWFused:
+      t.bytes = checked_mul(P, 2 * pb.state);
+      t.formula = fmt::format("exp_avg + exp_avg_sq: {}", per_param("P", P, 2 * pb.state));
+      t.source = fmt::format("torch/optim/adamw.py (state exp_avg, exp_avg_sq in the dtype stepped); {}", kZeroPaper);
+      break;
+    case Optimizer::kAdamW8bit:
+      t.bytes = adam8bit_state_bytes(pc);
+      t.formula = "Σ tensors: 2·(n + 4·⌈n/256⌉) if n ≥ 4096 else 8·n, + 2 KiB quantile maps (≈2.03125 B/param)";
+      t.source = "bitsandbytes optim/optimizer.py Optimizer2State.init_state (blocksize 256, min_8bit_size 4096); arXiv:2110.02861";
+      break;
+    case Optimizer::kSgd:
+      t.formula = "plain SGD keeps no state";
+      t.source = "torch/optim/sgd.py";
+      break;
+    case Optimizer::kSgdMomentum:
+      t.bytes = checked_mul(P, pb.state);
+      t.formula = fmt::format("momentum_buffer: {}", per_param("P", P, pb.state));
+      t.source = "torch/optim/sgd.py (state momentum_buffer)";
+      break;
+    case Optimizer::kAdafactor:
+      t.bytes = adafactor_state_bytes(pc);
+      t.formula = "Σ matrices 4·(rows + cols) + Σ vectors 4·n (fp32 factored exp_avg_sq; beta1=None)";
+      t.source = "transformers optimization.py Adafactor; Shazeer & Stern 2018 (arXiv:1804.04235) §3";
+      break;
+    case Optimizer::kLion:
+      t.bytes = checked_mul(P, pb.state);
+      t.formula = fmt::format("exp_avg: {}", per_param("P", P, pb.state));
+      t.source = "Lion, Chen et al. 2023 (arXiv:2302.06675) Alg. 1; lion-pytorch";
+      break;
+  }
+  return t;
+}
+
+Term step_temp_term(const ParameterCounts& pc, const TrainingSetup& setup, const PrecisionBytes& pb) {
+  const std::uint64_t P = pc.total;
+  const std::uint64_t n_max = pc.largest_tensor;
+  Term t{"optimizer_step_temp", 0, "", "", false};
+  switch (setup.optimizer) {
+    case Optimizer::kAdamW:
+      t.bytes = checked_mul(P, pb.state);
+      t.formula = fmt::format("foreach exp_avg_sq.sqrt() tensor list: {}", per_param("P", P, pb.state));
+      t.source = "torch/optim/adamw.py _multi_tensor_adamw; torch.optim.Adam docs: foreach uses ~sizeof(params) more peak memory";
+      break;
+    case Optimizer::kAdafactor: {
+      const bool low_precision_params = pb.weight == 2 && pb.master == 0;
+      const Bytes copies = low_precision_params ? 4 : 2;
+      t.bytes = checked_product({copies, 4, n_max});
+      t.formula = fmt::format("{} fp32 temporaries of the largest tensor: {} × 4 B × {}{}", copies, copies,
+                              group_digits(n_max), low_precision_params ? " (grad.float(), p.float(), update, outer product)" : " (update, outer product)");
+      t.source = "transformers optimization.py Adafactor.step (per-parameter loop)";
+      t.estimated = true;
+      break;
+    }
+    case Optimizer::kLion:
+      t.bytes = checked_product({2, pb.state, n_max});
+      t.formula = fmt::format("2 temporaries of the largest tensor: 2 × {} B × {}", pb.state, group_digits(n_max));
+      t.source = "lion-pytorch update_fn (exp_avg.clone().mul_().add(grad).sign_())";
+      t.estimated = true;
+      break;
+    default:
+      t.formula = fmt::format("{}: updates in place, no parameter-sized temporary", to_string(setup.optimizer));
+      t.source = setup.optimizer == Optimizer::kAdamW8bit ? "bitsandbytes functional.optimizer_update_8bit_blockwise"
+                                                          : "torch/optim (fused / in-place foreach ops)";
+      break;
+  }
+  return t;
+}
+
+}  // namespace
+
+ModelStates model_states(const ModelConfig& /*model*/, const ParameterCounts& pc, const TrainingSetup& setup) {
+  const PrecisionBytes pb = precision_bytes(setup.precision);
+  const std::uint64_t P = pc.total;
+  const char* regime = to_string(setup.precision);
+  ModelStates s;
+  s.weights = {"weights", checked_mul(P, pb.weight), per_param("P", P, pb.weight),
+               fmt::format("{} regime: parameters in {}; {}", regime, pb.weight == 4 ? "fp32" : "bf16", kZeroPaper)};
+  s.gradients = {"gradients", checked_mul(P, pb.grad), per_param("P", P, pb.grad),
+                 "param.grad has the parameter's dtype (torch autograd AccumulateGrad)"};
+  s.master_weights = {"master_weights", checked_mul(P, pb.master),
+                      pb.master ? per_param("P", P, pb.master) : "no fp32 master copy in this regime",
+                      pb.master ? fmt::format("fp32 master copy (mixed precision); {}", kZeroPaper) : ""};
+  s.optimizer_states = optimizer_states_term(pc, setup, pb);
+  s.optimizer_step_temp = step_temp_term(pc, setup, pb);
+  if (pb.master != 0) {
+    s.grad_fp32_copy = {"grad_fp32_copy", checked_mul(P, 4), per_param("P", P, 4) + " (bf16 grads upcast for the fp32 step)",
+                        "DeepSpeed runtime/zero/stage_1_and_2.py step (single_grad_partition .to(fp32)); modeling.md §2.2"};
+  } else {
+    s.grad_fp32_copy = {"grad_fp32_copy", 0, "the optimizer steps in the gradients' own dtype", ""};
+  }
+  if (setup.precision == Precision::kAmp) {
+    s.autocast_cache = {"autocast_cache", checked_mul(pc.matmul_weights, 2),
+                        fmt::format("bf16 casts of Linear weights incl. lm_head: P_linear × 2 B = {} × 2",
+                                    group_digits(pc.matmul_weights)),
+                        "aten/src/ATen/autocast_mode.cpp cached_cast (leaf fp32 weights cached until autocast exit; saved by matmuls)"};
+  } else {
+    s.autocast_cache = {"autocast_cache", 0, "no autocast in this regime", ""};
+  }
+  return s;
+}
+
+}  // namespace vramcalc

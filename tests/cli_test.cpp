@@ -1,0 +1,156 @@
+// End to end: the real binary, its exit codes, streams and error lines.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the vramcalc binary with `args` (shell words), capturing stdout and stderr apart.
+Result vramcalc_run(const std::string& args) {
+  // Per-process names: ctest runs test cases in parallel in one directory.
+  const std::string err_path = "vramcalc_cli_stderr_" + std::to_string(getpid()) + ".txt";
+  const std::string cmd = std::string("NO_COLOR= ") + VRAMCALC_BINARY + " " + args + " 2>" + err_path;
+  Result r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_path);
+  std::stringstream ss;
+  ss << err.rdbuf();
+  r.err = ss.str();
+  std::remove(err_path.c_str());
+  return r;
+}
+
+// One line on stderr, prefixed, naming the field; nothing on stdout; exit 2.
+void expect_input_error(const std::string& args, const std::string& expected) {
+  INFO(args);
+  const Result r = vramcalc_run(args);
+  CHECK(r.code == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err.rfind("vramcalc: error: ", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_THAT(r.err, Catch::Contains(expected));
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const std::string path = std::to_string(getpid()) + "_" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("the README's first command prints a breakdown and exits 0", "[cli]") {
+  const Result r = vramcalc_run("--model llama-8b --seq 8192");
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK_THAT(r.out, Catch::Contains("8,030,261,248 parameters"));
+  CHECK_THAT(r.out, Catch::Contains("weights") && Catch::Contains("optimizer_states") && Catch::Contains("GiB"));
+  CHECK(r.out.find("\033[") == std::string::npos);  // no colour when stdout is not a terminal
+}
+
+TEST_CASE("JSON carries the documented fields in integer bytes", "[cli][json]") {
+  const Result r = vramcalc_run("estimate --model llama-8b --seq 8192 --gpu a100-40gb --format json");
+  CHECK(r.code == 1);  // 8B full fine-tuning does not fit in 40 GB
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["schema_version"] == 1);
+  CHECK(j["model"]["name"] == "llama-3-8b");
+  CHECK(j["model"]["parameters"] == 8030261248ULL);
+  CHECK(j["inputs"]["seq_len"] == 8192);
+  CHECK(j["inputs"]["precision"] == "mixed");
+  std::vector<std::string> names;
+  for (const auto& c : j["components"]) {
+    names.push_back(c["name"]);
+    CHECK(c["bytes"].is_number_unsigned());
+    CHECK(c["formula"].is_string());
+    CHECK(c["source"].is_string());
+  }
+  for (const char* required : {"weights", "gradients", "optimizer_states", "master_weights", "activations", "logits_loss"}) {
+    CHECK(std::find(names.begin(), names.end(), required) != names.end());
+  }
+  for (const auto& c : j["components"]) {
+    if (c["name"] == "activations") CHECK(c["per_layer_bytes"] == 200840ULL * 8192);
+  }
+  CHECK(j["phases"].size() == 3);
+  CHECK(j["peak"]["allocated_bytes"].is_number_unsigned());
+  CHECK(j["peak"]["reserved_bytes"] >= j["peak"]["allocated_bytes"]);
+  CHECK(j["gpu"]["name"] == "a100-40gb");
+  CHECK(j["gpu"]["capacity_bytes"] == 42405855232ULL);
+  CHECK(j["gpu"]["fits"] == false);
+}
+
+TEST_CASE("exit status: 0 fits, 1 does not fit, 2 bad input", "[cli]") {
+  CHECK(vramcalc_run("--model llama-3.2-1b --seq 512 --gpu h100-80gb").code == 0);
+  CHECK(vramcalc_run("--model llama-3.2-1b --seq 512 --gpu-mem 2GiB").code == 1);
+  CHECK(vramcalc_run("--model llama-3.2-1b --seq 512 --gpu-mem 2GiB --format json").code == 1);
+  CHECK(vramcalc_run("--model llama-3.2-1b").code == 0);  // no GPU given: never 1
+  CHECK(vramcalc_run("--help").code == 0);
+  CHECK(vramcalc_run("--version").code == 0);
+  CHECK(vramcalc_run("models").code == 0);
+  CHECK(vramcalc_run("gpus --format json").code == 0);
+}
+
+TEST_CASE("every output format renders the same estimate", "[cli]") {
+  const Result csv = vramcalc_run("--model mistral-7b --format csv");
+  CHECK(csv.code == 0);
+  CHECK(csv.out.rfind("component,kind,bytes_at_peak,forward_bytes,backward_bytes,optimizer_step_bytes", 0) == 0);
+  const Result md = vramcalc_run("--model mistral-7b --format markdown --units gb");
+  CHECK(md.code == 0);
+  CHECK_THAT(md.out, Catch::Contains("| weights |") && Catch::Contains("(GB)"));
+  const auto j = nlohmann::json::parse(vramcalc_run("--model mistral-7b --format json").out);
+  // The CSV's peak_allocated row carries the JSON's integer.
+  CHECK_THAT(csv.out, Catch::Contains("peak_allocated,total," + std::to_string(j["peak"]["allocated_bytes"].get<std::uint64_t>())));
+}
+
+TEST_CASE("each bad input gets its one-line error", "[cli][errors]") {
+  expect_input_error("--model llama-8", "did you mean 'llama-8b'?");
+  expect_input_error("", "--model");
+  expect_input_error("--model llama-8b --seq 0", "--seq: '0'");
+  expect_input_error("--model llama-8b --seq -4", "--seq: '-4'");
+  expect_input_error("--model llama-8b --batch 1.5", "--batch: '1.5'");
+  expect_input_error("--model llama-8b --precision fp16", "--precision: 'fp16'");
+  expect_input_error("--model llama-8b --optimizer adam", "did you mean 'adamw'?");
+  expect_input_error("--model llama-8b --gpu a100", "--gpu: 'a100'");
+  expect_input_error("--model llama-8b --gpu-mem 40", "give a unit");
+  expect_input_error("--model llama-8b --format yaml", "--format: 'yaml'");
+  expect_input_error("--model llama-8b --bogus", "--bogus");
+  expect_input_error("--model llama-8b --seq 1099511627776", "overflow 64 bits");
+  expect_input_error("--model " + write_temp("bad_syntax.json", "{\n  \"hidden_size\": 4096,\n  oops\n}"),
+                     "malformed JSON at line 3, column");
+  expect_input_error("--model " + write_temp("bad_missing.json", R"({"model_type": "llama", "hidden_size": 4096})"),
+                     "num_hidden_layers: '(missing)'");
+  expect_input_error("--model " + write_temp("bad_heads.json",
+                                             R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
+                       "num_attention_heads": 30, "intermediate_size": 8, "vocab_size": 8})"),
+                     "num_attention_heads: '30': does not divide hidden_size 4096");
+  expect_input_error("--model " + write_temp("bad_kv.json",
+                                             R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
+                       "num_attention_heads": 32, "num_key_value_heads": 6, "intermediate_size": 8, "vocab_size": 8})"),
+                     "num_key_value_heads: '6'");
+  expect_input_error("--model " + write_temp("bad_type.json", R"({"model_type": "bert", "hidden_size": 8})"),
+                     "model_type: 'bert': unsupported");
+}
+
+TEST_CASE("a config.json path works like a built-in name", "[cli]") {
+  const std::string path = std::string(VRAMCALC_SOURCE_DIR) + "/configs/models/qwen2.5-7b.json";
+  const auto j = nlohmann::json::parse(vramcalc_run("--model " + path + " --format json").out);
+  CHECK(j["model"]["parameters"] == 7615616512ULL);
+}
