@@ -53,6 +53,7 @@ struct TrainingSetup {
   Attention attention = Attention::kSdpa;
   GradCkpt grad_ckpt = GradCkpt::kNone;
   LossImpl loss = LossImpl::kFull;
+  bool explicit_mask = false;           ///< an attention mask is passed (padding, packed documents)
   std::uint64_t loss_chunks = 8;        ///< chunks for LossImpl::kChunked (torchtune default 8)
   double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
 

@@ -121,6 +121,10 @@ EstimateInputs to_inputs(const CliOptions& o) {
   in.setup.grad_ckpt = parse_grad_ckpt(o.grad_ckpt);
   in.setup.loss = parse_loss(o.loss);
   in.setup.loss_chunks = parse_count(o.loss_chunks, "--loss-chunks");
+  if (o.mask != "causal" && o.mask != "explicit") {
+    throw InputError("--mask", o.mask, "expected causal (no padding: SDPA is_causal) or explicit (padding or packed-document mask)");
+  }
+  in.setup.explicit_mask = o.mask == "explicit";
   in.setup.fragmentation = parse_percent(o.fragmentation, "--fragmentation");
   if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
@@ -148,6 +152,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     app.add_option("--attention", o.attention, "Attention kernel: " + join(attention_names()) + " (default sdpa)");
     app.add_option("--grad-ckpt", o.grad_ckpt, "Activation checkpointing: " + join(grad_ckpt_names()) + " (default none)");
     app.add_option("--loss", o.loss, "Loss implementation: " + join(loss_names()) + " (default full)");
+    app.add_option("--mask", o.mask, "Attention mask: causal (no padding) | explicit (padding or packed documents)");
     app.add_option("--loss-chunks", o.loss_chunks, "Chunks for --loss chunked (default 8)");
     app.add_option("--gpu", o.gpu, "GPU from the catalog (see `vramcalc gpus`); gives a fits / exceeds verdict");
     app.add_option("--gpu-mem", o.gpu_mem, "Memory budget per GPU, e.g. 40GiB or 80GB; overrides --gpu's capacity");

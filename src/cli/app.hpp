@@ -26,6 +26,7 @@ struct CliOptions {
   std::string grad_ckpt = "none";
   std::string loss = "full";
   std::string loss_chunks = "8";
+  std::string mask = "causal";
   std::string fragmentation = "5";
   std::string gpu;
   std::string gpu_mem;

@@ -56,6 +56,9 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   alloc_line += fmt::format("  {:>10.2f}", to_unit(est.peak_allocated, u));
   out << style_bold(alloc_line, c) << "\n";
   out << fmt::format("{:<22} {:>{}}  {:>10.2f}\n", "on the device", "", est.phases.size() * 11 - 1, to_unit(est.device_total, u));
+  for (const auto& ph : est.phases) {
+    out << style_dim(fmt::format("  {:<16} measured at: {}", phase_title(ph.name), ph.point), c) << "\n";
+  }
   out << "\n";
 
   const Phase& p = est.phases[peak];
@@ -73,7 +76,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     if (view.explain && !r.source.empty()) out << style_dim(fmt::format("  {:<22} source: {}", "", r.source), c) << "\n";
   }
   const Activations& a = est.activations;
-  out << fmt::format("  {:<22} per layer {} saved ({} kept per layer under {} checkpointing)\n", "",
+  out << fmt::format("  {:<22} one decoder layer saves {}; each layer keeps {} ({} checkpointing)\n", "",
                      format_size(a.per_layer, u), format_size(a.kept_per_layer, u), to_string(est.inputs.setup.grad_ckpt));
   if (view.explain) {
     out << "\n" << style_bold("one decoder layer, saved for backward (no checkpointing)", c) << "\n";

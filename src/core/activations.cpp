@@ -31,10 +31,11 @@ struct Dims {
 bool gemma_norm(const ModelConfig& m) { return m.family == Family::kGemma || m.family == Family::kGemma2; }
 bool fused_projections(const ModelConfig& m) { return m.family == Family::kPhi3; }
 
-// Layers whose SDPA call gets an explicit mask: sliding-window layers once s exceeds the
-// window (HF masking_utils cannot skip the mask then). Without padding, full-attention layers
-// use is_causal and no mask.
+// Layers whose SDPA call gets an explicit mask: all of them when the batch needs one (padding,
+// packed documents), else sliding-window layers once s exceeds the window (HF masking_utils
+// cannot skip the mask then). Otherwise SDPA runs is_causal with no mask.
 Bytes sdpa_masked_layers(const ModelConfig& m, const TrainingSetup& setup) {
+  if (setup.explicit_mask) return m.num_layers;
   if (m.sliding_window == 0 || setup.seq_len <= m.sliding_window) return 0;
   return m.sliding_layers;
 }
@@ -71,14 +72,22 @@ void add_attention(std::vector<Term>& parts, const ModelConfig& m, const Trainin
   const Bytes qkv_storage = checked_product({x.e, x.T, x.qd + 2 * x.kvd});
   if (setup.attention == Attention::kSdpa) {
     const char* src = "torch SDPA flash/mem-efficient kernels save q, k, v, out, logsumexp; transformers integrations/sdpa_attention.py";
+    // With an explicit mask HF does not use SDPA's native GQA (use_gqa_in_sdpa is false when
+    // attention_mask is given), so k and v reach the kernel repeated to a heads.
+    const bool repeated = masked_sdpa && n_rep > 1;
     parts.push_back({"attn.q_rope", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (new tensor; RoPE's muls save only cos/sin)", x.e), src});
-    parts.push_back({"attn.k_rope", checked_product({x.e, x.T, x.kvd}), fmt::format("{}·T·kvd: k after RoPE (GQA native, not repeated)", x.e), src});
-    if (fused) {
-      parts.push_back({"attn.qkv_storage", qkv_storage,
-                       fmt::format("{}·T·(qd+2·kvd): v is a view of the fused qkv_proj output, keeping all of it", x.e),
-                       "transformers models/phi3/modeling_phi3.py Phi3Attention (qkv sliced into views)"});
+    if (repeated) {
+      parts.push_back({"attn.k_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: k after RoPE, repeated to a heads (repeat_kv: masked SDPA)", x.e), src});
+      parts.push_back({"attn.v_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: v repeated to a heads (repeat_kv: masked SDPA)", x.e), src});
     } else {
-      parts.push_back({"attn.v", checked_product({x.e, x.T, x.kvd}), fmt::format("{}·T·kvd: v projection output", x.e), src});
+      parts.push_back({"attn.k_rope", checked_product({x.e, x.T, x.kvd}), fmt::format("{}·T·kvd: k after RoPE (GQA native, not repeated)", x.e), src});
+      if (fused) {
+        parts.push_back({"attn.qkv_storage", qkv_storage,
+                         fmt::format("{}·T·(qd+2·kvd): v is a view of the fused qkv_proj output, keeping all of it", x.e),
+                         "transformers models/phi3/modeling_phi3.py Phi3Attention (qkv sliced into views)"});
+      } else {
+        parts.push_back({"attn.v", checked_product({x.e, x.T, x.kvd}), fmt::format("{}·T·kvd: v projection output", x.e), src});
+      }
     }
     parts.push_back({"attn.out", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: kernel output, also o_proj's saved input", x.e), src});
     // Flash pads nothing on the logsumexp; the mem-efficient kernel (fp32, or with a mask)
@@ -89,7 +98,7 @@ void add_attention(std::vector<Term>& parts, const ModelConfig& m, const Trainin
                      fmt::format("4·b·a·s{}: fp32 softmax statistics", efficient ? "₃₂ (s rounded up to 32)" : ""), src, true});
     if (masked_sdpa) {
       parts.push_back({"attn.mask_float", checked_product({x.e, x.b, x.s, x.s}),
-                       fmt::format("{}·b·s²: boolean sliding-window mask converted to the query dtype and saved by the kernel", x.e),
+                       fmt::format("{}·b·s²: boolean mask converted to the query dtype and saved by the kernel", x.e),
                        "aten/src/ATen/native/transformers/attention.cpp convert_boolean_attn_mask; efficient-attention backward takes the bias",
                        true});
     }
@@ -245,7 +254,8 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
     mask_formula = fmt::format("{} × {}·b·s²: 4-D float causal mask{} in the hidden dtype", kinds, x.r, kinds > 1 ? "s (full and sliding)" : "");
   } else if (masked_layers > 0) {
     masks = checked_product({1, x.b, x.s, x.s});
-    mask_formula = "1·b·s²: boolean sliding-window mask (s > sliding_window)";
+    mask_formula = setup.explicit_mask ? "1·b·s²: boolean attention mask (padding / packed documents)"
+                                       : "1·b·s²: boolean sliding-window mask (s > sliding_window)";
   }
   act.forward_masks = {"attention_mask", masks, mask_formula, "transformers masking_utils (create_causal_mask / sliding window)", true};
 

@@ -1,0 +1,200 @@
+#include "accuracy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <vramcalc/vramcalc.hpp>
+
+namespace vramcalc::accuracy {
+namespace {
+
+using nlohmann::json;
+
+ModelConfig model_of(const json& r) {
+  const json& m = r.at("model");
+  if (m.is_string()) return resolve_model(m.get<std::string>());
+  ModelConfig cfg = parse_model_config(m.dump(), r.value("id", "record"));
+  cfg.name = "inline " + m.value("model_type", std::string("config"));
+  return cfg;
+}
+
+// Applies the keys of `s` (a record's setup object) on top of `setup`.
+void apply_setup(const json& s, TrainingSetup& setup) {
+  if (s.contains("seq")) setup.seq_len = s.at("seq").get<std::uint64_t>();
+  if (s.contains("batch")) setup.micro_batch = s.at("batch").get<std::uint64_t>();
+  if (s.contains("grad_accum")) setup.grad_accum = s.at("grad_accum").get<std::uint64_t>();
+  if (s.contains("precision")) setup.precision = parse_precision(s.at("precision").get<std::string>());
+  if (s.contains("optimizer")) setup.optimizer = parse_optimizer(s.at("optimizer").get<std::string>());
+  if (s.contains("attention")) setup.attention = parse_attention(s.at("attention").get<std::string>());
+  if (s.contains("grad_ckpt")) setup.grad_ckpt = parse_grad_ckpt(s.at("grad_ckpt").get<std::string>());
+  if (s.contains("loss")) setup.loss = parse_loss(s.at("loss").get<std::string>());
+  if (s.contains("mask")) setup.explicit_mask = s.at("mask").get<std::string>() == "explicit";
+}
+
+std::string describe(const ModelConfig& m, const TrainingSetup& s) {
+  return fmt::format("{} s={} b={} {} {} {} ckpt={} loss={}{}", m.name, s.seq_len, s.micro_batch, to_string(s.precision),
+                     to_string(s.optimizer), to_string(s.attention), to_string(s.grad_ckpt), to_string(s.loss),
+                     s.explicit_mask ? " mask=explicit" : "");
+}
+
+double phase_value(const Estimate& est, const std::string& metric, const std::string& phase) {
+  if (metric == "reserved") return static_cast<double>(est.peak_reserved);
+  if (metric == "nvidia-smi") return static_cast<double>(est.device_total);
+  if (phase == "peak" || phase.empty()) return static_cast<double>(est.peak_allocated);
+  for (const auto& p : est.phases) {
+    if (p.name == phase) return static_cast<double>(p.allocated);
+  }
+  throw std::runtime_error("unknown phase " + phase);
+}
+
+// Bytes saved after the forward by the final norm, lm_head and the loss: the final norm's
+// saved tensors (including lm_head's input) and log_softmax's fp32 output.
+double head_saved(const ModelConfig& m, const TrainingSetup& s, const Activations& a) {
+  Bytes norm = 0;
+  for (const auto& t : a.outside_parts) {
+    if (t.name.rfind("final_norm.", 0) == 0) norm += t.bytes;
+  }
+  const Bytes logprobs = 4 * s.seq_len * s.micro_batch * m.vocab_size;
+  return static_cast<double>(norm + logprobs);
+}
+
+Row evaluate(const json& r, const std::string& file) {
+  Row row;
+  row.file = file;
+  row.id = r.at("id").get<std::string>();
+  row.metric = r.value("metric", "");
+  row.measured = static_cast<double>(r.at("value_bytes").get<std::uint64_t>());
+  row.source = r.value("source", "");
+  row.notes = r.value("notes", "");
+  if (r.contains("tolerance_pct")) row.tolerance_pct = r.at("tolerance_pct").get<double>();
+  if (!r.value("predict", true)) {
+    row.why_not = r.value("why_not", "not predicted");
+    return row;
+  }
+  EstimateInputs in;
+  in.model = model_of(r);
+  apply_setup(r.at("setup"), in.setup);
+  row.setup = describe(in.model, in.setup);
+  const std::string phase = r.value("phase", "peak");
+  if (row.metric == "saved_per_layer") {
+    const Activations a = activations(in.model, in.setup);
+    row.predicted = static_cast<double>(in.setup.grad_ckpt == GradCkpt::kNone ? a.per_layer : a.kept_per_layer);
+  } else if (row.metric == "saved_head") {
+    row.predicted = head_saved(in.model, in.setup, activations(in.model, in.setup));
+  } else if (row.metric == "allocated_difference") {
+    EstimateInputs base = in;
+    apply_setup(r.at("baseline_setup"), base.setup);
+    row.setup += " minus " + describe(base.model, base.setup);
+    row.predicted = static_cast<double>(estimate(in).peak_allocated) - static_cast<double>(estimate(base).peak_allocated);
+  } else {
+    row.predicted = phase_value(estimate(in), row.metric, phase);
+  }
+  row.error_pct = (*row.predicted - row.measured) / row.measured * 100.0;
+  row.predicted_ok = !row.tolerance_pct || std::fabs(*row.error_pct) <= *row.tolerance_pct;
+  return row;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+std::string size_cell(double bytes, const std::string& metric) {
+  if (metric.rfind("saved", 0) == 0) return fmt::format("{:.1f} MiB", bytes / static_cast<double>(kMiB));
+  return fmt::format("{:.2f} GiB", bytes / static_cast<double>(kGiB));
+}
+
+}  // namespace
+
+std::vector<Row> evaluate_directory(const std::string& dir) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<Row> rows;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    const json doc = json::parse(in);
+    for (const auto& r : doc.at("records")) rows.push_back(evaluate(r, f.filename().string()));
+  }
+  return rows;
+}
+
+std::string text_table(const std::vector<Row>& rows) {
+  std::string out = fmt::format("{:<44} {:<20} {:>13} {:>13} {:>8} {:>6}\n", "record", "metric", "predicted", "measured", "error", "tol");
+  for (const auto& r : rows) {
+    if (!r.predicted) {
+      out += fmt::format("{:<44} {:<20} {:>13} {:>13}   not predicted: {}\n", r.id, r.metric, "-", size_cell(r.measured, r.metric), r.why_not);
+      continue;
+    }
+    out += fmt::format("{:<44} {:<20} {:>13} {:>13} {:>7.2f}% {:>5}{}\n", r.id, r.metric, size_cell(*r.predicted, r.metric),
+                       size_cell(r.measured, r.metric), *r.error_pct,
+                       r.tolerance_pct ? fmt::format("{:.0f}%", *r.tolerance_pct) : "-", r.predicted_ok ? "" : "  FAIL");
+  }
+  return out;
+}
+
+std::string markdown_report(const std::vector<Row>& rows) {
+  std::ostringstream md;
+  md << "# Accuracy: predicted vs measured\n\n"
+     << "Generated by `scripts/gen_accuracy.sh` from `tests/data/measured/*.json` (do not edit by hand). "
+     << "The same comparison runs in the test suite (`tests/accuracy_test.cpp`), which fails when a record leaves its "
+     << "tolerance. Error = (predicted − measured) / measured. GiB = 2^30 bytes, MiB = 2^20 bytes.\n\n";
+  std::vector<std::string> files;
+  for (const auto& r : rows) {
+    if (std::find(files.begin(), files.end(), r.file) == files.end()) files.push_back(r.file);
+  }
+  for (const auto& file : files) {
+    std::vector<double> errors;
+    std::size_t total = 0;
+    std::size_t predicted = 0;
+    for (const auto& r : rows) {
+      if (r.file != file) continue;
+      ++total;
+      if (r.error_pct) {
+        ++predicted;
+        errors.push_back(std::fabs(*r.error_pct));
+      }
+    }
+    md << "## " << file << "\n\n";
+    if (!errors.empty()) {
+      md << fmt::format("{} records, {} predicted: median |error| {:.2f}%, worst {:.2f}%.\n\n", total, predicted, median(errors),
+                        *std::max_element(errors.begin(), errors.end()));
+    } else {
+      md << fmt::format("{} records, none predicted.\n\n", total);
+    }
+    md << "| record | metric | setup | predicted | measured | error | tolerance |\n|---|---|---|---:|---:|---:|---:|\n";
+    for (const auto& r : rows) {
+      if (r.file != file) continue;
+      if (!r.predicted) {
+        md << fmt::format("| {} | {} | not predicted: {} | – | {} | – | – |\n", r.id, r.metric, r.why_not, size_cell(r.measured, r.metric));
+        continue;
+      }
+      md << fmt::format("| {} | {} | {} | {} | {} | {:+.2f}% | {} |\n", r.id, r.metric, r.setup, size_cell(*r.predicted, r.metric),
+                        size_cell(r.measured, r.metric), *r.error_pct,
+                        r.tolerance_pct ? fmt::format("±{:.0f}%", *r.tolerance_pct) : "–");
+    }
+    md << "\n";
+    bool any_notes = false;
+    for (const auto& r : rows) {
+      if (r.file != file || r.notes.empty() || r.metric.rfind("saved", 0) == 0) continue;
+      if (!any_notes) md << "Notes and sources:\n\n";
+      any_notes = true;
+      const bool stop = !r.notes.empty() && r.notes.back() == '.';
+      md << fmt::format("- **{}**: {}{} Source: {}.\n", r.id, r.notes, stop ? "" : ".", r.source);
+    }
+    if (any_notes) md << "\n";
+  }
+  return md.str();
+}
+
+}  // namespace vramcalc::accuracy

@@ -1,0 +1,35 @@
+#pragma once
+// Predicted vs measured: runs the estimator on every record in tests/data/measured/*.json
+// and compares like with like (allocated with allocated, saved bytes with saved bytes).
+// Shared by the accuracy test (tolerances) and tools/accuracy_report (docs/accuracy.md).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vramcalc::accuracy {
+
+struct Row {
+  std::string file;        // data file name
+  std::string id;
+  std::string metric;      // allocated, reserved, nvidia-smi, allocated_difference, saved_per_layer, saved_head
+  std::string setup;       // one-line description of the inputs
+  std::optional<double> predicted;  // bytes
+  double measured = 0;              // bytes
+  std::optional<double> error_pct;  // (predicted - measured) / measured × 100
+  std::optional<double> tolerance_pct;
+  bool predicted_ok = false;        // within tolerance
+  std::string why_not;              // set when the record is not predicted
+  std::string source;
+  std::string notes;
+};
+
+/// Every record of every *.json file in `dir`, in file then record order.
+std::vector<Row> evaluate_directory(const std::string& dir);
+/// The markdown report (docs/accuracy.md), with a summary per record group.
+std::string markdown_report(const std::vector<Row>& rows);
+/// A plain table for the test log.
+std::string text_table(const std::vector<Row>& rows);
+
+}  // namespace vramcalc::accuracy
