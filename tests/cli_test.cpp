@@ -89,7 +89,11 @@ TEST_CASE("JSON carries the documented fields in integer bytes", "[cli][json]") 
   for (const auto& c : j["components"]) {
     if (c["name"] == "activations") CHECK(c["per_layer_bytes"] == 200840ULL * 8192);
   }
-  CHECK(j["phases"].size() == 3);
+  CHECK(j["phases"].size() == 4);
+  CHECK(j["phases"][0]["name"] == "load");
+  CHECK(j["layout"]["zero"] == 0);
+  CHECK(j["cpu"]["load_bytes_per_rank"] == 2 * 8030261248ULL);  // whole bf16 checkpoint in host RAM
+  CHECK(j["advice"].is_array());
   CHECK(j["peak"]["allocated_bytes"].is_number_unsigned());
   CHECK(j["peak"]["reserved_bytes"] >= j["peak"]["allocated_bytes"]);
   CHECK(j["gpu"]["name"] == "a100-40gb");
@@ -111,7 +115,7 @@ TEST_CASE("exit status: 0 fits, 1 does not fit, 2 bad input", "[cli]") {
 TEST_CASE("every output format renders the same estimate", "[cli]") {
   const Result csv = vramcalc_run("--model mistral-7b --format csv");
   CHECK(csv.code == 0);
-  CHECK(csv.out.rfind("component,kind,bytes_at_peak,forward_bytes,backward_bytes,optimizer_step_bytes", 0) == 0);
+  CHECK(csv.out.rfind("component,kind,bytes_at_peak,load_bytes,forward_bytes,backward_bytes,optimizer_step_bytes", 0) == 0);
   const Result md = vramcalc_run("--model mistral-7b --format markdown --units gb");
   CHECK(md.code == 0);
   CHECK_THAT(md.out, Catch::Contains("| weights |") && Catch::Contains("(GB)"));

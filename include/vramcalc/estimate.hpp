@@ -10,6 +10,7 @@
 #include <vramcalc/gpu.hpp>
 #include <vramcalc/layout.hpp>
 #include <vramcalc/model.hpp>
+#include <vramcalc/sharding.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/training.hpp>
 
@@ -43,10 +44,21 @@ struct Phase {
   std::vector<PhaseEntry> entries;  ///< allocated components at that moment; Σ = allocated
 };
 
+/// A change to the inputs that lowers the peak, with its saving computed by re-estimating.
+struct Advice {
+  std::string action;       ///< what to change, e.g. "--grad-ckpt full"
+  std::string why;          ///< which component dominates
+  Bytes peak_before = 0;    ///< device bytes per GPU now
+  Bytes peak_after = 0;     ///< device bytes per GPU with the change
+};
+
 struct EstimateInputs {
   ModelConfig model;
   TrainingSetup setup;
   ParallelLayout layout;
+  LoadSetup load;
+  std::optional<Bytes> cpu_memory_budget;  ///< --cpu-mem: host RAM per node
+  bool with_advice = true;                 ///< compute Advice (re-estimates the variants)
   std::optional<GpuSpec> gpu;              ///< from the catalog (--gpu)
   std::optional<Bytes> memory_budget;      ///< --gpu-mem: overrides the GPU's capacity
   std::optional<Bytes> cuda_context_bytes; ///< --cuda-context override
@@ -65,8 +77,17 @@ struct Estimate {
   Bytes device_total = 0;             ///< reserved + non-PyTorch: what nvidia-smi shows
   std::optional<Bytes> capacity;      ///< GPU capacity or budget, when one was given
   std::string capacity_label;         ///< the GPU's name or "--gpu-mem"
+  LoadPhase load;                     ///< model loading (also the "load" phase)
+  HostMemory host;                    ///< host RAM / NVMe of offload during training
+  Bytes cpu_peak_per_node = 0;        ///< max(load, training) host RAM per node
+  std::optional<Bytes> cpu_capacity;  ///< --cpu-mem
+  std::vector<Advice> advice;
 
-  bool fits() const { return !capacity || device_total <= *capacity; }
+  bool gpu_fits() const { return !capacity || device_total <= *capacity; }
+  bool cpu_fits() const { return !cpu_capacity || cpu_peak_per_node <= *cpu_capacity; }
+  bool fits() const { return gpu_fits() && cpu_fits(); }
+  /// True when loading the model, not training, sets the GPU peak.
+  bool load_sets_peak() const { return !phases.empty() && phases[peak_phase].name == "load"; }
   const Component* find(const std::string& name) const;
 };
 

@@ -1,14 +1,41 @@
 #pragma once
-/// How the training job is laid out across GPUs. The single-GPU estimate uses the
-/// defaults; data-parallel sharding (ZeRO) extends this struct.
+/// How the training job is laid out: data-parallel ranks, ZeRO stage and its knobs,
+/// offload, model loading, and the interconnect. Defaults describe one GPU without ZeRO.
 
 #include <cstdint>
+#include <optional>
+
+#include <vramcalc/deepspeed.hpp>
+#include <vramcalc/units.hpp>
 
 namespace vramcalc {
 
+/// The fabric between ranks; it decides NCCL's channel count, protocols and where its buffers
+/// live (modeling.md §5.4).
+enum class Interconnect {
+  kAuto,    ///< NVLink inside a node, InfiniBand across nodes
+  kNvlink,  ///< NVLink / NVSwitch peer-to-peer
+  kPcie,    ///< PCIe peer-to-peer
+  kIb,      ///< InfiniBand / RoCE with GPUDirect RDMA
+  kEfa,     ///< AWS EFA through aws-ofi-nccl (Simple protocol only)
+};
+const char* to_string(Interconnect value);
+Interconnect parse_interconnect(const std::string& text);
+
 struct ParallelLayout {
-  std::uint64_t gpus = 1;           ///< total data-parallel ranks
+  std::uint64_t gpus = 1;           ///< total data-parallel ranks (N)
   std::uint64_t gpus_per_node = 1;  ///< GPUs that share one host
+  ZeroSettings zero;                ///< stage 0 = no ZeRO; DeepSpeed defaults otherwise
+  Interconnect interconnect = Interconnect::kAuto;
+  std::optional<std::uint64_t> nccl_channels;  ///< override NCCL's channel count
+
+  std::uint64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
+};
+
+/// How the model is loaded before training (modeling.md §3).
+struct LoadSetup {
+  std::optional<Bytes> dtype_bytes;   ///< from_pretrained dtype; unset = the checkpoint's torch_dtype
+  Bytes checkpoint_shard = 5'000'000'000;  ///< save_pretrained's default max_shard_size ("5GB")
 };
 
 }  // namespace vramcalc

@@ -40,6 +40,7 @@ struct ModelConfig {
   double attn_logit_softcapping = 0.0;    ///< gemma2: tanh soft-cap on attention scores
   double final_logit_softcapping = 0.0;   ///< gemma2: tanh soft-cap on logits
   std::string hidden_act = "silu";
+  std::uint64_t checkpoint_dtype_bytes = 4;  ///< bytes per parameter of config.torch_dtype (fp32 when absent)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

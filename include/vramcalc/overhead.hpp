@@ -5,6 +5,7 @@
 #include <optional>
 
 #include <vramcalc/gpu.hpp>
+#include <vramcalc/layout.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/training.hpp>
 
@@ -19,6 +20,8 @@ inline constexpr Bytes kDefaultCudaContext = 600 * kMiB;               // public
 Term cublas_workspace(const std::optional<GpuSpec>& gpu);
 /// CUDA context and libraries: non-PyTorch memory, from the GPU catalog or an override.
 Term cuda_context(const std::optional<GpuSpec>& gpu, std::optional<Bytes> override_bytes);
+/// NCCL communication buffers of one rank (non-PyTorch memory), 0 for a single GPU.
+Term nccl_buffers(const ParallelLayout& layout);
 /// Caching-allocator reserve on top of the allocated peak (fragmentation and rounding).
 Term allocator_reserve(Bytes allocated_peak, double fragmentation);
 

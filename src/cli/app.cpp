@@ -108,14 +108,29 @@ Bytes parse_size(const std::string& text, const char* field) {
   throw InputError(field, text, "give a unit: B, KiB, MiB, GiB, TiB (powers of 2) or KB, MB, GB, TB (powers of 10)");
 }
 
-EstimateInputs to_inputs(const CliOptions& o) {
+EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings) {
   EstimateInputs in;
   if (o.model.empty()) throw InputError("--model", "", "required: a built-in name (see `vramcalc models`) or a config.json path");
   in.model = resolve_model(o.model);
+  // A DeepSpeed config sets the defaults; flags given on the command line override it.
+  std::optional<DeepSpeedConfig> ds;
+  if (!o.deepspeed.empty()) {
+    ds = load_deepspeed_config(o.deepspeed, in.model.hidden_size);
+    for (const auto& w : ds->warnings) warnings.push_back(fmt::format("{}: {}", o.deepspeed, w));
+  }
   in.setup.seq_len = parse_count(o.seq, "--seq");
-  in.setup.micro_batch = parse_count(o.batch, "--batch");
-  in.setup.grad_accum = parse_count(o.grad_accum, "--grad-accum");
-  in.setup.precision = parse_precision(o.precision);
+  in.setup.micro_batch = !o.batch.empty() ? parse_count(o.batch, "--batch") : (ds && ds->micro_batch ? *ds->micro_batch : 1);
+  in.setup.grad_accum = !o.grad_accum.empty() ? parse_count(o.grad_accum, "--grad-accum")
+                                              : (ds && ds->grad_accum ? *ds->grad_accum : 1);
+  if (!o.precision.empty()) {
+    in.setup.precision = parse_precision(o.precision);
+  } else if (ds && (ds->bf16.value_or(false) || ds->fp16.value_or(false))) {
+    in.setup.precision = Precision::kMixed;  // DeepSpeed's bf16/fp16 engine: 16-bit params, fp32 master
+  } else if (ds && ds->bf16.has_value() && ds->fp16.has_value()) {
+    in.setup.precision = Precision::kFp32;  // both explicitly disabled
+  } else {
+    in.setup.precision = Precision::kMixed;
+  }
   in.setup.optimizer = parse_optimizer(o.optimizer);
   in.setup.attention = parse_attention(o.attention);
   in.setup.grad_ckpt = parse_grad_ckpt(o.grad_ckpt);
@@ -129,13 +144,46 @@ EstimateInputs to_inputs(const CliOptions& o) {
   if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
   if (!o.cuda_context.empty()) in.cuda_context_bytes = parse_size(o.cuda_context, "--cuda-context");
+  if (!o.cpu_mem.empty()) in.cpu_memory_budget = parse_size(o.cpu_mem, "--cpu-mem");
+
+  // Layout: --zero picks DeepSpeed's settings with HF/Accelerate "auto" buckets unless a
+  // --deepspeed file gives them.
+  in.layout.gpus = parse_count(o.gpus, "--gpus");
+  in.layout.gpus_per_node = parse_count(o.gpus_per_node, "--gpus-per-node");
+  if (ds) in.layout.zero = ds->zero;
+  if (!o.zero.empty()) {
+    if (o.zero.size() != 1 || o.zero[0] < '0' || o.zero[0] > '3') throw InputError("--zero", o.zero, "expected 0, 1, 2 or 3");
+    const int stage = o.zero[0] - '0';
+    if (!ds) {
+      in.layout.zero = default_zero_settings(stage, in.model.hidden_size, true);
+    } else if (stage != in.layout.zero.stage) {
+      ZeroSettings z = default_zero_settings(stage, in.model.hidden_size, true);
+      z.offload_optimizer = in.layout.zero.offload_optimizer;
+      z.offload_param = in.layout.zero.offload_param;
+      in.layout.zero = z;
+    }
+  }
+  if (!o.offload_optimizer.empty()) in.layout.zero.offload_optimizer.device = parse_offload_device(o.offload_optimizer, "--offload-optimizer");
+  if (!o.offload_params.empty()) in.layout.zero.offload_param.device = parse_offload_device(o.offload_params, "--offload-params");
+  if (o.zero_init && o.no_zero_init) throw InputError("--zero-init", "--no-zero-init", "give one of the two");
+  if (o.zero_init) in.layout.zero.zero3_init = true;
+  if (o.no_zero_init) in.layout.zero.zero3_init = false;
+  in.layout.interconnect = parse_interconnect(o.interconnect);
+  if (!o.nccl_channels.empty()) in.layout.nccl_channels = parse_count(o.nccl_channels, "--nccl-channels");
+  if (o.load_dtype == "fp32") {
+    in.load.dtype_bytes = 4;
+  } else if (o.load_dtype == "bf16" || o.load_dtype == "fp16") {
+    in.load.dtype_bytes = 2;
+  } else if (o.load_dtype != "auto") {
+    throw InputError("--load-dtype", o.load_dtype, "expected auto (the checkpoint's torch_dtype), fp32, bf16 or fp16");
+  }
   return in;
 }
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args(argv + 1, argv + argc);
   CliOptions o;
-  if (!args.empty() && (args[0] == "estimate" || args[0] == "models" || args[0] == "gpus")) {
+  if (!args.empty() && (args[0] == "estimate" || args[0] == "models" || args[0] == "gpus" || args[0] == "deepspeed-estimate")) {
     o.command = args[0];
     args.erase(args.begin());
   }
@@ -159,6 +207,22 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     app.add_option("--cuda-context", o.cuda_context, "Non-PyTorch memory per GPU (CUDA context), e.g. 600MiB");
     app.add_option("--fragmentation", o.fragmentation, "Allocator reserve as % of the allocated peak (default 5)");
     app.add_flag("--explain", o.explain, "Table: print each term's source and the per-layer activation derivation");
+    app.add_option("--zero", o.zero, "DeepSpeed ZeRO stage 0|1|2|3 (default 0, or the --deepspeed file's)");
+    app.add_option("--gpus", o.gpus, "Data-parallel ranks in total (default 1)");
+    app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod)");
+    app.add_option("--offload-optimizer", o.offload_optimizer, "ZeRO-Offload of optimizer states: none|cpu|nvme");
+    app.add_option("--offload-params", o.offload_params, "ZeRO-3 parameter offload: none|cpu|nvme");
+    app.add_flag("--zero-init", o.zero_init, "Create the model under deepspeed.zero.Init (default with ZeRO-3, as Accelerate's zero3_init_flag)");
+    app.add_flag("--no-zero-init", o.no_zero_init, "from_pretrained without zero.Init: every rank loads the whole model");
+    app.add_option("--load-dtype", o.load_dtype, "from_pretrained dtype: auto (checkpoint torch_dtype)|fp32|bf16|fp16; transformers v4 loads fp32 unless told");
+    app.add_option("--interconnect", o.interconnect, "Between ranks: auto|nvlink|pcie|ib|efa (NCCL buffers)");
+    app.add_option("--nccl-channels", o.nccl_channels, "NCCL channels per communicator (default by interconnect)");
+    app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
+    app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
+  } else if (o.command == "deepspeed-estimate") {
+    app.add_option("-m,--model", o.model, "Built-in model name or config.json path")->required();
+    app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per node (default 1)");
+    app.add_option("--nodes", o.nodes, "Nodes (default 1)");
   }
   add_output_flags(app, o);
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -184,7 +248,16 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
       render_gpus(out, gpu_catalog(), view);
       return kExitOk;
     }
-    const Estimate est = estimate(to_inputs(o));
+    if (o.command == "deepspeed-estimate") {
+      const ModelConfig m = resolve_model(o.model);
+      render_deepspeed_estimate(out, m, count_parameters(m), parse_count(o.gpus_per_node, "--gpus-per-node"),
+                                parse_count(o.nodes, "--nodes"), view);
+      return kExitOk;
+    }
+    std::vector<std::string> warnings;
+    const EstimateInputs inputs = to_inputs(o, warnings);
+    for (const auto& w : warnings) err << "vramcalc: warning: " << w << "\n";
+    const Estimate est = estimate(inputs);
     render_estimate(out, est, view);
     return est.fits() ? kExitOk : kExitDoesNotFit;
   } catch (const InputError& e) {

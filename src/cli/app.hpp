@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <vramcalc/estimate.hpp>
 
@@ -15,12 +16,12 @@ enum class ColorMode { kAuto, kAlways, kNever };
 
 /// Everything the user asked for, as plain values (strings are validated by `to_inputs`).
 struct CliOptions {
-  std::string command = "estimate";  // estimate | models | gpus
+  std::string command = "estimate";  // estimate | models | gpus | deepspeed-estimate
   std::string model;
   std::string seq = "2048";
-  std::string batch = "1";
-  std::string grad_accum = "1";
-  std::string precision = "mixed";
+  std::string batch;       // "" = from --deepspeed, else 1
+  std::string grad_accum;  // "" = from --deepspeed, else 1
+  std::string precision;   // "" = from --deepspeed (bf16/fp16 → mixed), else mixed
   std::string optimizer = "adamw";
   std::string attention = "sdpa";
   std::string grad_ckpt = "none";
@@ -28,6 +29,19 @@ struct CliOptions {
   std::string loss_chunks = "8";
   std::string mask = "causal";
   std::string fragmentation = "5";
+  std::string zero;            // "" = from --deepspeed, else 0
+  std::string gpus = "1";
+  std::string gpus_per_node = "1";
+  std::string offload_optimizer;  // "" = from --deepspeed, else none
+  std::string offload_params;
+  bool zero_init = false;         // --zero-init
+  bool no_zero_init = false;      // --no-zero-init
+  std::string load_dtype = "auto";
+  std::string interconnect = "auto";
+  std::string nccl_channels;
+  std::string deepspeed;          // ds_config.json path
+  std::string cpu_mem;
+  std::string nodes = "1";        // deepspeed-estimate
   std::string gpu;
   std::string gpu_mem;
   std::string cuda_context;
@@ -49,8 +63,9 @@ struct OutputOptions {
 std::uint64_t parse_count(const std::string& text, const char* field);
 /// Parses a size with an explicit unit ("40GiB", "39.5 GiB", "40GB", "512MiB").
 Bytes parse_size(const std::string& text, const char* field);
-/// Validates the options and builds the library's inputs.
-EstimateInputs to_inputs(const CliOptions& options);
+/// Validates the options and builds the library's inputs; notes from a --deepspeed file
+/// (unknown keys, ignored settings) are appended to `warnings`.
+EstimateInputs to_inputs(const CliOptions& options, std::vector<std::string>& warnings);
 
 /// The whole program: returns the exit status. Data goes to `out`, diagnostics to `err`.
 int run(int argc, char** argv, std::ostream& out, std::ostream& err);

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <vramcalc/deepspeed.hpp>
+
 namespace vramcalc::cli {
 
 std::vector<ComponentRow> component_rows(const Estimate& est) {
@@ -53,10 +55,34 @@ std::string describe_setup(const Estimate& est) {
                      to_string(s.loss));
 }
 
+std::string describe_layout(const Estimate& est) {
+  const ParallelLayout& l = est.inputs.layout;
+  const ZeroSettings& z = l.zero;
+  if (l.gpus == 1 && z.stage == 0) return "";
+  std::string text = fmt::format("{} over {} rank{} ({} node{} × {} GPU{})", z.stage ? fmt::format("ZeRO-{}", z.stage) : "no ZeRO",
+                                 l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s",
+                                 std::min(l.gpus, l.gpus_per_node), std::min(l.gpus, l.gpus_per_node) == 1 ? "" : "s");
+  if (z.offload_optimizer.device != OffloadDevice::kNone) text += fmt::format(", optimizer offloaded to {}", to_string(z.offload_optimizer.device));
+  if (z.offload_param.device != OffloadDevice::kNone) text += fmt::format(", parameters offloaded to {}", to_string(z.offload_param.device));
+  if (z.stage == 3) text += z.zero3_init ? ", zero.Init" : ", no zero.Init";
+  if (l.gpus > 1) text += fmt::format(", interconnect {}", to_string(l.interconnect));
+  return text + "; sizes are per GPU";
+}
+
+std::string cpu_verdict(const Estimate& est, SizeUnits units) {
+  if (!est.cpu_capacity) return "";
+  const Bytes cap = *est.cpu_capacity;
+  if (est.cpu_fits()) {
+    return fmt::format("host RAM fits --cpu-mem ({}): {} free per node", format_size(cap, units), format_size(cap - est.cpu_peak_per_node, units));
+  }
+  return fmt::format("host RAM does not fit --cpu-mem ({}): exceeds by {} per node", format_size(cap, units),
+                     format_size(est.cpu_peak_per_node - cap, units));
+}
+
 std::string verdict(const Estimate& est, SizeUnits units) {
   if (!est.capacity) return "";
   const Bytes cap = *est.capacity;
-  if (est.fits()) {
+  if (est.gpu_fits()) {
     return fmt::format("fits {} ({}): {} free", est.capacity_label, format_size(cap, units),
                        format_size(cap - est.device_total, units));
   }
@@ -70,6 +96,42 @@ void render_estimate(std::ostream& out, const Estimate& est, const OutputOptions
     case Format::kJson: render_json(out, est); break;
     case Format::kCsv: render_csv(out, est); break;
     case Format::kMarkdown: render_markdown(out, est, view); break;
+  }
+}
+
+void render_deepspeed_estimate(std::ostream& out, const ModelConfig& model, const ParameterCounts& params,
+                               std::uint64_t gpus_per_node, std::uint64_t nodes, const OutputOptions& view) {
+  const auto z3 = deepspeed_zero3_model_states_estimate(params.total, params.largest_module, gpus_per_node, nodes);
+  const auto z2 = deepspeed_zero2_model_states_estimate(params.total, gpus_per_node, nodes);
+  if (view.format == Format::kJson) {
+    nlohmann::ordered_json j;
+    j["about"] = "DeepSpeed's own estimators (estimate_zero2/zero3_model_states_mem_needs): model states only";
+    j["model"] = model.name;
+    j["parameters"] = params.total;
+    j["largest_layer_parameters"] = params.largest_module;
+    j["gpus_per_node"] = gpus_per_node;
+    j["nodes"] = nodes;
+    for (const auto& [key, rows] : {std::pair{"zero3", z3}, std::pair{"zero2", z2}}) {
+      nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+      for (const auto& r : rows) arr.push_back({{"options", r.options}, {"cpu_bytes", r.cpu_bytes}, {"gpu_bytes", r.gpu_bytes}});
+      j[key] = arr;
+    }
+    out << j.dump(2) << "\n";
+    return;
+  }
+  out << fmt::format("DeepSpeed's estimators for {} ({} params, largest layer {}), {} node(s) × {} GPU(s)\n", model.name,
+                     group_digits(params.total), group_digits(params.largest_module), nodes, gpus_per_node);
+  out << "MODEL STATES ONLY: no activations, logits, buffers, CUDA context or NCCL (use `vramcalc estimate --zero`).\n";
+  out << "DeepSpeed prints these as \"GB\" but divides by 2^30: they are GiB.\n\n";
+  for (const auto& [title, rows] : {std::pair{"ZeRO-3 (stage3.py estimate_zero3_model_states_mem_needs)", z3},
+                                    std::pair{"ZeRO-2 (stage_1_and_2.py estimate_zero2_model_states_mem_needs)", z2}}) {
+    out << title << "\n";
+    out << fmt::format("  {:>12} | {:>12} | options\n", "per CPU", "per GPU");
+    for (const auto& r : rows) {
+      out << fmt::format("  {:>8.2f} GiB | {:>8.2f} GiB | {}\n", to_unit(r.cpu_bytes, SizeUnits::kBinary),
+                         to_unit(r.gpu_bytes, SizeUnits::kBinary), r.options);
+    }
+    out << "\n";
   }
 }
 

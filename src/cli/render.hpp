@@ -30,6 +30,10 @@ std::string csv_field(const std::string& text);
 std::string describe_precision(Precision precision);
 /// One line describing the training inputs.
 std::string describe_setup(const Estimate& est);
+/// "ZeRO-3 over 4 ranks (4 nodes × 1 GPU), ..." or "" for one GPU without ZeRO.
+std::string describe_layout(const Estimate& est);
+/// Host-RAM verdict against --cpu-mem, or "".
+std::string cpu_verdict(const Estimate& est, SizeUnits units);
 /// Verdict sentence ("fits on a100-80gb: 12.34 GiB free") or "" when no GPU/budget was given.
 std::string verdict(const Estimate& est, SizeUnits units);
 
@@ -38,6 +42,10 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
 void render_json(std::ostream& out, const Estimate& est);
 void render_csv(std::ostream& out, const Estimate& est);
 void render_markdown(std::ostream& out, const Estimate& est, const OutputOptions& view);
+
+/// DeepSpeed's own model-states estimator tables, labelled as such.
+void render_deepspeed_estimate(std::ostream& out, const ModelConfig& model, const ParameterCounts& params,
+                               std::uint64_t gpus_per_node, std::uint64_t nodes, const OutputOptions& view);
 
 void render_models(std::ostream& out, const std::vector<BuiltinModel>& models, const OutputOptions& view);
 void render_gpus(std::ostream& out, const std::vector<GpuSpec>& gpus, const OutputOptions& view);

@@ -48,6 +48,21 @@ void render_json(std::ostream& out, const Estimate& est) {
                  {"loss_chunks", s.loss_chunks},
                  {"fragmentation", s.fragmentation},
                  {"gpus", est.inputs.layout.gpus}};
+  const ParallelLayout& l = est.inputs.layout;
+  const ZeroSettings& z = l.zero;
+  j["layout"] = {{"zero", z.stage},
+                 {"gpus", l.gpus},
+                 {"gpus_per_node", l.gpus_per_node},
+                 {"nodes", l.nodes()},
+                 {"offload_optimizer", to_string(z.offload_optimizer.device)},
+                 {"offload_params", to_string(z.offload_param.device)},
+                 {"zero_init", z.stage == 3 && z.zero3_init},
+                 {"interconnect", to_string(l.interconnect)},
+                 {"reduce_bucket_size", z.reduce_bucket_size},
+                 {"stage3_prefetch_bucket_size", z.stage3_prefetch_bucket_size},
+                 {"stage3_param_persistence_threshold", z.stage3_param_persistence_threshold},
+                 {"overlap_comm", z.overlap_comm},
+                 {"contiguous_gradients", z.contiguous_gradients}};
   ojson components = ojson::array();
   for (const auto& c : est.components) {
     ojson cj = term_json(c.term);
@@ -86,9 +101,36 @@ void render_json(std::ostream& out, const Estimate& est) {
                {"reserved_bytes", est.peak_reserved},
                {"non_pytorch_bytes", est.non_pytorch},
                {"device_bytes", est.device_total}};
+  j["load_sets_peak"] = est.load_sets_peak();
+  ojson load_cpu = ojson::array();
+  for (const auto& t : est.load.cpu_terms) load_cpu.push_back(term_json(t));
+  ojson host_terms = ojson::array();
+  for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme}) {
+    if (t->bytes > 0) host_terms.push_back(term_json(*t));
+  }
+  j["cpu"] = {{"load_bytes_per_rank", est.load.cpu_per_rank},
+              {"load_bytes_per_node", est.load.cpu_per_node},
+              {"ram_bytes_per_rank", est.host.ram_per_rank},
+              {"ram_bytes_per_node", est.cpu_peak_per_node},
+              {"training_ram_bytes_per_node", est.host.ram_per_node},
+              {"pinned_bytes_per_node", est.host.pinned_per_node},
+              {"nvme_bytes", est.host.nvme.bytes},
+              {"load_terms", load_cpu},
+              {"training_terms", host_terms},
+              {"capacity_bytes", est.cpu_capacity ? ojson(*est.cpu_capacity) : ojson(nullptr)},
+              {"fits", est.cpu_fits()}};
+  ojson advice = ojson::array();
+  for (const auto& a : est.advice) {
+    advice.push_back({{"action", a.action},
+                      {"why", a.why},
+                      {"device_bytes_before", a.peak_before},
+                      {"device_bytes_after", a.peak_after},
+                      {"saving_bytes", a.peak_before - a.peak_after}});
+  }
+  j["advice"] = advice;
   if (est.capacity) {
-    ojson g{{"name", est.capacity_label}, {"capacity_bytes", *est.capacity}, {"fits", est.fits()}};
-    g["margin_bytes"] = est.fits() ? static_cast<std::int64_t>(*est.capacity - est.device_total)
+    ojson g{{"name", est.capacity_label}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
+    g["margin_bytes"] = est.gpu_fits() ? static_cast<std::int64_t>(*est.capacity - est.device_total)
                                    : -static_cast<std::int64_t>(est.device_total - *est.capacity);
     j["gpu"] = g;
   } else {

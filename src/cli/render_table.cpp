@@ -30,7 +30,10 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << fmt::format("{}: {} layers, hidden {}, {} heads / {} KV heads × {}, MLP {}, vocab {}{}\n", family_name(m.family),
                      m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
                      group_digits(m.vocab_size), m.tie_word_embeddings ? ", tied embeddings" : "");
-  out << describe_setup(est) << "\n\n";
+  out << describe_setup(est) << "\n";
+  const std::string layout = describe_layout(est);
+  if (!layout.empty()) out << "layout: " << layout << "\n";
+  out << "\n";
 
   const auto rows = component_rows(est);
   const std::size_t peak = est.peak_phase;
@@ -67,7 +70,26 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << fmt::format("  reserved  {}  (max_memory_reserved: + allocator reserve)\n", format_size(est.peak_reserved, u));
   out << fmt::format("  device    {}  (nvidia-smi: + CUDA context, non-PyTorch)\n", format_size(est.device_total, u));
   const std::string v = verdict(est, u);
-  if (!v.empty()) out << (est.fits() ? style_green(v, c) : style_red(v, c)) << "\n";
+  if (!v.empty()) out << (est.gpu_fits() ? style_green(v, c) : style_red(v, c)) << "\n";
+  if (est.load_sets_peak()) {
+    out << style_red("loading the model, not training, sets the GPU peak", c) << "\n";
+  }
+  const bool show_host = est.inputs.layout.gpus > 1 || est.inputs.layout.zero.stage > 0 || est.cpu_capacity;
+  if (show_host) {
+    out << fmt::format("host RAM per node: {} while loading ({} per rank), {} during training", format_size(est.load.cpu_per_node, u),
+                       format_size(est.load.cpu_per_rank, u), format_size(est.host.ram_per_node, u));
+    if (est.host.pinned_per_node > 0) out << fmt::format(" ({} pinned)", format_size(est.host.pinned_per_node, u));
+    if (est.host.nvme.bytes > 0) out << fmt::format("; NVMe {} per rank", format_size(est.host.nvme.bytes, u));
+    out << "\n";
+    const std::string cv = cpu_verdict(est, u);
+    if (!cv.empty()) out << (est.cpu_fits() ? style_green(cv, c) : style_red(cv, c)) << "\n";
+  }
+  if (!est.advice.empty()) {
+    out << "\n" << style_bold("to lower the peak (each re-estimated with the one change)", c) << "\n";
+    for (const auto& a : est.advice) {
+      out << fmt::format("  {:<62} {:>9} → {:>9}  ({})\n", a.action, format_size(a.peak_before, u), format_size(a.peak_after, u), a.why);
+    }
+  }
   out << "\n";
 
   out << style_bold("how each term is computed", c) << style_dim("  (* estimated: derived from code or empirical)", c) << "\n";
@@ -86,6 +108,12 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     out << style_bold("outside the decoder layers", c) << "\n";
     for (const auto& t : a.outside_parts) {
       out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+    }
+    out << style_bold("loading (from_pretrained, deepspeed.initialize)", c) << "\n";
+    for (const auto& t : est.load.cpu_terms) out << fmt::format("  host {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+    for (const auto& t : est.load.gpu_terms) out << fmt::format("  GPU  {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+    for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme}) {
+      if (t->bytes > 0) out << fmt::format("  {:<32} {:>14} B  {}\n", t->name, group_digits(t->bytes), t->formula);
     }
     out << "\n" << style_bold("phases", c) << "\n";
     for (const auto& ph : est.phases) {

@@ -96,6 +96,20 @@ std::uint64_t sliding_layer_count(const json& j, Family family, std::uint64_t la
   }
 }
 
+// Bytes per parameter of the checkpoint (`torch_dtype`, `dtype` in transformers v5).
+std::uint64_t checkpoint_dtype(const json& j, const std::string& origin) {
+  for (const char* key : {"dtype", "torch_dtype"}) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    const std::string name = it->is_string() ? it->get<std::string>() : it->dump();
+    if (name == "float32" || name == "torch.float32") return 4;
+    if (name == "bfloat16" || name == "float16" || name == "torch.bfloat16" || name == "torch.float16") return 2;
+    if (name.rfind("float8", 0) == 0) return 1;
+    throw InputError(key, name, fmt::format("unknown dtype in {}; expected float32, bfloat16, float16 or float8_*", origin));
+  }
+  return 4;  // PretrainedConfig without a dtype: weights are fp32
+}
+
 }  // namespace
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& origin) {
@@ -142,6 +156,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   m.qkv_bias = m.family == Family::kQwen2;  // Qwen2Attention: q/k/v bias=True, o_proj bias=False
   m.mlp_bias = m.family == Family::kLlama && boolean(j, origin, "mlp_bias", false);
   if (const auto it = j.find("hidden_act"); it != j.end() && it->is_string()) m.hidden_act = it->get<std::string>();
+  m.checkpoint_dtype_bytes = checkpoint_dtype(j, origin);
   m.sliding_window = positive_int(j, origin, "sliding_window", false, m.family == Family::kGemma2 ? 4096 : 0);
   m.sliding_layers = sliding_layer_count(j, m.family, m.num_layers, m.sliding_window, origin);
   if (m.family == Family::kGemma2) {

@@ -26,6 +26,38 @@ Term cuda_context(const std::optional<GpuSpec>& gpu, std::optional<Bytes> overri
           true};
 }
 
+Term nccl_buffers(const ParallelLayout& layout) {
+  if (layout.gpus <= 1) return {"nccl_buffers", 0, "one rank: no communicator", "", false};
+  Interconnect fabric = layout.interconnect;
+  if (fabric == Interconnect::kAuto) fabric = layout.nodes() > 1 ? Interconnect::kIb : Interconnect::kNvlink;
+  // Per connection NCCL allocates one buffer per protocol (src/init.cc computeBuffSizes):
+  // Simple NCCL_BUFFSIZE 4 MiB, LL 8·512·8·16 B = 512 KiB, LL128 120·640·8·8 B = 4.6875 MiB.
+  constexpr Bytes kSimple = 4 * kMiB;
+  constexpr Bytes kLl = 512 * kKiB;
+  constexpr Bytes kLl128 = 120 * 640 * 8 * 8;
+  const bool simple_only = fabric == Interconnect::kEfa;  // aws-ofi-nccl sets NCCL_PROTO=simple
+  const Bytes per_connection = simple_only ? kSimple : kSimple + kLl + kLl128;
+  std::uint64_t channels = 0;
+  switch (fabric) {
+    case Interconnect::kNvlink: channels = 16; break;
+    case Interconnect::kPcie: channels = 2; break;
+    case Interconnect::kIb: channels = 4; break;
+    case Interconnect::kEfa: channels = 8; break;
+    case Interconnect::kAuto: break;
+  }
+  if (layout.nccl_channels) channels = *layout.nccl_channels;
+  // Receive connections per channel: the ring's one, plus the tree's (one for two ranks, up to
+  // a parent and two children beyond).
+  const std::uint64_t connections = layout.gpus == 2 ? 2 : 3;
+  constexpr std::uint64_t kCommunicators = 2;  // torch's default process group + the data-parallel group
+  const Bytes bytes = kCommunicators * channels * connections * per_connection;
+  return {"nccl_buffers", bytes,
+          fmt::format("{} communicators × {} channels × {} receive connections × {} ({}, {})", kCommunicators, channels,
+                      connections, simple_only ? "4 MiB Simple buffer" : "9.19 MiB (Simple 4 + LL 0.5 + LL128 4.69 MiB)",
+                      to_string(fabric), layout.nccl_channels ? "--nccl-channels" : "typical channel count, assumed"),
+          "NVIDIA/nccl src/init.cc (DEFAULT_BUFFSIZE, computeBuffSizes), src/include/device.h; modeling.md §5.4", true};
+}
+
 Term allocator_reserve(Bytes allocated_peak, double fragmentation) {
   const auto reserve = static_cast<Bytes>(std::llround(static_cast<double>(allocated_peak) * fragmentation));
   return {"allocator_reserve", reserve,
