@@ -158,3 +158,51 @@ TEST_CASE("a config.json path works like a built-in name", "[cli]") {
   const auto j = nlohmann::json::parse(vramcalc_run("--model " + path + " --format json").out);
   CHECK(j["model"]["parameters"] == 7615616512ULL);
 }
+
+TEST_CASE("the memo's ZeRO-3 command: per-GPU breakdown, layout and host RAM in JSON", "[cli][zero]") {
+  const Result r = vramcalc_run("--model llama-8b --seq 8192 --zero 3 --gpus 4 --gpu a100-40gb --format json");
+  CHECK(r.code == 1);  // activations alone exceed 40 GB without checkpointing
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["layout"]["zero"] == 3);
+  CHECK(j["layout"]["gpus"] == 4);
+  CHECK(j["layout"]["nodes"] == 4);
+  CHECK(j["layout"]["zero_init"] == true);
+  CHECK(j["phases"][0]["name"] == "load");
+  CHECK(j["cpu"]["ram_bytes_per_node"].is_number_unsigned());
+  bool suggests_checkpointing = false;
+  for (const auto& a : j["advice"]) {
+    if (a["action"].get<std::string>().find("--grad-ckpt full") != std::string::npos) suggests_checkpointing = true;
+    CHECK(a["saving_bytes"].get<std::uint64_t>() > 0);
+  }
+  CHECK(suggests_checkpointing);
+  const Result fits = vramcalc_run("--model llama-8b --seq 8192 --zero 3 --gpus 4 --gpu a100-40gb --grad-ckpt full --loss fused --optimizer adamw-fused");
+  CHECK(fits.code == 0);
+}
+
+TEST_CASE("a ds_config.json sets the layout, flags override it, unknown keys warn", "[cli][zero]") {
+  const std::string dir = std::string(VRAMCALC_SOURCE_DIR) + "/tests/data/ds_configs/";
+  const auto j = nlohmann::json::parse(
+      vramcalc_run("--model llama-8b --gpus 8 --deepspeed " + dir + "hf_zero3_offload_cpu.json --format json").out);
+  CHECK(j["layout"]["zero"] == 3);
+  CHECK(j["layout"]["offload_optimizer"] == "cpu");
+  CHECK(j["layout"]["reduce_bucket_size"] == 4096 * 4096);  // "auto" = h²
+  const auto k = nlohmann::json::parse(
+      vramcalc_run("--model llama-8b --gpus 8 --deepspeed " + dir + "hf_zero3_offload_cpu.json --offload-optimizer none --format json").out);
+  CHECK(k["layout"]["offload_optimizer"] == "none");
+  const Result warned = vramcalc_run("--model llama-8b --gpus 2 --deepspeed " + dir + "unknown_keys.json --format json");
+  CHECK(warned.code == 0);
+  CHECK_THAT(warned.err, Catch::StartsWith("vramcalc: warning: "));
+  expect_input_error("--model llama-8b --deepspeed " + dir + "bad/stage_three.json", "zero_optimization.stage");
+  expect_input_error("--model llama-8b --zero 2 --offload-params cpu --gpus 2", "--offload-params: 'cpu'");
+  expect_input_error("--model llama-8b --zero 4", "--zero: '4'");
+  expect_input_error("--model llama-8b --gpus 0", "--gpus: '0'");
+  expect_input_error("--model llama-8b --cpu-mem lots", "--cpu-mem: 'lots'");
+}
+
+TEST_CASE("deepspeed-estimate prints DeepSpeed's own model-states tables, labelled", "[cli][zero]") {
+  const Result r = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --nodes 1");
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("MODEL STATES ONLY"));
+  CHECK_THAT(r.out, Catch::Contains("18.78 GiB"));  // ZeRO-3, no offload, 1 node × 8 (peers.md §1.2)
+  CHECK_THAT(r.out, Catch::Contains("31.78 GiB"));  // ZeRO-2, no offload
+}

@@ -25,7 +25,8 @@ const char* to_string(TermKind kind);
 /// largest bytes it reaches in any phase.
 struct Component {
   Term term;               ///< term.bytes = bytes at the peak phase
-  Bytes max_bytes = 0;     ///< largest over all phases
+  Bytes max_bytes = 0;     ///< largest over the phases' peak moments
+  Bytes size_bytes = 0;    ///< the term's own size while it is alive (its formula's value)
   TermKind kind = TermKind::kAllocated;
 };
 

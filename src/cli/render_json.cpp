@@ -68,6 +68,7 @@ void render_json(std::ostream& out, const Estimate& est) {
     ojson cj = term_json(c.term);
     cj["kind"] = to_string(c.kind);
     cj["max_bytes"] = c.max_bytes;
+    cj["size_bytes"] = c.size_bytes;
     if (c.term.name == "activations") {
       const Activations& a = est.activations;
       cj["per_layer_bytes"] = a.per_layer;

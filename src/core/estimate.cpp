@@ -257,6 +257,7 @@ Estimate compute(const EstimateInputs& in) {
                ckpt ? "only lm_head's cast is saved (checkpointed layers ran without grad)" : "");
   bwd_loss.add("activations", act.stack.bytes);
   bwd_loss.add("logits_loss", loss.backward.bytes);
+  if (!rank.reduce_bucket_always) bwd_loss.add("reduce_bucket", rank.reduce_bucket.bytes);  // made when backward starts
   std::vector<Point> backward_points;
   backward_points.push_back(bwd_loss);
   if (zero3) {
@@ -339,7 +340,7 @@ Estimate compute(const EstimateInputs& in) {
       logits,                  cublas};
   const Phase& peak = est.phases[est.peak_phase];
   for (const Term& t : allocated_terms) {
-    Component c{t, 0, TermKind::kAllocated};
+    Component c{t, 0, t.bytes, TermKind::kAllocated};
     c.term.bytes = 0;
     for (const auto& e : peak.entries) {
       if (e.name == t.name) c.term.bytes = e.bytes;
@@ -352,11 +353,11 @@ Estimate compute(const EstimateInputs& in) {
     const bool always_listed = t.name == "weights" || t.name == "gradients" || t.name == "optimizer_states" ||
                                t.name == "activations" || t.name == "logits_loss" ||
                                (t.name == "master_weights" && full_states.master_weights.bytes > 0);
-    if (c.max_bytes > 0 || always_listed) est.components.push_back(std::move(c));
+    if (c.max_bytes > 0 || c.size_bytes > 0 || always_listed) est.components.push_back(std::move(c));
   }
-  est.components.push_back({reserve, reserve.bytes, TermKind::kReserve});
-  est.components.push_back({context, context.bytes, TermKind::kNonPytorch});
-  if (nccl.bytes > 0) est.components.push_back({nccl, nccl.bytes, TermKind::kNonPytorch});
+  est.components.push_back({reserve, reserve.bytes, reserve.bytes, TermKind::kReserve});
+  est.components.push_back({context, context.bytes, context.bytes, TermKind::kNonPytorch});
+  if (nccl.bytes > 0) est.components.push_back({nccl, nccl.bytes, nccl.bytes, TermKind::kNonPytorch});
 
   if (in.memory_budget) {
     est.capacity = in.memory_budget;

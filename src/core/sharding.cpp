@@ -100,6 +100,15 @@ RankStates shard_states(const ModelConfig& /*model*/, const ParameterCounts& pc,
     s.weights.formula = fmt::format("⌈P/N⌉ × {} B = ⌈{} / {}⌉ × {}: ZeRO-3 parameter partition", pb.weight,
                                     group_digits(pc.total), N, pb.weight);
     s.weights.source = "DeepSpeed runtime/zero/partition_parameters.py; " + std::string(kZeroPaper);
+    if (setup.optimizer == Optimizer::kAdamW && s.optimizer_step_temp.bytes > 0) {
+      // ZeRO-3 steps the wrapped optimizer one sub-group at a time: the foreach temporary
+      // covers one sub-group's fp32 partition.
+      const Bytes group = std::min(per_rank(pc.total, N), z.sub_group_size);
+      s.optimizer_step_temp.bytes = checked_mul(group, pb.state);
+      s.optimizer_step_temp.formula = fmt::format("min(⌈P/N⌉, sub_group_size) × {} B = {} × {}: foreach temporary of one sub-group",
+                                                  pb.state, group_digits(group), pb.state);
+      s.optimizer_step_temp.source = "DeepSpeed runtime/zero/stage3.py step (per sub-group _optimizer_step); torch/optim/adamw.py foreach";
+    }
     if (s.grad_fp32_copy.bytes > 0) {
       const Bytes group = std::min(per_rank(pc.total, N), z.sub_group_size);
       s.grad_fp32_copy.bytes = checked_mul(group, 4);

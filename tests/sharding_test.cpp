@@ -1,0 +1,183 @@
+// ZeRO layouts per rank: the memo's 4-pod ZeRO-3 scenario, sharding properties, loading.
+#include <catch2/catch.hpp>
+
+#include <vramcalc/vramcalc.hpp>
+
+using namespace vramcalc;
+
+namespace {
+
+EstimateInputs memo_inputs(int stage, std::uint64_t gpus) {
+  EstimateInputs in;
+  in.model = resolve_model("llama-8b");
+  in.setup.seq_len = 8192;
+  in.layout.gpus = gpus;
+  in.layout.gpus_per_node = 1;  // one GPU per pod
+  in.layout.zero = default_zero_settings(stage, in.model.hidden_size, true);
+  in.layout.zero.zero3_init = stage == 3;
+  in.layout.interconnect = Interconnect::kEfa;
+  in.with_advice = false;
+  return in;
+}
+
+Bytes max_of(const Estimate& est, const std::string& name) {
+  const Component* c = est.find(name);
+  return c ? c->max_bytes : 0;
+}
+
+Bytes size_of(const Estimate& est, const std::string& name) {
+  const Component* c = est.find(name);
+  return c ? c->size_bytes : 0;
+}
+
+const Phase& phase_named(const Estimate& est, const std::string& name) {
+  for (const auto& p : est.phases) {
+    if (p.name == name) return p;
+  }
+  FAIL("no phase " << name);
+  return est.phases.front();
+}
+
+Bytes entry(const Phase& phase, const std::string& name) {
+  for (const auto& e : phase.entries) {
+    if (e.name == name) return e.bytes;
+  }
+  return 0;
+}
+
+constexpr std::uint64_t kP = 8'030'261'248;
+constexpr std::uint64_t kQuarter = kP / 4;  // 2,007,565,312: P divides by 4
+
+}  // namespace
+
+TEST_CASE("the memo's scenario: llama-8b, ZeRO-3 over 4 pods with one GPU each", "[zero]") {
+  const Estimate one = estimate(memo_inputs(0, 1));
+  const Estimate four = estimate(memo_inputs(3, 4));
+  SECTION("parameters, gradients and optimizer states are a quarter of one GPU's") {
+    CHECK(max_of(four, "weights") == kQuarter * 2);
+    CHECK(max_of(four, "gradients") == kQuarter * 2);
+    CHECK(max_of(four, "master_weights") == kQuarter * 4);
+    CHECK(max_of(four, "optimizer_states") == kQuarter * 8);
+    CHECK(max_of(four, "weights") * 4 == max_of(one, "weights"));
+    CHECK(max_of(four, "optimizer_states") * 4 == max_of(one, "optimizer_states"));
+  }
+  SECTION("what is not sharded appears as its own lines") {
+    // Largest module (embedding / lm_head, 128256 × 4096) gathered, plus HF-auto prefetch 0.9·h².
+    CHECK(size_of(four, "gathered_params") == (525'336'576ULL + 15'099'494) * 2);
+    CHECK(size_of(four, "gathered_grad") == 525'336'576ULL * 2);
+    CHECK(max_of(four, "reduce_bucket") == 4096ULL * 4096 * 2);  // HF "auto" reduce_bucket_size = h²
+    CHECK(max_of(four, "persistent_params") == (65ULL * 4096) * 2);  // 2 norms × 32 layers + final norm
+    CHECK(size_of(four, "reduce_scatter_temp") == 4096ULL * 4096 * 2);
+    CHECK(four.non_pytorch > one.non_pytorch);                    // NCCL buffers
+  }
+  SECTION("activations and logits stay whole on every pod") {
+    CHECK(max_of(four, "activations") == max_of(one, "activations"));
+    CHECK(max_of(four, "logits_loss") == max_of(one, "logits_loss"));
+  }
+}
+
+TEST_CASE("loading without zero.Init puts the whole model on every pod", "[zero][load]") {
+  EstimateInputs in = memo_inputs(3, 4);
+  in.layout.zero.zero3_init = false;
+  const Estimate without = estimate(in);
+  // Host RAM: the whole checkpoint (bf16 torch_dtype) per pod; GPU: the whole bf16 model
+  // plus the partitions ZeRO-3 makes from it.
+  CHECK(without.load.cpu_per_rank == kP * 2);
+  CHECK(without.load.cpu_per_node == kP * 2);
+  CHECK(phase_named(without, "load").allocated == kP * 2 + kQuarter * 2);
+  in.layout.zero.zero3_init = true;
+  const Estimate with = estimate(in);
+  CHECK(with.load.cpu_per_rank < kP * 2);
+  CHECK(phase_named(with, "load").allocated < kP * 2);
+  CHECK(entry(phase_named(with, "load"), "weights") == kQuarter * 2);
+  in.load.dtype_bytes = 4;  // transformers v4 default: fp32
+  in.layout.zero.zero3_init = false;
+  CHECK(estimate(in).load.cpu_per_rank == kP * 4);
+}
+
+TEST_CASE("loading sets the peak when training needs less than the whole model", "[zero][load]") {
+  EstimateInputs in = memo_inputs(3, 16);
+  in.setup.seq_len = 512;
+  in.setup.grad_ckpt = GradCkpt::kFull;
+  in.setup.loss = LossImpl::kFused;
+  in.layout.zero.zero3_init = false;
+  in.with_advice = true;
+  const Estimate est = estimate(in);
+  CHECK(est.load_sets_peak());
+  REQUIRE_FALSE(est.advice.empty());
+  CHECK_THAT(est.advice.front().action, Catch::Contains("zero.Init"));
+  CHECK(est.advice.front().peak_after < est.advice.front().peak_before);
+}
+
+TEST_CASE("model states shrink stage by stage: ZeRO-3 <= 2 <= 1 <= 0", "[zero][property]") {
+  for (std::uint64_t gpus : {2, 4, 8, 64}) {
+    Bytes previous = ~Bytes{0};
+    for (int stage : {0, 1, 2, 3}) {
+      const Estimate est = estimate(memo_inputs(stage, gpus));
+      Bytes states = 0;
+      for (const char* n : {"weights", "master_weights", "gradients", "optimizer_states"}) states += max_of(est, n);
+      INFO("gpus " << gpus << " stage " << stage);
+      CHECK(states <= previous);
+      previous = states;
+    }
+  }
+}
+
+TEST_CASE("per-rank memory never grows with more ranks", "[zero][property]") {
+  for (int stage : {0, 1, 2, 3}) {
+    for (auto opt : {OffloadDevice::kNone, OffloadDevice::kCpu}) {
+      if (stage == 0 && opt != OffloadDevice::kNone) continue;
+      Bytes previous = ~Bytes{0};
+      Bytes previous_step = ~Bytes{0};
+      for (std::uint64_t gpus : {2, 4, 8, 16, 64}) {
+        EstimateInputs in = memo_inputs(stage, gpus);
+        in.layout.interconnect = Interconnect::kIb;
+        in.layout.zero.offload_optimizer.device = opt;
+        const Estimate est = estimate(in);
+        INFO("stage " << stage << " gpus " << gpus);
+        CHECK(est.peak_allocated <= previous);
+        CHECK(phase_named(est, "optimizer_step").allocated <= previous_step);
+        previous = est.peak_allocated;
+        previous_step = phase_named(est, "optimizer_step").allocated;
+      }
+    }
+  }
+}
+
+TEST_CASE("offload moves optimizer states and parameters to the host", "[zero][offload]") {
+  EstimateInputs in = memo_inputs(3, 4);
+  in.layout.zero.offload_optimizer.device = OffloadDevice::kCpu;
+  const Estimate opt = estimate(in);
+  CHECK(max_of(opt, "optimizer_states") == 0);
+  CHECK(max_of(opt, "master_weights") == 0);
+  // Host: fp32 master 4 + fp32 grads 4 + Adam 8 bytes per parameter of this rank's partition.
+  CHECK(opt.host.ram_per_rank == kQuarter * 16);
+  CHECK(opt.host.pinned_per_node == kQuarter * 16);  // pin_memory is DeepSpeed's default
+  in.layout.zero.offload_param.device = OffloadDevice::kCpu;
+  const Estimate both = estimate(in);
+  CHECK(max_of(both, "weights") == 0);
+  CHECK(both.host.ram_per_rank == kQuarter * 18);
+  in.layout.zero.offload_param.device = OffloadDevice::kNvme;
+  const Estimate nvme = estimate(in);
+  CHECK(nvme.host.nvme.bytes == kQuarter * 2);
+  in.cpu_memory_budget = 16 * kGiB;
+  CHECK_FALSE(estimate(in).cpu_fits());
+}
+
+TEST_CASE("layouts DeepSpeed rejects are input errors", "[zero][errors]") {
+  EstimateInputs in = memo_inputs(2, 4);
+  in.layout.zero.offload_param.device = OffloadDevice::kCpu;
+  CHECK_THROWS_WITH(estimate(in), Catch::StartsWith("--offload-params: 'cpu': parameter offload needs ZeRO stage 3"));
+  in = memo_inputs(0, 4);
+  in.layout.zero.offload_optimizer.device = OffloadDevice::kCpu;
+  CHECK_THROWS_WITH(estimate(in), Catch::StartsWith("--offload-optimizer: 'cpu'"));
+}
+
+TEST_CASE("ZeRO-2 with overlap_comm double-buffers its reduce bucket", "[zero]") {
+  EstimateInputs in = memo_inputs(2, 8);
+  in.layout.zero = default_zero_settings(2, 4096, false);  // DeepSpeed defaults: 5e8-element buckets
+  in.layout.zero.overlap_comm = true;
+  CHECK(max_of(estimate(in), "reduce_bucket") == 2ULL * 500'000'000 * 2);
+  in.layout.zero.overlap_comm = false;
+  CHECK(max_of(estimate(in), "reduce_bucket") == 500'000'000ULL * 2);
+}
