@@ -164,6 +164,14 @@ RankStates shard_states(const ModelConfig& /*model*/, const ParameterCounts& pc,
                        fmt::format("reduce_bucket_size {} × {} B (contiguous_gradients)", group_digits(bucket), g),
                        "DeepSpeed runtime/zero/stage3.py __ipg_bucket_flat_buffer"};
     r.reduce_bucket_always = true;
+  } else if (z.stage == 0 && N > 1) {
+    // Plain data parallelism (torch DDP): the reducer keeps flat buckets holding a copy of every
+    // gradient (gradient_as_bucket_view=False by default), allocated at construction.
+    r.reduce_bucket = {"reduce_bucket", checked_mul(pc.total, g),
+                       fmt::format("DDP gradient buckets: P × {} B = {} × {} (a second copy of the gradients)", g,
+                                   group_digits(pc.total), g),
+                       "torch/csrc/distributed/c10d/reducer.cpp (bucket views, gradient_as_bucket_view=False); pytorch PR #41954"};
+    r.reduce_bucket_always = true;
   } else if (z.stage >= 1 && N > 1) {
     const Bytes copies = (z.stage == 2 && z.overlap_comm) ? 2 : 1;
     r.reduce_bucket = {"reduce_bucket", checked_product({copies, bucket, g}),
@@ -292,7 +300,8 @@ LoadPhase load_phase(const ModelConfig& model, const ParameterCounts& pc, const 
     } else {
       lp.gpu_terms.push_back({"master_weights", master_rank, "fp32 master partition built by the optimizer",
                               "DeepSpeed runtime/zero/stage_1_and_2.py (single_partition_of_fp32_groups)", false});
-      lp.gpu_point = "deepspeed.initialize: model on the GPU, fp32 master partitions built";
+      lp.gpu_point = z.stage == 0 ? "model moved to the GPU, optimizer's fp32 master copy built"
+                                  : "deepspeed.initialize: model on the GPU, fp32 master partitions built";
     }
   }
   for (const auto& t : lp.gpu_terms) lp.gpu = checked_add(lp.gpu, t.bytes);
