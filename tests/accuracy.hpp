@@ -27,8 +27,9 @@ struct Row {
 
 /// Every record of every *.json file in `dir`, in file then record order.
 std::vector<Row> evaluate_directory(const std::string& dir);
-/// The markdown report (docs/accuracy.md), with a summary per record group.
-std::string markdown_report(const std::vector<Row>& rows);
+/// The markdown report (docs/accuracy.md) of `rows` read from `dir`, with a summary and the
+/// file's "about" text per data file.
+std::string markdown_report(const std::vector<Row>& rows, const std::string& dir);
 /// A plain table for the test log.
 std::string text_table(const std::vector<Row>& rows);
 

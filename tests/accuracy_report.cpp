@@ -5,6 +5,6 @@
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : std::string(VRAMCALC_SOURCE_DIR) + "/tests/data/measured";
-  std::cout << vramcalc::accuracy::markdown_report(vramcalc::accuracy::evaluate_directory(dir));
+  std::cout << vramcalc::accuracy::markdown_report(vramcalc::accuracy::evaluate_directory(dir), dir);
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <sys/wait.h>
@@ -21,7 +22,8 @@ struct Result {
 // Runs the vramcalc binary with `args` (shell words), capturing stdout and stderr apart.
 Result vramcalc_run(const std::string& args) {
   // Per-process names: ctest runs test cases in parallel in one directory.
-  const std::string err_path = "vramcalc_cli_stderr_" + std::to_string(getpid()) + ".txt";
+  const std::string err_path =
+      (std::filesystem::temp_directory_path() / ("vramcalc_cli_stderr_" + std::to_string(getpid()) + ".txt")).string();
   const std::string cmd = std::string("NO_COLOR= ") + VRAMCALC_BINARY + " " + args + " 2>" + err_path;
   Result r;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -50,10 +52,11 @@ void expect_input_error(const std::string& args, const std::string& expected) {
   CHECK_THAT(r.err, Catch::Contains(expected));
 }
 
+// A config file in the system temp directory, named per process (tests run in parallel).
 std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string path = std::to_string(getpid()) + "_" + name;
+  const auto path = std::filesystem::temp_directory_path() / ("vramcalc_" + std::to_string(getpid()) + "_" + name);
   std::ofstream(path) << text;
-  return path;
+  return path.string();
 }
 
 }  // namespace

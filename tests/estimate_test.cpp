@@ -16,18 +16,9 @@ EstimateInputs inputs_for(const std::string& model, std::uint64_t seq, std::uint
 }
 
 const Phase& phase_named(const Estimate& est, const std::string& name) {
-  for (const auto& p : est.phases) {
-    if (p.name == name) return p;
-  }
-  FAIL("no phase " << name);
-  return est.phases.front();
-}
-
-Bytes entry(const Phase& phase, const std::string& name) {
-  for (const auto& e : phase.entries) {
-    if (e.name == name) return e.bytes;
-  }
-  return 0;
+  const Phase* p = est.phase(name);
+  REQUIRE(p != nullptr);
+  return *p;
 }
 
 }  // namespace
@@ -64,11 +55,11 @@ TEST_CASE("the peak is the largest phase and every total is the sum of its parts
 TEST_CASE("gradients live from backward to the step unless gradients accumulate", "[estimate]") {
   EstimateInputs in = inputs_for("llama-3-8b", 2048, 1);
   const Estimate one = estimate(in);
-  CHECK(entry(phase_named(one, "forward"), "gradients") == 0);
-  CHECK(entry(phase_named(one, "optimizer_step"), "gradients") == 2 * one.params.total);
+  CHECK(phase_named(one, "forward").bytes_of("gradients") == 0);
+  CHECK(phase_named(one, "optimizer_step").bytes_of("gradients") == 2 * one.params.total);
   in.setup.grad_accum = 4;
   const Estimate four = estimate(in);
-  CHECK(entry(phase_named(four, "forward"), "gradients") == 2 * four.params.total);
+  CHECK(phase_named(four, "forward").bytes_of("gradients") == 2 * four.params.total);
   CHECK(phase_named(four, "forward").allocated == phase_named(one, "forward").allocated + 2 * one.params.total);
 }
 

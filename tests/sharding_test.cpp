@@ -31,18 +31,9 @@ Bytes size_of(const Estimate& est, const std::string& name) {
 }
 
 const Phase& phase_named(const Estimate& est, const std::string& name) {
-  for (const auto& p : est.phases) {
-    if (p.name == name) return p;
-  }
-  FAIL("no phase " << name);
-  return est.phases.front();
-}
-
-Bytes entry(const Phase& phase, const std::string& name) {
-  for (const auto& e : phase.entries) {
-    if (e.name == name) return e.bytes;
-  }
-  return 0;
+  const Phase* p = est.phase(name);
+  REQUIRE(p != nullptr);
+  return *p;
 }
 
 constexpr std::uint64_t kP = 8'030'261'248;
@@ -89,7 +80,7 @@ TEST_CASE("loading without zero.Init puts the whole model on every pod", "[zero]
   const Estimate with = estimate(in);
   CHECK(with.load.cpu_per_rank < kP * 2);
   CHECK(phase_named(with, "load").allocated < kP * 2);
-  CHECK(entry(phase_named(with, "load"), "weights") == kQuarter * 2);
+  CHECK(phase_named(with, "load").bytes_of("weights") == kQuarter * 2);
   in.load.dtype_bytes = 4;  // transformers v4 default: fp32
   in.layout.zero.zero3_init = false;
   CHECK(estimate(in).load.cpu_per_rank == kP * 4);

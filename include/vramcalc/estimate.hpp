@@ -43,6 +43,9 @@ struct Phase {
   std::string point;  ///< the moment that sets the phase's peak
   Bytes allocated = 0;
   std::vector<PhaseEntry> entries;  ///< allocated components at that moment; Σ = allocated
+
+  /// Bytes of `component` at this phase's peak moment (0 when not alive then).
+  Bytes bytes_of(const std::string& component) const;
 };
 
 /// A change to the inputs that lowers the peak, with its saving computed by re-estimating.
@@ -90,6 +93,8 @@ struct Estimate {
   /// True when loading the model, not training, sets the GPU peak.
   bool load_sets_peak() const { return !phases.empty() && phases[peak_phase].name == "load"; }
   const Component* find(const std::string& name) const;
+  /// The phase called `name` ("load", "forward", "backward", "optimizer_step"), or nullptr.
+  const Phase* phase(const std::string& name) const;
 };
 
 /// Validates the inputs (InputError on zero sizes, overflow) and computes the estimate.

@@ -9,6 +9,7 @@
 namespace vramcalc {
 
 struct LogitsLoss {
+  Term saved;     ///< kept for backward once the loss forward is done
   Term forward;   ///< live at the forward peak of the loss
   Term backward;  ///< live at the backward peak of the loss (start of backward)
 };

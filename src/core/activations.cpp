@@ -104,16 +104,33 @@ void add_attention(std::vector<Term>& parts, const ModelConfig& m, const Trainin
     }
     return;
   }
-  // Eager: transformers eager_attention_forward.
+  // Eager: transformers eager_attention_forward. matmul folds (b, heads) into one batch dim
+  // and copies an operand whose strides do not allow it; at batch 1 that fold is a view, so a
+  // single KV head expanded by repeat_kv (stride 0) and a fused-qkv view of v are saved as
+  // they are, without a copy.
   const char* src = "transformers models/llama/modeling_llama.py eager_attention_forward";
+  const bool batch_one = x.b == 1;
   parts.push_back({"attn.q", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE, saved by q·kᵀ", x.e), src});
-  parts.push_back({"attn.k_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: k repeated to a heads (repeat_kv), saved by q·kᵀ", x.e), src});
-  if (fused && n_rep == 1) {
-    parts.push_back({"attn.qkv_storage", qkv_storage,
-                     fmt::format("{}·T·(qd+2·kvd): v (a view of the fused qkv output) saved by probs·v", x.e),
-                     "transformers models/phi3/modeling_phi3.py"});
+  if (batch_one && n_rep > 1 && m.num_kv_heads == 1) {
+    // Under autocast k is fp32 (RoPE with fp32 cos/sin) and the matmul's bf16 cast of the
+    // stride-0 view materialises all heads; v is already bf16 and stays a view.
+    const Bytes k_width = x.amp ? x.qd : x.kvd;
+    parts.push_back({"attn.k", checked_product({x.e, x.T, k_width}),
+                     x.amp ? fmt::format("{}·T·qd: autocast's bf16 cast of the repeated fp32 k materialises every head", x.e)
+                           : fmt::format("{}·T·kvd: k after RoPE; repeat_kv of one KV head is a stride-0 view at batch 1", x.e),
+                     src});
+    parts.push_back({"attn.v", checked_product({x.e, x.T, x.kvd}),
+                     fmt::format("{}·T·kvd: v; repeat_kv of one KV head is a stride-0 view at batch 1", x.e), src});
   } else {
-    parts.push_back({"attn.v_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: v repeated to a heads, saved by probs·v", x.e), src});
+    parts.push_back({"attn.k_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: k repeated to a heads (repeat_kv), saved by q·kᵀ", x.e), src});
+    if (fused && n_rep == 1 && batch_one) {
+      parts.push_back({"attn.qkv_storage", qkv_storage,
+                       fmt::format("{}·T·(qd+2·kvd): v (a view of the fused qkv output) saved by probs·v", x.e),
+                       "transformers models/phi3/modeling_phi3.py"});
+    } else {
+      parts.push_back({"attn.v_repeated", checked_product({x.e, x.T, x.qd}),
+                       fmt::format("{}·T·qd: v at a heads (repeat_kv, or matmul's copy), saved by probs·v", x.e), src});
+    }
   }
   parts.push_back({"attn.softmax_fp32", checked_product({4, x.a, x.s, x.s, x.b}), "4·a·s²·b: fp32 softmax output (saved by softmax backward)", src});
   if (x.e != 4) {

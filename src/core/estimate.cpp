@@ -35,6 +35,20 @@ const Component* Estimate::find(const std::string& name) const {
   return nullptr;
 }
 
+const Phase* Estimate::phase(const std::string& name) const {
+  for (const auto& p : phases) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+Bytes Phase::bytes_of(const std::string& component) const {
+  for (const auto& e : entries) {
+    if (e.name == component) return e.bytes;
+  }
+  return 0;
+}
+
 namespace {
 
 void require_positive(std::uint64_t value, const char* field) {

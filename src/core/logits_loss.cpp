@@ -30,6 +30,8 @@ LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
                      fmt::format("{}·N logits + {}·N fp32 upcast + 4·N log_softmax output{} (N = T·V = {} × {})", el, upcast,
                                  softcap_note, T, V),
                      "transformers loss/loss_utils.py ForCausalLMLoss (logits.float(), cross_entropy)", true};
+      out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log_softmax output{}", softcap_note),
+                   "torch log_softmax saves its result", true};
       out.backward = {"logits_loss", checked_mul(N, 12 + softcap),
                       fmt::format("4·N saved log-probs + 4·N nll grad + 4·N log_softmax grad{} (N = {} × {})", softcap_note, T, V),
                       "torch log_softmax_backward_data / nll_loss_backward (dense fp32 grads)", true};
@@ -44,6 +46,8 @@ LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
                      fmt::format("{}·N logits + 4·N log-probs (all chunks) + {}·N/{} upcast chunk{} (N = {} × {})", el, upcast, n,
                                  softcap_note, T, V),
                      "torchtune modules/loss CEWithChunkedOutputLoss (per-chunk .float() + cross_entropy)", true};
+      out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log-probs of all chunks{}", softcap_note),
+                   "torchtune CEWithChunkedOutputLoss", true};
       out.backward = {"logits_loss", bwd,
                       fmt::format("4·N saved log-probs + 8·N/{} grads of one chunk{} (N = {} × {})", n, softcap_note, T, V),
                       "torchtune CEWithChunkedOutputLoss backward, chunk by chunk", true};
@@ -62,6 +66,8 @@ LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
                                  pb.compute, std::min(chunk_tokens, T)),
                      "Liger-Kernel ops/fused_linear_cross_entropy.py (gradients computed in forward); Cut Cross-Entropy arXiv:2411.09009",
                      true};
+      out.saved = {"logits_loss", grad_input + grad_weight, "grad_input + lm_head grad computed in the forward",
+                   "Liger-Kernel ops/fused_linear_cross_entropy.py", true};
       out.backward = {"logits_loss", grad_input + grad_weight,
                       fmt::format("grad_input {}·T·h + lm_head grad {}·V·h, kept from the forward", pb.compute, pb.weight),
                       "Liger-Kernel ops/fused_linear_cross_entropy.py backward (scales the stored gradients)", true};
