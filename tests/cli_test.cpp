@@ -52,12 +52,18 @@ void expect_input_error(const std::string& args, const std::string& expected) {
   CHECK_THAT(r.err, Catch::Contains(expected));
 }
 
-// A config file in the system temp directory, named per process (tests run in parallel).
-std::string write_temp(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / ("vramcalc_" + std::to_string(getpid()) + "_" + name);
-  std::ofstream(path) << text;
-  return path.string();
-}
+// A config file in the system temp directory, named per process (tests run in parallel),
+// removed when the object goes out of scope.
+struct TempFile {
+  std::string path;
+  TempFile(const std::string& name, const std::string& text)
+      : path((std::filesystem::temp_directory_path() / ("vramcalc_" + std::to_string(getpid()) + "_" + name)).string()) {
+    std::ofstream(path) << text;
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+};
 
 }  // namespace
 
@@ -140,20 +146,18 @@ TEST_CASE("each bad input gets its one-line error", "[cli][errors]") {
   expect_input_error("--model llama-8b --format yaml", "--format: 'yaml'");
   expect_input_error("--model llama-8b --bogus", "--bogus");
   expect_input_error("--model llama-8b --seq 1099511627776", "overflow 64 bits");
-  expect_input_error("--model " + write_temp("bad_syntax.json", "{\n  \"hidden_size\": 4096,\n  oops\n}"),
-                     "malformed JSON at line 3, column");
-  expect_input_error("--model " + write_temp("bad_missing.json", R"({"model_type": "llama", "hidden_size": 4096})"),
-                     "num_hidden_layers: '(missing)'");
-  expect_input_error("--model " + write_temp("bad_heads.json",
-                                             R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
-                       "num_attention_heads": 30, "intermediate_size": 8, "vocab_size": 8})"),
-                     "num_attention_heads: '30': does not divide hidden_size 4096");
-  expect_input_error("--model " + write_temp("bad_kv.json",
-                                             R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
-                       "num_attention_heads": 32, "num_key_value_heads": 6, "intermediate_size": 8, "vocab_size": 8})"),
-                     "num_key_value_heads: '6'");
-  expect_input_error("--model " + write_temp("bad_type.json", R"({"model_type": "bert", "hidden_size": 8})"),
-                     "model_type: 'bert': unsupported");
+  const TempFile syntax("bad_syntax.json", "{\n  \"hidden_size\": 4096,\n  oops\n}");
+  expect_input_error("--model " + syntax.path, "malformed JSON at line 3, column");
+  const TempFile missing("bad_missing.json", R"({"model_type": "llama", "hidden_size": 4096})");
+  expect_input_error("--model " + missing.path, "num_hidden_layers: '(missing)'");
+  const TempFile heads("bad_heads.json", R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
+                       "num_attention_heads": 30, "intermediate_size": 8, "vocab_size": 8})");
+  expect_input_error("--model " + heads.path, "num_attention_heads: '30': does not divide hidden_size 4096");
+  const TempFile kv("bad_kv.json", R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
+                       "num_attention_heads": 32, "num_key_value_heads": 6, "intermediate_size": 8, "vocab_size": 8})");
+  expect_input_error("--model " + kv.path, "num_key_value_heads: '6'");
+  const TempFile type("bad_type.json", R"({"model_type": "bert", "hidden_size": 8})");
+  expect_input_error("--model " + type.path, "model_type: 'bert': unsupported");
 }
 
 TEST_CASE("a config.json path works like a built-in name", "[cli]") {
