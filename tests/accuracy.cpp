@@ -24,6 +24,16 @@ ModelConfig model_of(const json& r) {
   return cfg;
 }
 
+// Applies the layout keys of a record's setup object (ZeRO stage, ranks).
+void apply_layout(const json& s, EstimateInputs& in) {
+  if (s.contains("zero")) {
+    in.layout.zero = default_zero_settings(s.at("zero").get<int>(), in.model.hidden_size, true);
+    in.layout.zero.zero3_init = true;
+  }
+  if (s.contains("gpus")) in.layout.gpus = s.at("gpus").get<std::uint64_t>();
+  if (s.contains("gpus_per_node")) in.layout.gpus_per_node = s.at("gpus_per_node").get<std::uint64_t>();
+}
+
 // Applies the keys of `s` (a record's setup object) on top of `setup`.
 void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("seq")) setup.seq_len = s.at("seq").get<std::uint64_t>();
@@ -38,7 +48,8 @@ void apply_setup(const json& s, TrainingSetup& setup) {
 }
 
 std::string describe(const ModelConfig& m, const TrainingSetup& s) {
-  return fmt::format("{} s={} b={} {} {} {} ckpt={} loss={}{}", m.name, s.seq_len, s.micro_batch, to_string(s.precision),
+  return fmt::format("{} s={} b={}{} {} {} {} ckpt={} loss={}{}", m.name, s.seq_len, s.micro_batch,
+                     s.grad_accum > 1 ? fmt::format(" ga={}", s.grad_accum) : "", to_string(s.precision),
                      to_string(s.optimizer), to_string(s.attention), to_string(s.grad_ckpt), to_string(s.loss),
                      s.explicit_mask ? " mask=explicit" : "");
 }
@@ -79,7 +90,17 @@ Row evaluate(const json& r, const std::string& file) {
   EstimateInputs in;
   in.model = model_of(r);
   apply_setup(r.at("setup"), in.setup);
+  apply_layout(r.at("setup"), in);
+  if (r.value("device", "") == "cpu") {
+    // Measured on the CPU: no cuBLAS workspace, no CUDA context.
+    GpuSpec cpu;
+    cpu.name = "cpu";
+    in.gpu = cpu;
+  }
   row.setup = describe(in.model, in.setup);
+  if (in.layout.gpus > 1 || in.layout.zero.stage > 0) {
+    row.setup += fmt::format(" ZeRO-{} × {} GPUs", in.layout.zero.stage, in.layout.gpus);
+  }
   const std::string phase = r.value("phase", "peak");
   if (row.metric == "saved_per_layer") {
     const Activations a = activations(in.model, in.setup);

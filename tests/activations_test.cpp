@@ -116,3 +116,15 @@ TEST_CASE("HF loss keeps 12·T·V at the start of backward", "[activations][loss
   CHECK(fused.backward.bytes == 2ULL * 8192 * 4096 + 2ULL * 128256 * 4096);
   CHECK(fused.forward.bytes < full.forward.bytes / 8);
 }
+
+TEST_CASE("op-level selective checkpointing keeps every other matmul output and attention's", "[activations]") {
+  // torchtitan's policy: block input 2h, q 2·qd, v 2·kvd, gate 2I, down 2h (mm 1, 3, 5, 7 of
+  // q, k, v, o, gate, up, down), SDPA output 2·qd and its fp32 logsumexp 4·a per token.
+  const Activations a = activations(llama8b(), setup_for(8192, 2, Precision::kBf16, Attention::kSdpa, GradCkpt::kOpSac));
+  const std::uint64_t T = 8192 * 2;
+  CHECK(a.kept_per_layer == (2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 14336 + 2 * 4096 + 2 * 4096 + 4 * 32) * T);
+  const Activations none = activations(llama8b(), setup_for(8192, 2, Precision::kBf16, Attention::kSdpa));
+  const Activations full = activations(llama8b(), setup_for(8192, 2, Precision::kBf16, Attention::kSdpa, GradCkpt::kFull));
+  CHECK(a.kept_per_layer < none.per_layer);
+  CHECK(a.kept_per_layer > full.kept_per_layer);
+}

@@ -35,6 +35,7 @@ enum class GradCkpt {
   kNone,       ///< every layer keeps all it saved for backward
   kFull,       ///< HF gradient_checkpointing: only each layer's input is kept
   kSelective,  ///< Megatron-style: only the core attention (s² part) is recomputed
+  kOpSac,      ///< torchtitan op-level selective AC: keeps every other matmul's output and attention's
 };
 
 enum class LossImpl {

@@ -241,6 +241,24 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
       act.recompute = act.s2_per_layer + mask_per_masked_layer;
       kept_total = checked_mul(L, act.kept_per_layer);
       break;
+    case GradCkpt::kOpSac: {
+      // torchtitan's op-level SAC policy (parallelize_llama.py _apply_ac_to_transformer_block):
+      // MUST_SAVE the outputs of aten.mm and of the SDPA kernels, except every second mm of the
+      // block; everything else is recomputed from the block input. Matmuls in execution order:
+      // q, k, v, o, gate, up, down (fused: qkv, o, gate_up, down); odd ones are kept.
+      std::vector<Bytes> mm_widths = fused ? std::vector<Bytes>{x.qd + 2 * x.kvd, x.h, 2 * x.I, x.h}
+                                           : std::vector<Bytes>{x.qd, x.kvd, x.kvd, x.h, x.I, x.I, x.h};
+      Bytes kept = layer_input;
+      for (std::size_t i = 0; i < mm_widths.size(); i += 2) kept = checked_add(kept, checked_product({x.e, T, mm_widths[i]}));
+      if (setup.attention == Attention::kSdpa) {
+        const Bytes s_lse = x.e == 4 ? ceil_div(x.s, 32) * 32 : x.s;
+        kept = checked_add(kept, checked_add(checked_product({x.e, T, x.qd}), checked_product({4, x.b, x.a, s_lse})));
+      }
+      act.kept_per_layer = kept;
+      act.recompute = act.per_layer > kept - layer_input ? act.per_layer - (kept - layer_input) : 0;
+      kept_total = checked_mul(L, kept);
+      break;
+    }
   }
 
   // --- outside the layers: embedding ids, RoPE tables, final norm ----------------------------

@@ -24,8 +24,10 @@ constexpr NameTable<Optimizer, 7> kOptimizers{{{Optimizer::kAdamW, "adamw"},
                                                {Optimizer::kAdafactor, "adafactor"},
                                                {Optimizer::kLion, "lion"}}};
 constexpr NameTable<Attention, 2> kAttentions{{{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}}};
-constexpr NameTable<GradCkpt, 3> kGradCkpts{
-    {{GradCkpt::kNone, "none"}, {GradCkpt::kFull, "full"}, {GradCkpt::kSelective, "selective"}}};
+constexpr NameTable<GradCkpt, 4> kGradCkpts{{{GradCkpt::kNone, "none"},
+                                             {GradCkpt::kFull, "full"},
+                                             {GradCkpt::kSelective, "selective"},
+                                             {GradCkpt::kOpSac, "op-sac"}}};
 constexpr NameTable<LossImpl, 3> kLosses{
     {{LossImpl::kFull, "full"}, {LossImpl::kChunked, "chunked"}, {LossImpl::kFused, "fused"}}};
 
