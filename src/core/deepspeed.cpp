@@ -8,14 +8,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fstream>
-#include <regex>
-#include <sstream>
 #include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_input.hpp"
 #include "core/spellcheck.hpp"
 #include <vramcalc/error.hpp>
 
@@ -462,21 +460,8 @@ ZeroSettings default_zero_settings(int stage, std::uint64_t hidden_size, bool hf
 
 DeepSpeedConfig parse_deepspeed_config(const std::string& json_text, const std::string& origin,
                                        std::uint64_t hidden_size) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    const std::string detail = e.what();
-    static const std::regex where("line ([0-9]+), column ([0-9]+)");
-    std::smatch m;
-    const std::string position = std::regex_search(detail, m, where)
-                                     ? fmt::format("line {}, column {}", m[1].str(), m[2].str())
-                                     : fmt::format("byte {}", e.byte);
-    throw InputError("deepspeed config", origin, fmt::format("malformed JSON at {}", position));
-  }
-  if (!root.is_object()) {
-    throw InputError("deepspeed config", origin, "expected a JSON object (a DeepSpeed ds_config.json)");
-  }
+  const json root = detail::parse_json_object(json_text, "deepspeed config", origin,
+                                             "expected a JSON object (a DeepSpeed ds_config.json)");
 
   DeepSpeedConfig out;
   out.origin = origin;
@@ -525,12 +510,7 @@ DeepSpeedConfig parse_deepspeed_config(const std::string& json_text, const std::
 }
 
 DeepSpeedConfig load_deepspeed_config(const std::string& path, std::uint64_t hidden_size) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("--deepspeed", path, "cannot open this file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw InputError("--deepspeed", path, "cannot read this file");
-  return parse_deepspeed_config(text.str(), path, hidden_size);
+  return parse_deepspeed_config(detail::read_text_file(path, "--deepspeed"), path, hidden_size);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,13 +4,12 @@
 
 #include <algorithm>
 #include <fstream>
-#include <regex>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/embedded_configs.hpp"
+#include "core/json_input.hpp"
 #include "core/spellcheck.hpp"
 #include <vramcalc/error.hpp>
 
@@ -113,18 +112,7 @@ std::uint64_t checkpoint_dtype(const json& j, const std::string& origin) {
 }  // namespace
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    std::string detail = e.what();
-    static const std::regex where("line ([0-9]+), column ([0-9]+)");
-    std::smatch m;
-    std::string position = std::regex_search(detail, m, where) ? fmt::format("line {}, column {}", m[1].str(), m[2].str())
-                                                               : fmt::format("byte {}", e.byte);
-    throw InputError("config", origin, fmt::format("malformed JSON at {}", position));
-  }
-  if (!j.is_object()) throw InputError("config", origin, "expected a JSON object (an HF config.json)");
+  const json j = detail::parse_json_object(json_text, "config", origin, "expected a JSON object (an HF config.json)");
 
   ModelConfig m;
   m.name = origin;
@@ -171,13 +159,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 }
 
 ModelConfig load_model_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("--model", path, "cannot open this file (and it is not a built-in model; see `vramcalc models`)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw InputError("--model", path, "cannot read this file");
-  ModelConfig m = parse_model_config(text.str(), path);
-  return m;
+  return parse_model_config(
+      detail::read_text_file(path, "--model", " (and it is not a built-in model; see `vramcalc models`)"), path);
 }
 
 const std::vector<BuiltinModel>& builtin_models() {
