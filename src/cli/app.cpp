@@ -188,7 +188,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     args.erase(args.begin());
   }
   CLI::App app{"vramcalc: how much GPU memory a training run takes, and where every byte goes.\n"
-               "Commands: [estimate] (default), models, gpus."};
+               "Commands: [estimate] (default), models, gpus, deepspeed-estimate (each takes --help).",
+               o.command == "estimate" ? "vramcalc" : "vramcalc " + o.command};
   app.set_version_flag("--version", std::string("vramcalc ") + version());
   if (o.command == "estimate") {
     app.add_option("-m,--model", o.model, "Built-in model name or alias (see `vramcalc models`), or path to an HF config.json");
