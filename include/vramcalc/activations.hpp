@@ -17,7 +17,12 @@ struct Activations {
   Bytes kept_per_layer = 0;       ///< what each layer keeps under the chosen checkpointing
   Bytes recompute = 0;            ///< re-materialised for the layer in backward (checkpointing)
   Bytes forward_transient = 0;    ///< extra bytes live inside one layer's forward
-  Bytes backward_transient = 0;   ///< working set of one layer's backward (gradient buffers)
+  Bytes backward_transient = 0;   ///< working set of one layer's backward (gradient buffers): max of the two below
+  Bytes mlp_backward_transient = 0;   ///< gradient buffers at the MLP's backward peak
+  Bytes attn_backward_transient = 0;  ///< gradient buffers at the attention's backward peak
+  Bytes freed_before_mlp_peak = 0;    ///< saved bytes already released then (down_proj's input)
+  Bytes freed_before_attn_peak = 0;   ///< saved bytes already released then (MLP, later norms, o_proj's input)
+  Bytes final_norm_saved = 0;         ///< the final norm's saved bytes (released before the layers' backward)
   std::vector<Term> outside_parts;///< saved outside the decoder layers (ids, RoPE tables, final norm)
   Bytes outside = 0;              ///< Σ outside_parts
   Term forward_masks;             ///< shared attention masks, alive during the forward only

@@ -219,7 +219,20 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
     // grad of the bf16 probabilities, its fp32 upcast and the softmax input grad.
     attn_bwd = checked_product({4 + 2 * x.e, x.a, x.s, x.s, x.b});
   }
+  act.mlp_backward_transient = mlp_bwd;
+  act.attn_backward_transient = attn_bwd;
   act.backward_transient = std::max(mlp_bwd, attn_bwd);
+  // What a layer's backward has released by the time it reaches its MLP peak (down_proj ran)
+  // and its attention peak (the MLP, the norms after attention and o_proj ran).
+  for (const auto& p : act.layer_parts) {
+    const bool mlp = p.name.rfind("mlp.", 0) == 0;
+    if (p.name == "mlp.product") act.freed_before_mlp_peak += p.bytes;
+    const bool after_attention = p.name.rfind("post_attention_layernorm.", 0) == 0 ||
+                                 p.name.rfind("pre_feedforward_layernorm.", 0) == 0 ||
+                                 p.name.rfind("post_feedforward_layernorm.", 0) == 0 || p.name == "attn.out" ||
+                                 p.name == "attn.out_contiguous";
+    if (mlp || after_attention) act.freed_before_attn_peak += p.bytes;
+  }
   act.forward_transient = setup.attention == Attention::kEager ? checked_product({x.e, x.a, x.s, x.s, x.b}) : 0;
 
   // --- checkpointing ---------------------------------------------------------------------------
@@ -269,6 +282,9 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
                                "transformers LlamaRotaryEmbedding.forward (cast to the hidden dtype)"});
   add_norm(act.outside_parts, m, x, "final_norm", true, 1);
   act.outside = sum_bytes(act.outside_parts);
+  for (const auto& p : act.outside_parts) {
+    if (p.name.rfind("final_norm.", 0) == 0) act.final_norm_saved += p.bytes;
+  }
 
   act.stack = {"activations", checked_add(kept_total, act.outside),
                fmt::format("L × kept_per_layer + outside = {} × {} + {}{}", L, group_digits(act.kept_per_layer),
@@ -294,9 +310,11 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
   }
   act.forward_masks = {"attention_mask", masks, mask_formula, "transformers masking_utils (create_causal_mask / sliding window)", true};
 
-  act.backward_working = {"layer_backward", checked_add(act.recompute, act.backward_transient),
-                          fmt::format("recomputed {} + max(MLP 3·e·T·I = {}, attention {}) ", group_digits(act.recompute),
-                                      group_digits(mlp_bwd), group_digits(attn_bwd)),
+  act.backward_working = {"layer_backward", checked_add(checked_add(act.kept_per_layer, act.recompute), act.backward_transient),
+                          fmt::format("the layer in backward: kept {} + recomputed {} − released so far + gradient buffers "
+                                      "(MLP peak 3·e·T·I = {}, attention peak {})",
+                                      group_digits(act.kept_per_layer), group_digits(act.recompute), group_digits(mlp_bwd),
+                                      group_digits(attn_bwd)),
                           "derived from the backward of LlamaMLP and the SDPA/eager attention backward (flash dq_accum fp32)",
                           true};
   return act;

@@ -287,26 +287,64 @@ Estimate compute(const EstimateInputs& in) {
     backward_buffers(bwd_head);
     backward_points.push_back(bwd_head);
   }
-  // (b) the last decoder layer's backward: lm_head, final norm and this layer have grads.
-  Point bwd_last{"backward of the last decoder layer", {}};
-  base(bwd_last);
-  grads_partial(bwd_last, head_params + pc.final_norm + pc.per_layer, "lm_head, final norm and one layer so far");
-  bwd_last.add("gathered_params", gathered_layer, "one layer's module + prefetch");
-  bwd_last.add("autocast_cache", ckpt ? cache_layer : states.autocast_cache.bytes - cache_head);
-  bwd_last.add("activations", act.stack.bytes);
-  bwd_last.add("layer_backward", act.backward_working.bytes, "recompute and gradient buffers of one layer");
-  backward_buffers(bwd_last);
-  backward_points.push_back(bwd_last);
-  // (c) the first layer's backward: all layer grads exist, one layer's activations remain.
-  Point bwd_first{"backward of the first decoder layer", {}};
-  base(bwd_first);
-  grads_partial(bwd_first, pc.total - (m.tie_word_embeddings ? 0 : pc.embedding), "every gradient but the embedding's");
-  bwd_first.add("gathered_params", gathered_layer, "one layer's module + prefetch");
-  bwd_first.add("autocast_cache", cache_layer);
-  bwd_first.add("activations", checked_add(act.kept_per_layer, act.outside), "first layer + ids, RoPE tables");
-  bwd_first.add("layer_backward", act.backward_working.bytes, "recompute and gradient buffers of one layer");
-  backward_buffers(bwd_first);
-  backward_points.push_back(bwd_first);
+  // (b), (c) a decoder layer's backward, at its MLP peak (down_proj has run: its gradient exists,
+  // its saved input is released) and at its attention peak (MLP, later norms and o_proj have
+  // run); for the last layer (lm_head, final norm grads) and the first (all other grads). The
+  // layer's own saved tensors (and, with checkpointing, its recomputed ones) are listed as
+  // layer_backward with the gradient buffers of that moment.
+  auto params_named = [&](std::initializer_list<const char*> prefixes, bool matmul_only) {
+    std::uint64_t n = 0;
+    for (const auto& t : pc.tensors) {
+      for (const char* prefix : prefixes) {
+        if (t.name.rfind(prefix, 0) == 0 && (t.matmul || !matmul_only)) n += t.numel();
+      }
+    }
+    return n;
+  };
+  const auto after_attn = {"layers.*.mlp.", "layers.*.self_attn.o_proj.", "layers.*.post_attention_layernorm.",
+                           "layers.*.pre_feedforward_layernorm.", "layers.*.post_feedforward_layernorm."};
+  const std::uint64_t down_params = params_named({"layers.*.mlp.down_proj."}, false);
+  const std::uint64_t after_attn_params = params_named(after_attn, false);
+  // Autocast's weight casts are released with each Linear's backward.
+  const bool amp = setup.precision == Precision::kAmp;
+  const Bytes down_cast = amp ? checked_mul(params_named({"layers.*.mlp.down_proj."}, true), 2) : 0;
+  const Bytes after_attn_cast = amp ? checked_mul(params_named(after_attn, true), 2) : 0;
+  const Bytes layer_materialised = checked_add(act.kept_per_layer, act.recompute);
+  auto layer_live = [&](Bytes freed, Bytes transient) {
+    return checked_add(layer_materialised > freed ? layer_materialised - freed : 0, transient);
+  };
+  const Bytes other_layers = act.stack.bytes - act.kept_per_layer - act.final_norm_saved;
+  const Bytes earlier_grads = pc.total - (m.tie_word_embeddings ? 0 : pc.embedding) - pc.per_layer;
+  struct LayerMoment {
+    const char* label;
+    Bytes layer_grads;
+    Bytes freed;
+    Bytes transient;
+    Bytes casts_released;
+  };
+  const LayerMoment moments[] = {
+      {"MLP", down_params, act.freed_before_mlp_peak, act.mlp_backward_transient, down_cast},
+      {"attention", after_attn_params, act.freed_before_attn_peak, act.attn_backward_transient, after_attn_cast}};
+  for (const auto& mo : moments) {
+    Point last{fmt::format("{} backward of the last decoder layer", mo.label), {}};
+    base(last);
+    grads_partial(last, head_params + pc.final_norm + mo.layer_grads, "lm_head, final norm and this layer's so far");
+    last.add("gathered_params", gathered_layer, "one layer's module + prefetch");
+    last.add("autocast_cache", (ckpt ? cache_layer : states.autocast_cache.bytes - cache_head) - mo.casts_released);
+    last.add("activations", other_layers, "every other layer, ids, RoPE tables");
+    last.add("layer_backward", layer_live(mo.freed, mo.transient), "this layer's saved/recomputed tensors + gradient buffers");
+    backward_buffers(last);
+    backward_points.push_back(last);
+    Point first{fmt::format("{} backward of the first decoder layer", mo.label), {}};
+    base(first);
+    grads_partial(first, earlier_grads + mo.layer_grads, "every gradient but the embedding's and this layer's rest");
+    first.add("gathered_params", gathered_layer, "one layer's module + prefetch");
+    first.add("autocast_cache", cache_layer - mo.casts_released);
+    first.add("activations", act.outside - act.final_norm_saved, "ids, RoPE tables");
+    first.add("layer_backward", layer_live(mo.freed, mo.transient), "this layer's saved/recomputed tensors + gradient buffers");
+    backward_buffers(first);
+    backward_points.push_back(first);
+  }
   // (d) the end of backward: every gradient (ZeRO-3: the embedding gathered with its full grad).
   Point bwd_end{"end of backward (all gradients)", {}};
   base(bwd_end);
