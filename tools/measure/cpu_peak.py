@@ -526,8 +526,7 @@ def run(spec, emulate=True, saved_tags=True, patched_norm=False, alloc_check=Tru
                 ids = torch.randint(0, cfg["vocab_size"], (spec["batch"], spec["seq"]), generator=g)
                 batch.append((ids, ids.clone()))
             if measured:
-                flags_before = dict(tr.flags)
-                tr.flags = {}
+                tr.flags = {}  # tags of this step only
                 res["live_step_start"] = adj0
                 res["live_step_start_torch_1_13"] = raw0
                 res["opt_state_bytes"] = _sum_storages(
@@ -535,7 +534,6 @@ def run(spec, emulate=True, saved_tags=True, patched_norm=False, alloc_check=Tru
                 res["param_bytes"] = _sum_storages(tr, params)
                 res["input_bytes"] = _sum_storages(tr, [t for mb in batch for t in mb])
                 input_serials = {tr.serial_of(t) for mb in batch for t in mb}
-                del flags_before
             grad_serials = set()
             prof = None
             if measured and alloc_check:
@@ -572,7 +570,7 @@ def run(spec, emulate=True, saved_tags=True, patched_norm=False, alloc_check=Tru
                 res["allocator"] = allocator_phases(prof)
                 prof = None
             del batch, ids, labels
-            adj1, raw1 = tr.exact()
+            adj1 = tr.exact()[0]
             gc.collect()
             adj2, _ = tr.exact()
             res["steps"].append({"start": adj0, "end": adj1, "freed_by_gc": adj1 - adj2})
