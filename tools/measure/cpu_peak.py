@@ -47,7 +47,7 @@ from torch.utils.checkpoint import checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import cpu_saved as cs  # noqa: E402  (the colleague's HF-equivalent blocks)
+import cpu_saved as cs  # noqa: E402  (transformers-equivalent blocks)
 
 US = getattr(torch, "UntypedStorage", None) or getattr(torch.storage, "UntypedStorage", None) or torch._UntypedStorage
 aten = torch.ops.aten
