@@ -36,7 +36,7 @@ TEST_CASE("the memo's mixed-precision structure: 2 + 2 + 12 bytes per parameter"
   CHECK(s.autocast_cache.bytes == 0);
 }
 
-TEST_CASE("each regime stores what modeling.md §1.1 says", "[states]") {
+TEST_CASE("each precision regime stores its documented bytes per parameter", "[states]") {
   SECTION("fp32: 4 + 4 + 8") {
     const ModelStates s = states_for("llama-8b", Precision::kFp32, Optimizer::kAdamW);
     CHECK(s.weights.bytes == 4 * kLlama8bParams);

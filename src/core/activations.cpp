@@ -263,9 +263,11 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
                                            : std::vector<Bytes>{x.qd, x.kvd, x.kvd, x.h, x.I, x.I, x.h};
       Bytes kept = layer_input;
       for (std::size_t i = 0; i < mm_widths.size(); i += 2) kept = checked_add(kept, checked_product({x.e, T, mm_widths[i]}));
-      if (setup.attention == Attention::kSdpa) {
-        const Bytes s_lse = x.e == 4 ? ceil_div(x.s, 32) * 32 : x.s;
-        kept = checked_add(kept, checked_add(checked_product({x.e, T, x.qd}), checked_product({4, x.b, x.a, s_lse})));
+      // The SDPA kernel's outputs (attention output and logsumexp) are the layer parts above.
+      for (const auto& p : act.layer_parts) {
+        if (setup.attention == Attention::kSdpa && (p.name == "attn.out" || p.name == "attn.logsumexp")) {
+          kept = checked_add(kept, p.bytes);
+        }
       }
       act.kept_per_layer = kept;
       act.recompute = act.per_layer > kept - layer_input ? act.per_layer - (kept - layer_input) : 0;

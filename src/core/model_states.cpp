@@ -140,7 +140,7 @@ ModelStates model_states(const ModelConfig& /*model*/, const ParameterCounts& pc
   s.optimizer_step_temp = step_temp_term(pc, setup, pb);
   if (pb.master != 0) {
     s.grad_fp32_copy = {"grad_fp32_copy", checked_mul(P, 4), per_param("P", P, 4) + " (bf16 grads upcast for the fp32 step)",
-                        "DeepSpeed runtime/zero/stage_1_and_2.py step (single_grad_partition .to(fp32)); modeling.md §2.2"};
+                        "DeepSpeed runtime/zero/stage_1_and_2.py step (single_grad_partition .to(fp32))"};
   } else {
     s.grad_fp32_copy = {"grad_fp32_copy", 0, "the optimizer steps in the gradients' own dtype", ""};
   }

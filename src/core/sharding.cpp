@@ -263,7 +263,7 @@ LoadPhase load_phase(const ModelConfig& model, const ParameterCounts& pc, const 
     lp.cpu_terms.push_back({"full_model", whole,
                             fmt::format("P × {} B = {} × {}: every rank materialises the whole model (load dtype)", load_bytes,
                                         group_digits(pc.total), load_bytes),
-                            "transformers from_pretrained (meta-device loader: one copy); modeling.md §3", false});
+                            "transformers modeling_utils from_pretrained (meta-device loader, one copy; low_cpu_mem_usage always on since PR #36963)", false});
   }
   if (params_offloaded) {
     lp.cpu_terms.push_back({"param_partition", checked_mul(per_rank(pc.total, N), pb.weight), "⌈P/N⌉ × weight bytes in host RAM",
