@@ -59,7 +59,7 @@ double phase_value(const Estimate& est, const std::string& metric, const std::st
   if (metric == "nvidia-smi") return static_cast<double>(est.device_total);
   if (phase == "peak" || phase.empty()) return static_cast<double>(est.peak_allocated);
   for (const auto& p : est.phases) {
-    if (p.name == phase) return static_cast<double>(p.allocated);
+    if (p.name() == phase) return static_cast<double>(p.allocated);
   }
   throw std::runtime_error("unknown phase " + phase);
 }

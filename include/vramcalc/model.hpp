@@ -46,6 +46,14 @@ struct ModelConfig {
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d
 };
 
+/// Where a parameter tensor sits in the model.
+enum class ParamScope { kEmbedding, kLayer, kFinalNorm, kLmHead };
+
+/// When a decoder layer's backward produces a parameter's gradient: at the layer's output
+/// projection (first), after the attention block's output (MLP, o_proj, the norms between), or
+/// at the layer's input side (q/k/v, input norm). Parameters outside the layers: kNone.
+enum class BackwardRegion { kNone, kOutput, kAfterAttention, kInput };
+
 /// One parameter tensor shape and how many the model has of it (one per layer, or one).
 struct ParamTensor {
   std::string name;        ///< HF module path pattern, e.g. "layers.*.self_attn.q_proj.weight"
@@ -54,6 +62,9 @@ struct ParamTensor {
   std::uint64_t count = 1; ///< number of such tensors in the model
   bool matmul = false;     ///< used by a Linear / matmul (autocast casts it)
   bool embedding = false;  ///< the input embedding table
+  ParamScope scope = ParamScope::kLayer;
+  bool trainable = true;   ///< gets a gradient and optimizer states
+  BackwardRegion backward_region = BackwardRegion::kNone;
 
   std::uint64_t numel() const { return rows * cols; }
   std::uint64_t total() const { return rows * cols * count; }

@@ -12,15 +12,9 @@ namespace vramcalc::cli {
 std::vector<ComponentRow> component_rows(const Estimate& est) {
   std::vector<ComponentRow> rows;
   for (const auto& c : est.components) {
-    ComponentRow row{c.term.name, to_string(c.kind), c.term.bytes, {}, c.term.formula, c.term.source, c.term.estimated};
+    ComponentRow row{std::string(name_of(c.id)), to_string(c.kind), c.term.bytes, {}, c.term.formula, c.term.source, c.term.estimated};
     if (c.kind == TermKind::kAllocated) {
-      for (const auto& phase : est.phases) {
-        Bytes b = 0;
-        for (const auto& e : phase.entries) {
-          if (e.name == c.term.name) b = e.bytes;
-        }
-        row.per_phase.push_back(b);
-      }
+      for (const auto& phase : est.phases) row.per_phase.push_back(phase.bytes_of(c.id));
     }
     rows.push_back(std::move(row));
   }

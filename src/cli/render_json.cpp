@@ -69,7 +69,7 @@ void render_json(std::ostream& out, const Estimate& est) {
     cj["kind"] = to_string(c.kind);
     cj["max_bytes"] = c.max_bytes;
     cj["size_bytes"] = c.size_bytes;
-    if (c.term.name == "activations") {
+    if (c.id == ComponentId::kActivations) {
       const Activations& a = est.activations;
       cj["per_layer_bytes"] = a.per_layer;
       cj["kept_per_layer_bytes"] = a.kept_per_layer;
@@ -88,15 +88,15 @@ void render_json(std::ostream& out, const Estimate& est) {
   for (const auto& ph : est.phases) {
     ojson entries = ojson::array();
     for (const auto& e : ph.entries) {
-      ojson ej{{"name", e.name}, {"bytes", e.bytes}};
+      ojson ej{{"name", name_of(e.id)}, {"bytes", e.bytes}};
       if (!e.note.empty()) ej["note"] = e.note;
       entries.push_back(ej);
     }
-    phases.push_back({{"name", ph.name}, {"point", ph.point}, {"allocated_bytes", ph.allocated}, {"components", entries}});
+    phases.push_back({{"name", ph.name()}, {"point", ph.point}, {"allocated_bytes", ph.allocated}, {"components", entries}});
   }
   j["phases"] = phases;
   const Phase& p = est.phases[est.peak_phase];
-  j["peak"] = {{"phase", p.name},
+  j["peak"] = {{"phase", p.name()},
                {"point", p.point},
                {"allocated_bytes", est.peak_allocated},
                {"reserved_bytes", est.peak_reserved},

@@ -69,7 +69,19 @@ ParameterCounts count_parameters(const ModelConfig& m) {
   add_norm(t, "norm", h, 1);
   if (!m.tie_word_embeddings) add_linear(t, "lm_head", m.vocab_size, h, 1, false);
 
-  for (const auto& p : t) {
+  for (auto& p : t) {
+    if (p.name.starts_with("layers.*.mlp.down_proj.")) {
+      p.backward_region = BackwardRegion::kOutput;
+    } else if (p.name.starts_with("layers.*.mlp.") || p.name.starts_with("layers.*.self_attn.o_proj.") ||
+               p.name.starts_with("layers.*.post_attention_layernorm.") || p.name.starts_with("layers.*.pre_feedforward_layernorm.") ||
+               p.name.starts_with("layers.*.post_feedforward_layernorm.")) {
+      p.backward_region = BackwardRegion::kAfterAttention;
+    } else if (p.name.starts_with("layers.")) {
+      p.backward_region = BackwardRegion::kInput;
+    }
+    if (!p.name.starts_with("layers.")) {
+      p.scope = p.embedding ? ParamScope::kEmbedding : p.name == "lm_head.weight" ? ParamScope::kLmHead : ParamScope::kFinalNorm;
+    }
     const std::uint64_t n = checked_product({p.rows, p.cols, p.count});
     pc.total = checked_add(pc.total, n);
     if (p.matmul) pc.matmul_weights += n;

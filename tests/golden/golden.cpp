@@ -68,12 +68,12 @@ json record(const std::vector<std::string>& args, const Estimate& est) {
   json phases = json::object();
   for (const auto& ph : est.phases) {
     json entries = json::object();
-    for (const auto& e : ph.entries) entries[e.name] = e.bytes;
-    phases[ph.name] = {{"allocated", ph.allocated}, {"entries", entries}};
+    for (const auto& e : ph.entries) entries[std::string(name_of(e.id))] = e.bytes;
+    phases[std::string(ph.name())] = {{"allocated", ph.allocated}, {"entries", entries}};
   }
   json components = json::object();
   for (const auto& c : est.components) {
-    components[c.term.name] = {c.term.bytes, c.max_bytes, c.size_bytes, to_string(c.kind)};
+    components[std::string(name_of(c.id))] = {c.term.bytes, c.max_bytes, c.size_bytes, to_string(c.kind)};
   }
   json advice = json::array();
   for (const auto& a : est.advice) advice.push_back(a.peak_after);
@@ -82,7 +82,7 @@ json record(const std::vector<std::string>& args, const Estimate& est) {
           {"peak_reserved", est.peak_reserved},
           {"non_pytorch", est.non_pytorch},
           {"device_total", est.device_total},
-          {"peak_phase", est.phases[est.peak_phase].name},
+          {"peak_phase", std::string(est.phases[est.peak_phase].name())},
           {"phases", phases},
           {"components", components},
           {"load", {est.load.gpu, est.load.cpu_per_rank, est.load.cpu_per_node}},
