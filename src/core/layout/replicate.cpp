@@ -13,7 +13,7 @@ RankStates ReplicatePolicy::rank_states(const StepContext& ctx, const ModelState
   const Bytes g = precision_bytes(ctx.setup.precision).grad;
   const std::uint64_t P = ctx.params.total;
   r.buffers.push_back(component_term(
-      ComponentId::kReduceBucket, checked_mul(P, g),
+      ComponentId::kDdpGradBuckets, checked_mul(P, g),
       fmt::format("DDP gradient buckets: P × {} B = {} × {} (a second copy of the gradients)", g, group_digits(P), g),
       "torch/csrc/distributed/c10d/reducer.cpp (bucket views, gradient_as_bucket_view=False); pytorch PR #41954"));
   return r;
@@ -21,8 +21,8 @@ RankStates ReplicatePolicy::rank_states(const StepContext& ctx, const ModelState
 
 void ReplicatePolicy::buffers_at(Instant instant, const StepContext&, const RankStates& rank, Moment& m) const {
   if (instant == Instant::kLoad) return;
-  if (const Term* buckets = find_term(rank.buffers, ComponentId::kReduceBucket)) {
-    m.add(ComponentId::kReduceBucket, buckets->bytes);
+  if (const Term* buckets = find_term(rank.buffers, ComponentId::kDdpGradBuckets)) {
+    m.add(ComponentId::kDdpGradBuckets, buckets->bytes);
   }
 }
 
