@@ -119,7 +119,11 @@ void activations_at(Instant i, const StepParts& p, Moment& m) {
 void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
   if (i == kForwardLoss) m.add(ComponentId::kLogitsLoss, p.loss.forward.bytes);
   if (i == kBackwardLoss) m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes);
-  if (i == kBackwardHead) {
+  if (i == kBackwardHead && ctx.setup.loss == LossImpl::kFused) {
+    // The fused linear cross-entropy computed lm_head's input and weight gradients in its
+    // forward; its backward only scales them. No logits or logits gradient exist.
+    m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes, "gradients stored by the fused loss (no logits)");
+  } else if (i == kBackwardHead) {
     const TrainingSetup& s = ctx.setup;
     const Bytes logits_grad = checked_product({precision_bytes(s.precision).compute, s.seq_len, s.micro_batch, ctx.model.vocab_size});
     m.add(ComponentId::kLogitsLoss, logits_grad, "gradient of the logits");
