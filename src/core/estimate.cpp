@@ -1,5 +1,5 @@
 // Composes the memory terms into the phases of one training step on one rank and finds the
-// peak (modeling.md §7). Steady state: the optimizer states exist (they are created lazily at
+// peak (torch.cuda.max_memory_allocated over the step). Steady state: the optimizer states exist (they are created lazily at
 // the first step); with grad_accum = 1 and no ZeRO gradient buffers, gradients are set to None
 // after each step (HF Trainer, torch ≥ 2.0) and live only from backward to the step.
 #include <vramcalc/estimate.hpp>
@@ -147,13 +147,13 @@ void add_advice(Estimate& est) {
 Estimate compute(const EstimateInputs& in) {
   const ModelConfig& m = in.model;
   const TrainingSetup& setup = in.setup;
-  require_positive(setup.seq_len, "--seq");
-  require_positive(setup.micro_batch, "--batch");
-  require_positive(setup.grad_accum, "--grad-accum");
-  require_positive(setup.loss_chunks, "--loss-chunks");
+  require_positive(setup.seq_len, field::kSeqLen);
+  require_positive(setup.micro_batch, field::kMicroBatch);
+  require_positive(setup.grad_accum, field::kGradAccum);
+  require_positive(setup.loss_chunks, field::kLossChunks);
   validate_layout(in.layout);
   if (!(setup.fragmentation >= 0.0 && setup.fragmentation <= 1.0)) {
-    throw InputError("--fragmentation", fmt::format("{}", setup.fragmentation), "must be between 0 and 1");
+    throw InputError(field::kFragmentation, fmt::format("{}", setup.fragmentation), "must be between 0 and 1");
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, m.num_heads, 16});
   (void)checked_product({setup.seq_len, setup.micro_batch, m.vocab_size, 16});

@@ -1,5 +1,5 @@
 // Per-rank model states under ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054 §5) and what
-// DeepSpeed actually allocates around them (modeling.md §2.2-§2.5), and the load phase (§3).
+// DeepSpeed actually allocates around them (deepspeed/runtime/zero/stage_1_and_2.py, stage3.py), and the load phase.
 #include <vramcalc/sharding.hpp>
 
 #include <algorithm>
@@ -25,22 +25,22 @@ Interconnect parse_interconnect(const std::string& text) {
   for (Interconnect i : {Interconnect::kAuto, Interconnect::kNvlink, Interconnect::kPcie, Interconnect::kIb, Interconnect::kEfa}) {
     if (text == to_string(i)) return i;
   }
-  throw InputError("--interconnect", text, "expected one of auto, nvlink, pcie, ib, efa");
+  throw InputError(field::kInterconnect, text, "expected one of auto, nvlink, pcie, ib, efa");
 }
 
 void validate_layout(const ParallelLayout& layout) {
-  if (layout.gpus == 0) throw InputError("--gpus", "0", "must be a positive integer");
-  if (layout.gpus_per_node == 0) throw InputError("--gpus-per-node", "0", "must be a positive integer");
+  if (layout.gpus == 0) throw InputError(field::kGpus, "0", "must be a positive integer");
+  if (layout.gpus_per_node == 0) throw InputError(field::kGpusPerNode, "0", "must be a positive integer");
   const ZeroSettings& z = layout.zero;
-  if (z.stage < 0 || z.stage > 3) throw InputError("--zero", std::to_string(z.stage), "expected 0, 1, 2 or 3");
+  if (z.stage < 0 || z.stage > 3) throw InputError(field::kZeroStage, std::to_string(z.stage), "expected 0, 1, 2 or 3");
   if (z.offload_param.device != OffloadDevice::kNone && z.stage != 3) {
-    throw InputError("--offload-params", to_string(z.offload_param.device), "parameter offload needs ZeRO stage 3 (--zero 3)");
+    throw InputError(field::kOffloadParam, to_string(z.offload_param.device), "parameter offload needs ZeRO stage 3");
   }
   if (z.offload_optimizer.device != OffloadDevice::kNone && z.stage == 0) {
-    throw InputError("--offload-optimizer", to_string(z.offload_optimizer.device), "optimizer offload needs ZeRO stage 1, 2 or 3");
+    throw InputError(field::kOffloadOptimizer, to_string(z.offload_optimizer.device), "optimizer offload needs ZeRO stage 1, 2 or 3");
   }
   if (z.offload_optimizer.ratio < 1.0 && z.stage != 3) {
-    throw InputError("offload_optimizer.ratio", fmt::format("{}", z.offload_optimizer.ratio), "a partial offload ratio needs ZeRO stage 3");
+    throw InputError(field::kOffloadOptimizerRatio, fmt::format("{}", z.offload_optimizer.ratio), "a partial offload ratio needs ZeRO stage 3");
   }
 }
 
