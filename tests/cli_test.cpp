@@ -201,6 +201,14 @@ TEST_CASE("a ds_config.json sets the layout, flags override it, unknown keys war
   CHECK_THAT(warned.err, Catch::StartsWith("vramcalc: warning: "));
   expect_input_error("--model llama-8b --deepspeed " + dir + "bad/stage_three.json", "zero_optimization.stage");
   expect_input_error("--model llama-8b --zero 2 --offload-params cpu --gpus 2", "--offload-params: 'cpu'");
+  // The file's offload_param goes with its stage 3; --zero 2 conflicts with the file, not with a flag never typed.
+  const Result zero2 = vramcalc_run("--model llama-8b --gpus 8 --deepspeed " + dir + "hf_zero3_offload_cpu.json --zero 2");
+  CHECK(zero2.code == 2);
+  CHECK_THAT(zero2.err, Catch::StartsWith("vramcalc: error: --zero: '2': ") &&
+                            Catch::Contains("zero_optimization.offload_param.device = cpu") &&
+                            !Catch::Contains("--offload-params"));
+  CHECK(vramcalc_run("--model llama-8b --gpus 8 --deepspeed " + dir +
+                     "hf_zero3_offload_cpu.json --zero 2 --offload-params none --format json").code == 0);
   expect_input_error("--model llama-8b --zero 4", "--zero: '4'");
   expect_input_error("--model llama-8b --gpus 0", "--gpus: '0'");
   expect_input_error("--model llama-8b --cpu-mem lots", "--cpu-mem: 'lots'");
@@ -210,6 +218,6 @@ TEST_CASE("deepspeed-estimate prints DeepSpeed's own model-states tables, labell
   const Result r = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --nodes 1");
   CHECK(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("MODEL STATES ONLY"));
-  CHECK_THAT(r.out, Catch::Contains("18.78 GiB"));  // ZeRO-3, no offload, 1 node × 8 (peers.md §1.2)
+  CHECK_THAT(r.out, Catch::Contains("18.78 GiB"));  // ZeRO-3, no offload, 1 node × 8 (DeepSpeed memory.rst)
   CHECK_THAT(r.out, Catch::Contains("31.78 GiB"));  // ZeRO-2, no offload
 }

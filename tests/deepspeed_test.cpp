@@ -38,7 +38,7 @@ bool has_warning(const DeepSpeedConfig& c, const std::string& fragment) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Estimators: memory.rst tables (peers.md §1.2).
+// Estimators: the tables in DeepSpeed docs/code-docs/source/memory.rst.
 
 TEST_CASE("ZeRO-3 cold estimate reproduces DeepSpeed's t5-3b table to the printed digit", "[deepspeed]") {
   // estimate_zero3_model_states_mem_needs_all_cold(total_params=2851e6, largest_layer_params=32e6,
@@ -167,7 +167,7 @@ TEST_CASE("default ZeRO settings are DeepSpeed's", "[deepspeed]") {
   CHECK(z3.zero3_init);
   CHECK(z3.reduce_bucket_size == 500'000'000);
 
-  CHECK_THROWS_WITH(default_zero_settings(4, kHidden, false), "zero_optimization.stage: '4': expected an integer 0-3");
+  CHECK_THROWS_WITH(default_zero_settings(4, kHidden, false), "layout.zero.stage: '4': expected an integer 0-3");
   CHECK_THROWS_AS(default_zero_settings(3, 0, true), InputError);
 }
 
@@ -373,7 +373,7 @@ TEST_CASE("settings DeepSpeed ignores are reset, with a warning", "[deepspeed][c
 
 TEST_CASE("malformed configs give one-line errors naming the key and value", "[deepspeed][config]") {
   CHECK(error_of("bad/syntax.json") ==
-        "deepspeed config: '" + kDir + "bad/syntax.json': malformed JSON at line 4, column 18");
+        "ds_config: '" + kDir + "bad/syntax.json': malformed JSON at line 4, column 18");
   CHECK(error_of("bad/stage_three.json") ==
         "zero_optimization.stage: 'three': expected an integer 0-3 in " + kDir + "bad/stage_three.json");
   CHECK(error_of("bad/offload_gpu.json") == "zero_optimization.offload_optimizer.device: 'gpu': expected none, cpu "
@@ -396,7 +396,7 @@ TEST_CASE("malformed configs give one-line errors naming the key and value", "[d
   CHECK(error_of("bad/micro_batch_zero.json") ==
         "train_micro_batch_size_per_gpu: '0': expected a positive integer or \"auto\" in " + kDir +
             "bad/micro_batch_zero.json");
-  CHECK(error_of("no_such_file.json") == "--deepspeed: '" + kDir + "no_such_file.json': cannot open this file");
+  CHECK(error_of("no_such_file.json") == "ds_config: '" + kDir + "no_such_file.json': cannot open this file");
   for (const char* name : {"bad/syntax.json", "bad/stage_three.json", "bad/offload_gpu.json",
                            "bad/negative_bucket.json"}) {
     CHECK(error_of(name).find('\n') == std::string::npos);
@@ -421,5 +421,5 @@ TEST_CASE("wrong types name the key path", "[deepspeed][config]") {
   CHECK(error(R"({"bf16": {"enabled": 1}})") == "bf16.enabled: '1': expected true or false in ds.json");
   CHECK(error(R"({"data_types": {"grad_accum_dtype": "int8"}})") ==
         "data_types.grad_accum_dtype: 'int8': expected fp32, fp16 or bf16 in ds.json");
-  CHECK(error("[1, 2]") == "deepspeed config: 'ds.json': expected a JSON object (a DeepSpeed ds_config.json)");
+  CHECK(error("[1, 2]") == "ds_config: 'ds.json': expected a JSON object (a DeepSpeed ds_config.json)");
 }

@@ -121,7 +121,7 @@ TEST_CASE("the verdict compares device memory to the GPU's PyTorch-visible capac
 TEST_CASE("zero sizes and overflowing sizes are input errors", "[estimate][errors]") {
   EstimateInputs in = inputs_for("llama-3-8b", 2048, 1);
   in.setup.seq_len = 0;
-  CHECK_THROWS_WITH(estimate(in), "--seq: '0': must be a positive integer");
+  CHECK_THROWS_WITH(estimate(in), "training.seq_len: '0': must be a positive integer");
   in.setup.seq_len = 1ULL << 40;
   CHECK_THROWS_WITH(estimate(in), Catch::Contains("overflow 64 bits"));
 }

@@ -104,14 +104,14 @@ TEST_CASE("bad configs get one-line errors naming the field and value", "[model]
   CHECK_THROWS_WITH(parse_model_config(llama_with("model_type", "\"gpt2\""), "cfg.json"),
                     Catch::StartsWith("model_type: 'gpt2': unsupported") && Catch::Contains("llama, mistral, qwen2"));
   CHECK_THROWS_WITH(parse_model_config("{\"hidden_size\": 4096,\n \"x\": }", "cfg.json"),
-                    Catch::StartsWith("config: 'cfg.json': malformed JSON at line 2, column"));
+                    Catch::StartsWith("model: 'cfg.json': malformed JSON at line 2, column"));
   CHECK_THROWS_WITH(parse_model_config(llama_with("hidden_size", "4000000000000"), "cfg.json"),
                     Catch::Contains("overflow 64 bits"));
 }
 
 TEST_CASE("unknown model names suggest the closest built-in", "[model][errors]") {
-  CHECK_THROWS_WITH(resolve_model("llama-8"), Catch::StartsWith("--model: 'llama-8': unknown model") &&
+  CHECK_THROWS_WITH(resolve_model("llama-8"), Catch::StartsWith("model: 'llama-8': unknown model") &&
                                                   Catch::Contains("did you mean 'llama-8b'?"));
-  CHECK_THROWS_WITH(resolve_model("/nonexistent/config.json"), Catch::StartsWith("--model: '/nonexistent/config.json': cannot open"));
+  CHECK_THROWS_WITH(resolve_model("/nonexistent/config.json"), Catch::StartsWith("model: '/nonexistent/config.json': cannot open"));
   CHECK(find_builtin_model("LLAMA-8B") != nullptr);
 }

@@ -160,10 +160,10 @@ TEST_CASE("offload moves optimizer states and parameters to the host", "[zero][o
 TEST_CASE("layouts DeepSpeed rejects are input errors", "[zero][errors]") {
   EstimateInputs in = memo_inputs(2, 4);
   in.layout.zero.offload_param.device = OffloadDevice::kCpu;
-  CHECK_THROWS_WITH(estimate(in), Catch::StartsWith("--offload-params: 'cpu': parameter offload needs ZeRO stage 3"));
+  CHECK_THROWS_WITH(estimate(in), Catch::StartsWith("layout.zero.offload_param.device: 'cpu': parameter offload needs ZeRO stage 3"));
   in = memo_inputs(0, 4);
   in.layout.zero.offload_optimizer.device = OffloadDevice::kCpu;
-  CHECK_THROWS_WITH(estimate(in), Catch::StartsWith("--offload-optimizer: 'cpu'"));
+  CHECK_THROWS_WITH(estimate(in), Catch::StartsWith("layout.zero.offload_optimizer.device: 'cpu'"));
 }
 
 TEST_CASE("ZeRO-2 with overlap_comm double-buffers its reduce bucket", "[zero]") {

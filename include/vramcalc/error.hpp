@@ -3,20 +3,75 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace vramcalc {
 
-/// A user input (model config field, CLI flag, config file) that cannot be used.
-/// `what()` is a complete one-line message that names the field and the value.
+/// Stable identifiers of the inputs the core validates. They name library fields
+/// (TrainingSetup, ParallelLayout, ...), never a command-line flag: a front end (the CLI)
+/// maps them to its own wording. Keys of a model config.json are "config.<key>" and keys of a
+/// ds_config.json "ds_config.<key path>"; their label (field_label) is the key path as written
+/// in the file.
+namespace field {
+inline constexpr const char* kModel = "model";                  ///< model name or config.json path
+inline constexpr const char* kDsConfig = "ds_config";           ///< a ds_config.json (file or text)
+inline constexpr const char* kSeqLen = "training.seq_len";
+inline constexpr const char* kMicroBatch = "training.micro_batch";
+inline constexpr const char* kGradAccum = "training.grad_accum";
+inline constexpr const char* kPrecision = "training.precision";
+inline constexpr const char* kOptimizer = "training.optimizer";
+inline constexpr const char* kAttention = "training.attention";
+inline constexpr const char* kGradCkpt = "training.grad_ckpt";
+inline constexpr const char* kLoss = "training.loss";
+inline constexpr const char* kLossChunks = "training.loss_chunks";
+inline constexpr const char* kFragmentation = "training.fragmentation";
+inline constexpr const char* kGpu = "gpu.name";
+inline constexpr const char* kMemoryBudget = "gpu.memory_budget";
+inline constexpr const char* kCudaContext = "gpu.cuda_context";
+inline constexpr const char* kCpuMemoryBudget = "cpu.memory_budget";
+inline constexpr const char* kGpus = "layout.gpus";
+inline constexpr const char* kGpusPerNode = "layout.gpus_per_node";
+inline constexpr const char* kZeroStage = "layout.zero.stage";
+inline constexpr const char* kOffloadOptimizer = "layout.zero.offload_optimizer.device";
+inline constexpr const char* kOffloadOptimizerRatio = "layout.zero.offload_optimizer.ratio";
+inline constexpr const char* kOffloadParam = "layout.zero.offload_param.device";
+inline constexpr const char* kInterconnect = "layout.interconnect";
+inline constexpr const char* kNcclChannels = "layout.nccl_channels";
+inline constexpr const char* kHiddenSize = "model.hidden_size";  ///< a hidden size passed as an argument
+inline constexpr const char* kDsNodes = "deepspeed_estimate.num_nodes";
+inline constexpr const char* kDsGpusPerNode = "deepspeed_estimate.gpus_per_node";
+inline constexpr const char* kDsBufferFactor = "deepspeed_estimate.additional_buffer_factor";
+inline constexpr const char* kSizes = "sizes";  ///< an intermediate byte count (overflow)
+inline constexpr std::string_view kConfigPrefix = "config.";
+inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
+}  // namespace field
+
+/// The id of a model config.json key ("config.num_hidden_layers").
+std::string config_field(std::string_view key);
+/// The id of a ds_config.json key path ("ds_config.zero_optimization.stage").
+std::string ds_config_field(std::string_view key_path);
+/// How the core names a field id in messages: config and ds_config keys as the key path
+/// written in the file, every other id as itself.
+std::string_view field_label(std::string_view id);
+
+/// The one-line message "<label>: '<value>': <problem>". Every InputError message and every
+/// front end's error line is built here.
+std::string describe_input_error(std::string_view label, std::string_view value, std::string_view problem);
+
+/// A user input (model config field, setup field, config file) that cannot be used.
+/// `field()` is a field id (see `vramcalc::field`), `value()` the value as given, `problem()`
+/// what is wrong with it; `what()` is the complete one-line message.
 class InputError : public std::runtime_error {
  public:
   InputError(std::string field, std::string value, const std::string& problem);
   const std::string& field() const { return field_; }
   const std::string& value() const { return value_; }
+  const std::string& problem() const { return problem_; }
 
  private:
   std::string field_;
   std::string value_;
+  std::string problem_;
 };
 
 }  // namespace vramcalc

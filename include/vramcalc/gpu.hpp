@@ -22,7 +22,7 @@ struct GpuSpec {
 
 /// Every catalogued GPU, in catalog order.
 const std::vector<GpuSpec>& gpu_catalog();
-/// A GPU by name (case-insensitive), or InputError("--gpu", name) with a suggestion.
+/// A GPU by name (case-insensitive), or InputError(field::kGpu, name) with a suggestion.
 const GpuSpec& find_gpu(const std::string& name);
 
 }  // namespace vramcalc

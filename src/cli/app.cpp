@@ -67,7 +67,63 @@ void add_output_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--color", o.color, "Colour: auto|always|never (auto: only on a terminal, never with NO_COLOR)");
 }
 
+// The flag that sets each core field id; the core never names a flag.
+struct FlagName {
+  const char* id;
+  const char* flag;
+};
+constexpr FlagName kFlags[] = {
+    {field::kModel, "--model"},
+    {field::kDsConfig, "--deepspeed"},
+    {field::kSeqLen, "--seq"},
+    {field::kMicroBatch, "--batch"},
+    {field::kGradAccum, "--grad-accum"},
+    {field::kPrecision, "--precision"},
+    {field::kOptimizer, "--optimizer"},
+    {field::kAttention, "--attention"},
+    {field::kGradCkpt, "--grad-ckpt"},
+    {field::kLoss, "--loss"},
+    {field::kLossChunks, "--loss-chunks"},
+    {field::kFragmentation, "--fragmentation"},
+    {field::kGpu, "--gpu"},
+    {field::kMemoryBudget, "--gpu-mem"},
+    {field::kCudaContext, "--cuda-context"},
+    {field::kCpuMemoryBudget, "--cpu-mem"},
+    {field::kGpus, "--gpus"},
+    {field::kGpusPerNode, "--gpus-per-node"},
+    {field::kZeroStage, "--zero"},
+    {field::kOffloadOptimizer, "--offload-optimizer"},
+    {field::kOffloadParam, "--offload-params"},
+    {field::kInterconnect, "--interconnect"},
+    {field::kNcclChannels, "--nccl-channels"},
+    {field::kDsNodes, "--nodes"},
+    {field::kDsGpusPerNode, "--gpus-per-node"},
+};
+
+// What the CLI adds to a core message: where to look next, in command-line terms.
+std::string cli_hint(const InputError& e) {
+  const std::string& id = e.field();
+  const std::string& problem = e.problem();
+  if (id == field::kGpu) return " See `vramcalc gpus`, or give --gpu-mem SIZE.";
+  if (id == field::kModel && (problem.starts_with("unknown model") || problem.starts_with("cannot open"))) {
+    return " See `vramcalc models`.";
+  }
+  if (id == field::kOffloadParam) return " (--zero 3)";
+  return "";
+}
+
 }  // namespace
+
+std::string flag_for(const std::string& field_id) {
+  for (const auto& f : kFlags) {
+    if (field_id == f.id) return f.flag;
+  }
+  return std::string(field_label(field_id));
+}
+
+std::string error_line(const InputError& e) {
+  return describe_input_error(flag_for(e.field()), e.value(), e.problem() + cli_hint(e));
+}
 
 std::uint64_t parse_count(const std::string& text, const char* field) {
   if (text.empty()) throw InputError(field, text, "expected a positive integer");
@@ -154,6 +210,26 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.zero.empty()) {
     if (o.zero.size() != 1 || o.zero[0] < '0' || o.zero[0] > '3') throw InputError("--zero", o.zero, "expected 0, 1, 2 or 3");
     const int stage = o.zero[0] - '0';
+    if (ds && stage != ds->zero.stage) {
+      // The file's offload settings go with its stage; name the file's key, not a flag never typed.
+      const ZeroSettings& f = ds->zero;
+      const auto conflict = [&](const std::string& key, const std::string& value, const char* needs) {
+        throw InputError("--zero", o.zero,
+                         fmt::format("{} sets {} = {}, which {}; change the file or give --zero {}", o.deepspeed, key,
+                                     value, needs, f.stage));
+      };
+      if (f.offload_param.device != OffloadDevice::kNone && stage != 3 && o.offload_params.empty()) {
+        conflict("zero_optimization.offload_param.device", to_string(f.offload_param.device), "needs ZeRO stage 3");
+      }
+      if (f.offload_optimizer.device != OffloadDevice::kNone && stage == 0 && o.offload_optimizer.empty()) {
+        conflict("zero_optimization.offload_optimizer.device", to_string(f.offload_optimizer.device),
+                 "needs ZeRO stage 1, 2 or 3");
+      }
+      if (f.offload_optimizer.ratio < 1.0 && stage != 3) {
+        conflict("zero_optimization.offload_optimizer.ratio", fmt::format("{}", f.offload_optimizer.ratio),
+                 "needs ZeRO stage 3 (partial offload)");
+      }
+    }
     if (!ds) {
       in.layout.zero = default_zero_settings(stage, in.model.hidden_size, true);
     } else if (stage != in.layout.zero.stage) {
@@ -262,7 +338,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     render_estimate(out, est, view);
     return est.fits() ? kExitOk : kExitDoesNotFit;
   } catch (const InputError& e) {
-    err << "vramcalc: error: " << e.what() << "\n";
+    err << "vramcalc: error: " << error_line(e) << "\n";
     return kExitUsage;
   }
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <vramcalc/error.hpp>
 #include <vramcalc/estimate.hpp>
 
 namespace vramcalc::cli {
@@ -59,6 +60,11 @@ struct OutputOptions {
   bool explain = false;
 };
 
+/// The flag that sets a core field id ("training.seq_len" → "--seq"); ids without a flag
+/// (config.json and ds_config.json keys) as the core labels them.
+std::string flag_for(const std::string& field_id);
+/// The error line (without the "vramcalc: error: " prefix) for an InputError, in flag terms.
+std::string error_line(const InputError& e);
 /// Parses a positive integer count ("8192"); InputError naming `field` otherwise.
 std::uint64_t parse_count(const std::string& text, const char* field);
 /// Parses a size with an explicit unit ("40GiB", "39.5 GiB", "40GB", "512MiB").

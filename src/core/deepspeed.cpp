@@ -63,37 +63,37 @@ class Reader {
 
   std::uint64_t count(const json& value, const std::string& path) const {
     if (const auto c = as_count(value)) return *c;
-    throw InputError(path, shown(value), fmt::format("expected a non-negative integer in {}", origin_));
+    throw InputError(ds_config_field(path), shown(value), fmt::format("expected a non-negative integer in {}", origin_));
   }
   std::uint64_t positive(const json& value, const std::string& path) const {
     if (const auto c = as_count(value); c && *c > 0) return *c;
-    throw InputError(path, shown(value), fmt::format("expected a positive integer or \"auto\" in {}", origin_));
+    throw InputError(ds_config_field(path), shown(value), fmt::format("expected a positive integer or \"auto\" in {}", origin_));
   }
   bool boolean(const json& value, const std::string& path) const {
     if (value.is_boolean()) return value.get<bool>();
-    throw InputError(path, shown(value), fmt::format("expected true or false in {}", origin_));
+    throw InputError(ds_config_field(path), shown(value), fmt::format("expected true or false in {}", origin_));
   }
   double fraction(const json& value, const std::string& path) const {
     if (value.is_number() && value.get<double>() >= 0.0 && value.get<double>() <= 1.0) return value.get<double>();
-    throw InputError(path, shown(value), fmt::format("expected a number from 0 to 1 in {}", origin_));
+    throw InputError(ds_config_field(path), shown(value), fmt::format("expected a number from 0 to 1 in {}", origin_));
   }
   std::string text(const json& value, const std::string& path) const {
     if (value.is_string()) return value.get<std::string>();
-    throw InputError(path, shown(value), fmt::format("expected a string in {}", origin_));
+    throw InputError(ds_config_field(path), shown(value), fmt::format("expected a string in {}", origin_));
   }
   const json& object(const json& value, const std::string& path) const {
     if (value.is_object()) return value;
-    throw InputError(path, shown(value), fmt::format("expected a JSON object in {}", origin_));
+    throw InputError(ds_config_field(path), shown(value), fmt::format("expected a JSON object in {}", origin_));
   }
   OffloadDevice device(const json& value, const std::string& path) const {
     if (!value.is_string()) {
-      throw InputError(path, shown(value), fmt::format("expected none, cpu or nvme in {}", origin_));
+      throw InputError(ds_config_field(path), shown(value), fmt::format("expected none, cpu or nvme in {}", origin_));
     }
     const std::string name = value.get<std::string>();
     for (OffloadDevice d : {OffloadDevice::kNone, OffloadDevice::kCpu, OffloadDevice::kNvme}) {
       if (name == to_string(d)) return d;
     }
-    throw InputError(path, name, fmt::format("expected none, cpu or nvme in {}", origin_));
+    throw InputError(ds_config_field(path), name, fmt::format("expected none, cpu or nvme in {}", origin_));
   }
 
   void warn(std::string message) { warnings_.push_back(std::move(message)); }
@@ -237,7 +237,7 @@ int parse_stage(const json& zero, Reader& r) {
     return 0;
   }
   if (const auto s = as_count(*it); s && *s <= 3) return static_cast<int>(*s);
-  throw InputError("zero_optimization.stage", shown(*it), fmt::format("expected an integer 0-3 in {}", r.origin()));
+  throw InputError(ds_config_field("zero_optimization.stage"), shown(*it), fmt::format("expected an integer 0-3 in {}", r.origin()));
 }
 
 // Settings DeepSpeed would accept but vramcalc does not model; a warning when turned on.
@@ -343,7 +343,7 @@ ZeroSettings parse_zero(const json& zero, Reader& r) {
     if (it == zero.end() || is_auto(*it)) return;
     const std::string at = fmt::format("zero_optimization.{}", key);
     if (has_replacement) {
-      throw InputError(at, shown(*it),
+      throw InputError(ds_config_field(at), shown(*it),
                        fmt::format("cannot be given together with zero_optimization.{} (DeepSpeed rejects this) in {}",
                                    replacement, r.origin()));
     }
@@ -365,7 +365,7 @@ ZeroSettings parse_zero(const json& zero, Reader& r) {
   s.overlap_comm = overlap_comm.value_or(stage == 3);  // validator overlap_comm_valid
 
   if (s.offload_optimizer.ratio < 1.0 && stage != 3) {
-    throw InputError("zero_optimization.offload_optimizer.ratio", fmt::format("{}", s.offload_optimizer.ratio),
+    throw InputError(ds_config_field("zero_optimization.offload_optimizer.ratio"), fmt::format("{}", s.offload_optimizer.ratio),
                      fmt::format("partial offload (ratio < 1) needs ZeRO stage 3 (DeepSpeed asserts this) in {}",
                                  r.origin()));
   }
@@ -413,7 +413,7 @@ bool dtype_is_fp32(const json& value, const std::string& path, Reader& r) {
                                                     "bf16",     "bfloat16", "bfloat", "torch.bfloat16"};
   if (std::find(fp32.begin(), fp32.end(), name) != fp32.end()) return true;
   if (std::find(half.begin(), half.end(), name) != half.end()) return false;
-  throw InputError(path, name, fmt::format("expected fp32, fp16 or bf16 in {}", r.origin()));
+  throw InputError(ds_config_field(path), name, fmt::format("expected fp32, fp16 or bf16 in {}", r.origin()));
 }
 
 }  // namespace
@@ -436,7 +436,7 @@ OffloadDevice parse_offload_device(const std::string& text, const std::string& f
 
 ZeroSettings default_zero_settings(int stage, std::uint64_t hidden_size, bool hf_auto) {
   if (stage < 0 || stage > 3) {
-    throw InputError("zero_optimization.stage", std::to_string(stage), "expected an integer 0-3");
+    throw InputError(field::kZeroStage, std::to_string(stage), "expected an integer 0-3");
   }
   ZeroSettings s;
   s.stage = stage;
@@ -444,7 +444,7 @@ ZeroSettings default_zero_settings(int stage, std::uint64_t hidden_size, bool hf
   s.zero3_init = stage == 3;
   if (hf_auto) {
     if (hidden_size == 0) {
-      throw InputError("hidden_size", "0", "needed to resolve the HF \"auto\" ZeRO bucket sizes");
+      throw InputError(field::kHiddenSize, "0", "needed to resolve the HF \"auto\" ZeRO bucket sizes");
     }
     const std::uint64_t hh = checked_mul(hidden_size, hidden_size);
     s.reduce_bucket_size = hh;
@@ -460,7 +460,7 @@ ZeroSettings default_zero_settings(int stage, std::uint64_t hidden_size, bool hf
 
 DeepSpeedConfig parse_deepspeed_config(const std::string& json_text, const std::string& origin,
                                        std::uint64_t hidden_size) {
-  const json root = detail::parse_json_object(json_text, "deepspeed config", origin,
+  const json root = detail::parse_json_object(json_text, field::kDsConfig, origin,
                                              "expected a JSON object (a DeepSpeed ds_config.json)");
 
   DeepSpeedConfig out;
@@ -479,7 +479,7 @@ DeepSpeedConfig parse_deepspeed_config(const std::string& json_text, const std::
   if (!out.bf16) out.bf16 = parse_precision_section(root, "bfloat16", r);  // BFLOAT16_OLD
   out.fp16 = parse_precision_section(root, "fp16", r);
   if (out.bf16.value_or(false) && out.fp16.value_or(false)) {
-    throw InputError("bf16.enabled", "true",
+    throw InputError(ds_config_field("bf16.enabled"), "true",
                      fmt::format("bf16 and fp16 cannot both be enabled (DeepSpeed rejects this) in {}", origin));
   }
   if (const auto it = root.find("torch_autocast"); it != root.end() && it->is_object()) {
@@ -501,7 +501,7 @@ DeepSpeedConfig parse_deepspeed_config(const std::string& json_text, const std::
   if (const auto it = root.find("communication_data_type"); it != root.end() && !it->is_null() && !is_auto(*it)) {
     const std::string name = detail::lower(r.text(*it, "communication_data_type"));
     if (name != "fp32" && name != "fp16" && name != "bf16") {
-      throw InputError("communication_data_type", it->get<std::string>(),
+      throw InputError(ds_config_field("communication_data_type"), it->get<std::string>(),
                        fmt::format("expected fp32, fp16 or bf16 in {}", origin));
     }
     out.communication_data_type = name;
@@ -510,7 +510,7 @@ DeepSpeedConfig parse_deepspeed_config(const std::string& json_text, const std::
 }
 
 DeepSpeedConfig load_deepspeed_config(const std::string& path, std::uint64_t hidden_size) {
-  return parse_deepspeed_config(detail::read_text_file(path, "--deepspeed"), path, hidden_size);
+  return parse_deepspeed_config(detail::read_text_file(path, field::kDsConfig), path, hidden_size);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,17 +521,17 @@ DeepSpeedConfig load_deepspeed_config(const std::string& path, std::uint64_t hid
 namespace {
 
 void check_layout(std::uint64_t gpus_per_node, std::uint64_t num_nodes, double factor) {
-  if (gpus_per_node == 0) throw InputError("gpus_per_node", "0", "must be at least 1");
-  if (num_nodes == 0) throw InputError("num_nodes", "0", "must be at least 1");
+  if (gpus_per_node == 0) throw InputError(field::kDsGpusPerNode, "0", "must be at least 1");
+  if (num_nodes == 0) throw InputError(field::kDsNodes, "0", "must be at least 1");
   if (!std::isfinite(factor) || factor < 0.0) {
-    throw InputError("additional_buffer_factor", fmt::format("{}", factor), "must be a non-negative number");
+    throw InputError(field::kDsBufferFactor, fmt::format("{}", factor), "must be a non-negative number");
   }
 }
 
 // Python int(x) of a non-negative float, into 64 bits.
 Bytes truncate(double x) {
   if (!(x >= 0.0) || x >= 18446744073709551616.0) {
-    throw InputError("sizes", fmt::format("{}", x), "DeepSpeed estimate does not fit in 64 bits");
+    throw InputError(field::kSizes, fmt::format("{}", x), "DeepSpeed estimate does not fit in 64 bits");
   }
   return static_cast<Bytes>(x);
 }

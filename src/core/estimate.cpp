@@ -43,18 +43,18 @@ const Phase* Estimate::phase(std::string_view name) const {
 
 namespace {
 
-void require_positive(std::uint64_t value, const char* field) {
-  if (value == 0) throw InputError(field, "0", "must be a positive integer");
+void require_positive(std::uint64_t value, const char* id) {
+  if (value == 0) throw InputError(id, "0", "must be a positive integer");
 }
 
 void validate(const EstimateInputs& in) {
   const TrainingSetup& setup = in.setup;
-  require_positive(setup.seq_len, "--seq");
-  require_positive(setup.micro_batch, "--batch");
-  require_positive(setup.grad_accum, "--grad-accum");
-  require_positive(setup.loss_chunks, "--loss-chunks");
+  require_positive(setup.seq_len, field::kSeqLen);
+  require_positive(setup.micro_batch, field::kMicroBatch);
+  require_positive(setup.grad_accum, field::kGradAccum);
+  require_positive(setup.loss_chunks, field::kLossChunks);
   if (!(setup.fragmentation >= 0.0 && setup.fragmentation <= 1.0)) {
-    throw InputError("--fragmentation", fmt::format("{}", setup.fragmentation), "must be between 0 and 1");
+    throw InputError(field::kFragmentation, fmt::format("{}", setup.fragmentation), "must be between 0 and 1");
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});

@@ -40,8 +40,7 @@ const GpuSpec& find_gpu(const std::string& name) {
   std::string message = "unknown GPU";
   const std::string suggestion = detail::closest_match(name, names);
   if (!suggestion.empty()) message += fmt::format("; did you mean '{}'?", suggestion);
-  message += " See `vramcalc gpus`, or give --gpu-mem SIZE.";
-  throw InputError("--gpu", name, message);
+  throw InputError(field::kGpu, name, message);
 }
 
 }  // namespace vramcalc

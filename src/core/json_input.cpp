@@ -29,12 +29,12 @@ nlohmann::json parse_json_object(const std::string& text, const std::string& fie
   return j;
 }
 
-std::string read_text_file(const std::string& path, const std::string& flag, const std::string& open_hint) {
+std::string read_text_file(const std::string& path, const std::string& field, const std::string& open_hint) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(flag, path, "cannot open this file" + open_hint);
+  if (!in) throw InputError(field, path, "cannot open this file" + open_hint);
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw InputError(flag, path, "cannot read this file");
+  if (in.bad()) throw InputError(field, path, "cannot read this file");
   return text.str();
 }
 

@@ -12,7 +12,7 @@ namespace vramcalc::detail {
 /// at line L, column C"); anything but an object is InputError(field, origin, not_object).
 nlohmann::json parse_json_object(const std::string& text, const std::string& field, const std::string& origin,
                                  const std::string& not_object);
-/// The whole file, or InputError(flag, path, "cannot open this file" + open_hint).
-std::string read_text_file(const std::string& path, const std::string& flag, const std::string& open_hint = "");
+/// The whole file, or InputError(field, path, "cannot open this file" + open_hint).
+std::string read_text_file(const std::string& path, const std::string& field, const std::string& open_hint = "");
 
 }  // namespace vramcalc::detail

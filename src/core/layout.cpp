@@ -20,7 +20,7 @@ Interconnect parse_interconnect(const std::string& text) {
   for (Interconnect i : {Interconnect::kAuto, Interconnect::kNvlink, Interconnect::kPcie, Interconnect::kIb, Interconnect::kEfa}) {
     if (text == to_string(i)) return i;
   }
-  throw InputError("--interconnect", text, "expected one of auto, nvlink, pcie, ib, efa");
+  throw InputError(field::kInterconnect, text, "expected one of auto, nvlink, pcie, ib, efa");
 }
 
 }  // namespace vramcalc

@@ -30,20 +30,20 @@ std::uint64_t positive_int(const json& j, const std::string& origin, const char*
                            std::uint64_t fallback = 0) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
-    if (required) throw InputError(key, "(missing)", fmt::format("required field missing in {}", origin));
+    if (required) throw InputError(config_field(key), "(missing)", fmt::format("required field missing in {}", origin));
     return fallback;
   }
   if (it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() > 0)) {
     const auto v = it->get<std::uint64_t>();
     if (v > 0) return v;
   }
-  throw InputError(key, shown(*it), fmt::format("expected a positive integer in {}", origin));
+  throw InputError(config_field(key), shown(*it), fmt::format("expected a positive integer in {}", origin));
 }
 
 bool boolean(const json& j, const std::string& origin, const char* key, bool fallback) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) throw InputError(key, shown(*it), fmt::format("expected true or false in {}", origin));
+  if (!it->is_boolean()) throw InputError(config_field(key), shown(*it), fmt::format("expected true or false in {}", origin));
   return it->get<bool>();
 }
 
@@ -52,7 +52,7 @@ double non_negative_number(const json& j, const std::string& origin, const char*
   if (it == j.end()) return fallback;
   if (it->is_null()) return 0.0;
   if (!it->is_number() || it->get<double>() < 0.0) {
-    throw InputError(key, shown(*it), fmt::format("expected a non-negative number in {}", origin));
+    throw InputError(config_field(key), shown(*it), fmt::format("expected a non-negative number in {}", origin));
   }
   return it->get<double>();
 }
@@ -60,14 +60,14 @@ double non_negative_number(const json& j, const std::string& origin, const char*
 Family family_from(const json& j, const std::string& origin) {
   const auto it = j.find("model_type");
   if (it == j.end() || !it->is_string()) {
-    throw InputError("model_type", it == j.end() ? "(missing)" : shown(*it),
+    throw InputError(config_field("model_type"), it == j.end() ? "(missing)" : shown(*it),
                      fmt::format("{} must name the model family; supported: {}", origin, supported_model_types()));
   }
   const std::string type = it->get<std::string>();
   for (Family f : {Family::kLlama, Family::kMistral, Family::kQwen2, Family::kGemma, Family::kGemma2, Family::kPhi3}) {
     if (type == family_name(f)) return f;
   }
-  throw InputError("model_type", type, fmt::format("unsupported in {}; supported: {}", origin, supported_model_types()));
+  throw InputError(config_field("model_type"), type, fmt::format("unsupported in {}; supported: {}", origin, supported_model_types()));
 }
 
 // Layers with a sliding-window attention mask: `layer_types` when the config lists them,
@@ -104,7 +104,7 @@ std::uint64_t checkpoint_dtype(const json& j, const std::string& origin) {
     if (name == "float32" || name == "torch.float32") return 4;
     if (name == "bfloat16" || name == "float16" || name == "torch.bfloat16" || name == "torch.float16") return 2;
     if (name.rfind("float8", 0) == 0) return 1;
-    throw InputError(key, name, fmt::format("unknown dtype in {}; expected float32, bfloat16, float16 or float8_*", origin));
+    throw InputError(config_field(key), name, fmt::format("unknown dtype in {}; expected float32, bfloat16, float16 or float8_*", origin));
   }
   return 4;  // PretrainedConfig without a dtype: weights are fp32
 }
@@ -112,7 +112,7 @@ std::uint64_t checkpoint_dtype(const json& j, const std::string& origin) {
 }  // namespace
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& origin) {
-  const json j = detail::parse_json_object(json_text, "config", origin, "expected a JSON object (an HF config.json)");
+  const json j = detail::parse_json_object(json_text, field::kModel, origin, "expected a JSON object (an HF config.json)");
 
   ModelConfig m;
   m.name = origin;
@@ -127,13 +127,13 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   m.head_dim = positive_int(j, origin, "head_dim", false, 0);
   if (m.head_dim == 0) {
     if (m.hidden_size % m.num_heads != 0) {
-      throw InputError("num_attention_heads", std::to_string(m.num_heads),
+      throw InputError(config_field("num_attention_heads"), std::to_string(m.num_heads),
                        fmt::format("does not divide hidden_size {} and head_dim is not given ({})", m.hidden_size, origin));
     }
     m.head_dim = m.hidden_size / m.num_heads;
   }
   if (m.num_kv_heads > m.num_heads || m.num_heads % m.num_kv_heads != 0) {
-    throw InputError("num_key_value_heads", std::to_string(m.num_kv_heads),
+    throw InputError(config_field("num_key_value_heads"), std::to_string(m.num_kv_heads),
                      fmt::format("must divide num_attention_heads {} ({})", m.num_heads, origin));
   }
   const bool tied_default = m.family == Family::kGemma || m.family == Family::kGemma2;
@@ -160,7 +160,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
 ModelConfig load_model_config(const std::string& path) {
   return parse_model_config(
-      detail::read_text_file(path, "--model", " (and it is not a built-in model; see `vramcalc models`)"), path);
+      detail::read_text_file(path, field::kModel, " (and it is not a built-in model name)"), path);
 }
 
 const std::vector<BuiltinModel>& builtin_models() {
@@ -199,7 +199,7 @@ const BuiltinModel* find_builtin_model(const std::string& name) {
 }
 
 ModelConfig resolve_model(const std::string& name_or_path) {
-  if (name_or_path.empty()) throw InputError("--model", "", "give a built-in model name or a path to an HF config.json");
+  if (name_or_path.empty()) throw InputError(field::kModel, "", "give a built-in model name or a path to an HF config.json");
   if (const BuiltinModel* b = find_builtin_model(name_or_path)) return b->config;
   std::ifstream probe(name_or_path);
   const bool looks_like_path = name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".json");
@@ -212,8 +212,7 @@ ModelConfig resolve_model(const std::string& name_or_path) {
   std::string message = "unknown model (not a built-in name and no such file)";
   const std::string suggestion = detail::closest_match(name_or_path, names);
   if (!suggestion.empty()) message += fmt::format("; did you mean '{}'?", suggestion);
-  message += " See `vramcalc models`.";
-  throw InputError("--model", name_or_path, message);
+  throw InputError(field::kModel, name_or_path, message);
 }
 
 }  // namespace vramcalc

@@ -67,11 +67,11 @@ const char* to_string(Attention value) { return name_of(kAttentions, value); }
 const char* to_string(GradCkpt value) { return name_of(kGradCkpts, value); }
 const char* to_string(LossImpl value) { return name_of(kLosses, value); }
 
-Precision parse_precision(const std::string& text) { return parse_from(kPrecisions, text, "--precision"); }
-Optimizer parse_optimizer(const std::string& text) { return parse_from(kOptimizers, text, "--optimizer"); }
-Attention parse_attention(const std::string& text) { return parse_from(kAttentions, text, "--attention"); }
-GradCkpt parse_grad_ckpt(const std::string& text) { return parse_from(kGradCkpts, text, "--grad-ckpt"); }
-LossImpl parse_loss(const std::string& text) { return parse_from(kLosses, text, "--loss"); }
+Precision parse_precision(const std::string& text) { return parse_from(kPrecisions, text, field::kPrecision); }
+Optimizer parse_optimizer(const std::string& text) { return parse_from(kOptimizers, text, field::kOptimizer); }
+Attention parse_attention(const std::string& text) { return parse_from(kAttentions, text, field::kAttention); }
+GradCkpt parse_grad_ckpt(const std::string& text) { return parse_from(kGradCkpts, text, field::kGradCkpt); }
+LossImpl parse_loss(const std::string& text) { return parse_from(kLosses, text, field::kLoss); }
 
 std::vector<std::string> precision_names() { return names_of(kPrecisions); }
 std::vector<std::string> optimizer_names() { return names_of(kOptimizers); }

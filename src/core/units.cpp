@@ -9,7 +9,7 @@ namespace vramcalc {
 Bytes checked_mul(Bytes a, Bytes b) {
   Bytes out = 0;
   if (__builtin_mul_overflow(a, b, &out)) {
-    throw InputError("sizes", fmt::format("{} x {}", a, b),
+    throw InputError(field::kSizes, fmt::format("{} x {}", a, b),
                      "byte count would overflow 64 bits; check the sizes given");
   }
   return out;
@@ -18,7 +18,7 @@ Bytes checked_mul(Bytes a, Bytes b) {
 Bytes checked_add(Bytes a, Bytes b) {
   Bytes out = 0;
   if (__builtin_add_overflow(a, b, &out)) {
-    throw InputError("sizes", fmt::format("{} + {}", a, b),
+    throw InputError(field::kSizes, fmt::format("{} + {}", a, b),
                      "byte count would overflow 64 bits; check the sizes given");
   }
   return out;

@@ -23,18 +23,18 @@ bool LayoutPolicy::has(Instant instant) const { return instant != Instant::kBack
 HostMemory LayoutPolicy::host(const StepContext&, const ModelStates&) const { return {}; }
 
 void validate_layout(const ParallelLayout& layout) {
-  if (layout.gpus == 0) throw InputError("--gpus", "0", "must be a positive integer");
-  if (layout.gpus_per_node == 0) throw InputError("--gpus-per-node", "0", "must be a positive integer");
+  if (layout.gpus == 0) throw InputError(field::kGpus, "0", "must be a positive integer");
+  if (layout.gpus_per_node == 0) throw InputError(field::kGpusPerNode, "0", "must be a positive integer");
   const ZeroSettings& z = layout.zero;
-  if (z.stage < 0 || z.stage > 3) throw InputError("--zero", std::to_string(z.stage), "expected 0, 1, 2 or 3");
+  if (z.stage < 0 || z.stage > 3) throw InputError(field::kZeroStage, std::to_string(z.stage), "expected 0, 1, 2 or 3");
   if (z.offload_param.device != OffloadDevice::kNone && z.stage != 3) {
-    throw InputError("--offload-params", to_string(z.offload_param.device), "parameter offload needs ZeRO stage 3 (--zero 3)");
+    throw InputError(field::kOffloadParam, to_string(z.offload_param.device), "parameter offload needs ZeRO stage 3");
   }
   if (z.offload_optimizer.device != OffloadDevice::kNone && z.stage == 0) {
-    throw InputError("--offload-optimizer", to_string(z.offload_optimizer.device), "optimizer offload needs ZeRO stage 1, 2 or 3");
+    throw InputError(field::kOffloadOptimizer, to_string(z.offload_optimizer.device), "optimizer offload needs ZeRO stage 1, 2 or 3");
   }
   if (z.offload_optimizer.ratio < 1.0 && z.stage != 3) {
-    throw InputError("offload_optimizer.ratio", fmt::format("{}", z.offload_optimizer.ratio), "a partial offload ratio needs ZeRO stage 3");
+    throw InputError(field::kOffloadOptimizerRatio, fmt::format("{}", z.offload_optimizer.ratio), "a partial offload ratio needs ZeRO stage 3");
   }
 }
 
