@@ -96,7 +96,8 @@ TEST_CASE("loading sets the peak when training needs less than the whole model",
   const Estimate est = estimate(in);
   CHECK(est.load_sets_peak());
   REQUIRE_FALSE(est.advice.empty());
-  CHECK_THAT(est.advice.front().action, Catch::Contains("zero.Init"));
+  CHECK(est.advice.front().change.field == field::kZeroInit);
+  CHECK_THAT(est.advice.front().what, Catch::Contains("zero.Init"));
   CHECK(est.advice.front().peak_after < est.advice.front().peak_before);
 }
 

@@ -30,7 +30,13 @@ struct Component {
 
 /// A change to the inputs that lowers the peak, with its saving computed by re-estimating.
 struct Advice {
-  std::string action;       ///< what to change, e.g. "--grad-ckpt full"
+  /// One input to change: a field id (vramcalc/error.hpp, namespace field) and its new value.
+  struct Change {
+    std::string field;
+    std::string value;
+  };
+  Change change;            ///< e.g. {field::kGradCkpt, "full"}
+  std::string what;         ///< the change in plain words, e.g. "gradient checkpointing"
   std::string why;          ///< which component dominates
   Bytes peak_before = 0;    ///< device bytes per GPU now
   Bytes peak_after = 0;     ///< device bytes per GPU with the change

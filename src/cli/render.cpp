@@ -21,6 +21,12 @@ std::vector<ComponentRow> component_rows(const Estimate& est) {
   return rows;
 }
 
+std::string advice_action(const Advice& a) {
+  const std::string flag = flag_for(a.change.field);
+  const std::string flags = a.change.value == "true" ? flag : flag + " " + a.change.value;
+  return fmt::format("{} ({})", flags, a.what);
+}
+
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
   std::string out = "\"";

@@ -122,7 +122,8 @@ void render_json(std::ostream& out, const Estimate& est) {
               {"fits", est.cpu_fits()}};
   ojson advice = ojson::array();
   for (const auto& a : est.advice) {
-    advice.push_back({{"action", a.action},
+    advice.push_back({{"action", advice_action(a)},
+                      {"change", {{"flag", flag_for(a.change.field)}, {"value", a.change.value}}},
                       {"why", a.why},
                       {"device_bytes_before", a.peak_before},
                       {"device_bytes_after", a.peak_after},

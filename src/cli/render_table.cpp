@@ -87,7 +87,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   if (!est.advice.empty()) {
     out << "\n" << style_bold("to lower the peak (each re-estimated with the one change)", c) << "\n";
     for (const auto& a : est.advice) {
-      out << fmt::format("  {:<62} {:>9} → {:>9}  ({})\n", a.action, format_size(a.peak_before, u), format_size(a.peak_after, u), a.why);
+      out << fmt::format("  {:<62} {:>9} → {:>9}  ({})\n", advice_action(a), format_size(a.peak_before, u), format_size(a.peak_after, u), a.why);
     }
   }
   out << "\n";
