@@ -2,6 +2,7 @@
 /// Umbrella header of the vramcalc core library.
 
 #include <vramcalc/activations.hpp>
+#include <vramcalc/architecture.hpp>
 #include <vramcalc/component.hpp>
 #include <vramcalc/error.hpp>
 #include <vramcalc/estimate.hpp>
