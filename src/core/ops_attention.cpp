@@ -23,13 +23,17 @@ void sdpa_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, bool
   const Bytes n_rep = m.num_heads / m.num_kv_heads;
   // With a mask HF does not use SDPA's native GQA (use_gqa_in_sdpa is false when attention_mask
   // is given), so k and v reach the kernel repeated to a heads.
-  const bool repeated = masked && n_rep > 1;
+  // repeat_kv of a single KV head is expand + reshape, a stride-0 view: nothing is copied, k is
+  // saved at one head's width and v keeps the tensor it views (transformers 5.x Falcon-7B
+  // measured on CPU: saved k [b,1,s,d] expanded, v a view of the fused qkv output).
+  const bool repeated = masked && n_rep > 1 && m.num_kv_heads > 1;
   add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (new tensor; RoPE's muls save only cos/sin)", x.e), src);
   if (repeated) {
     add(out, "attn.k_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: k after RoPE, repeated to a heads (repeat_kv: masked SDPA)", x.e), src);
     add(out, "attn.v_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: v repeated to a heads (repeat_kv: masked SDPA)", x.e), src);
   } else {
-    add(out, "attn.k_rope", checked_product({x.e, x.T, x.kvd}), fmt::format("{}·T·kvd: k after RoPE (GQA native, not repeated)", x.e), src);
+    add(out, "attn.k_rope", checked_product({x.e, x.T, x.kvd}),
+        fmt::format("{}·T·kvd: k after RoPE (native GQA, or one KV head expanded as a view)", x.e), src);
     if (op.fused_qkv) {
       add(out, "attn.qkv_storage", qkv_storage(x), fmt::format("{}·T·(qd+2·kvd): v is a view of the fused qkv output, keeping all of it", x.e),
           "transformers models/phi3 Phi3Attention, models/gpt_neox GPTNeoXAttention (qkv sliced into views)");
