@@ -122,7 +122,10 @@ std::string flag_for(const std::string& field_id) {
 }
 
 std::string error_line(const InputError& e) {
-  return describe_input_error(flag_for(e.field()), e.value(), e.problem() + cli_hint(e));
+  std::string problem = e.problem();
+  std::string hint = cli_hint(e);
+  if (hint.starts_with(" See") && !problem.empty() && problem.back() != '?' && problem.back() != '.') problem += '.';
+  return describe_input_error(flag_for(e.field()), e.value(), problem + hint);
 }
 
 std::uint64_t parse_count(const std::string& text, const char* field) {

@@ -26,12 +26,9 @@ constexpr std::uint64_t kDefaultBucket = 500'000'000;       // reduce/allgather_
 constexpr std::uint64_t kDefaultPrefetch = 50'000'000;      // stage3_prefetch_bucket_size 5e7
 constexpr std::uint64_t kDefaultPersistence = 100'000;      // stage3_param_persistence_threshold 1e5
 
-std::string shown(const json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  std::string text = value.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return text;
-}
+// A value as the user wrote it (InputError escapes and shortens it; nesting is bounded by the
+// parser, so dump() cannot recurse deeply).
+std::string shown(const json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
 
 bool is_auto(const json& value) { return value.is_string() && value.get<std::string>() == "auto"; }
 
