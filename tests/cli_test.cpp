@@ -270,3 +270,12 @@ TEST_CASE("issue 12: special files and huge numbers in configs are one-line erro
                                        std::string(100000, ']') + "}}");
   expect_input_error("--model llama-8b --deepspeed " + deep.path, "JSON nested deeper than 64 levels");
 }
+
+TEST_CASE("issue 12: warnings and parse errors are escaped onto one line", "[cli][hardening]") {
+  const TempFile keys("control_key.json", "{\"a\\nb\\u001b[31m\": 1}");
+  const Result r = vramcalc_run("--model llama-8b --deepspeed " + keys.path);
+  CHECK(r.code == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_THAT(r.err, Catch::Contains("a\\nb\\x1b[31m: unknown key"));
+  expect_input_error("--model llama-8b \"$(printf 'a\\nb')\"", "not expected: a\\nb");
+}

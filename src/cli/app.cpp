@@ -399,7 +399,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     out << "vramcalc " << version() << "\n";
     return kExitOk;
   } catch (const CLI::ParseError& e) {
-    err << "vramcalc: error: " << e.what() << " (see --help)\n";
+    err << "vramcalc: error: " << one_line(e.what()) << " (see --help)\n";
     return kExitUsage;
   }
   try {
@@ -444,7 +444,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     }
     std::vector<std::string> warnings;
     const EstimateInputs inputs = to_inputs(o, warnings);
-    for (const auto& w : warnings) err << "vramcalc: warning: " << w << "\n";
+    for (const auto& w : warnings) err << "vramcalc: warning: " << one_line(w) << "\n";
     const Estimate est = estimate_naming_inputs(inputs, o);
     render_estimate(out, est, view);
     return est.fits() ? kExitOk : kExitDoesNotFit;
