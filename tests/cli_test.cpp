@@ -181,7 +181,11 @@ TEST_CASE("the memo's ZeRO-3 command: per-GPU breakdown, layout and host RAM in 
   CHECK(j["layout"]["nodes"] == 4);
   CHECK(j["layout"]["zero_init"] == true);
   CHECK(j["phases"][0]["name"] == "load");
-  CHECK(j["cpu"]["ram_bytes_per_node"].is_number_unsigned());
+  CHECK(j["cpu"]["peak_ram_bytes_per_node"] ==
+        std::max(j["cpu"]["load_bytes_per_node"].get<std::uint64_t>(),
+                 j["cpu"]["training_ram_bytes_per_node"].get<std::uint64_t>()));
+  CHECK(j["cpu"]["training_ram_bytes_per_rank"].is_number_unsigned());
+  CHECK_FALSE(j["cpu"].contains("ram_bytes_per_node"));
   bool suggests_checkpointing = false;
   for (const auto& a : j["advice"]) {
     if (a["action"].get<std::string>().find("--grad-ckpt full") != std::string::npos) suggests_checkpointing = true;
@@ -278,4 +282,26 @@ TEST_CASE("issue 12: warnings and parse errors are escaped onto one line", "[cli
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   CHECK_THAT(r.err, Catch::Contains("a\\nb\\x1b[31m: unknown key"));
   expect_input_error("--model llama-8b \"$(printf 'a\\nb')\"", "not expected: a\\nb");
+}
+
+TEST_CASE("markdown shows the GPU and host-RAM verdicts apart", "[cli][markdown]") {
+  // The GPU fits; only host RAM (--cpu-mem 1GiB) does not.
+  const Result r = vramcalc_run("--model llama-3.2-1b --gpus 2 --zero 3 --gpu h100-80gb --cpu-mem 1GiB --format markdown");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::Contains("✅ fits h100-80gb") && Catch::Contains("❌ host RAM does not fit") &&
+                        !Catch::Contains("❌ fits"));
+  const Result t = vramcalc_run("--model llama-3.2-1b --gpus 2 --zero 3 --gpu h100-80gb --cpu-mem 1GiB");
+  CHECK_THAT(t.out, Catch::Contains("fits h100-80gb") && Catch::Contains("host RAM does not fit"));
+}
+
+TEST_CASE("deepspeed-estimate honours --format csv/markdown and --units gb", "[cli][zero]") {
+  const Result csv = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --format csv");
+  CHECK(csv.code == 0);
+  CHECK_THAT(csv.out, Catch::StartsWith("stage,options,cpu_bytes,gpu_bytes\n"));
+  // ZeRO-2, no offload, 8 GPUs: 2P + int(18P / 8) = 16,060,522,496 + 18,068,088,064 bytes.
+  CHECK_THAT(csv.out, Catch::Contains("zero2,offload_optimizer=none,385452539904,34128610304\n"));
+  const Result gb = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --units gb");
+  CHECK_THAT(gb.out, Catch::Contains("34.13 GB ") && !Catch::Contains("31.78 GiB"));
+  const Result md = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --format markdown");
+  CHECK_THAT(md.out, Catch::Contains("| per CPU (GiB) | per GPU (GiB) | options |") && Catch::Contains("| 31.78 |"));
 }
