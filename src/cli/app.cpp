@@ -373,7 +373,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     app.add_flag("--explain", o.explain, "Table: print each term's source and the per-layer activation derivation");
     app.add_option("--zero", o.zero, "DeepSpeed ZeRO stage 0|1|2|3 (default 0, or the --deepspeed file's)");
     app.add_option("--gpus", o.gpus, "Data-parallel ranks in total (default 1)");
-    app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod)");
+    app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod); --gpus above it must be a multiple of it");
     app.add_option("--offload-optimizer", o.offload_optimizer, "ZeRO-Offload of optimizer states: none|cpu|nvme");
     app.add_option("--offload-params", o.offload_params, "ZeRO-3 parameter offload: none|cpu|nvme");
     app.add_flag("--zero-init", o.zero_init, "Create the model under deepspeed.zero.Init (default with ZeRO-3, as Accelerate's zero3_init_flag)");
