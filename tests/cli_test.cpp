@@ -13,6 +13,13 @@
 
 namespace {
 
+// Tests write only under the build tree.
+std::filesystem::path scratch_dir() {
+  const std::filesystem::path dir = std::filesystem::path(VRAMCALC_TEST_SCRATCH) / "cli";
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 struct Result {
   int code = -1;
   std::string out;
@@ -22,8 +29,7 @@ struct Result {
 // Runs the vramcalc binary with `args` (shell words), capturing stdout and stderr apart.
 Result vramcalc_run(const std::string& args) {
   // Per-process names: ctest runs test cases in parallel in one directory.
-  const std::string err_path =
-      (std::filesystem::temp_directory_path() / ("vramcalc_cli_stderr_" + std::to_string(getpid()) + ".txt")).string();
+  const std::string err_path = (scratch_dir() / ("stderr_" + std::to_string(getpid()) + ".txt")).string();
   const std::string cmd = std::string("NO_COLOR= ") + VRAMCALC_BINARY + " " + args + " 2>" + err_path;
   Result r;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -52,12 +58,12 @@ void expect_input_error(const std::string& args, const std::string& expected) {
   CHECK_THAT(r.err, Catch::Contains(expected));
 }
 
-// A config file in the system temp directory, named per process (tests run in parallel),
-// removed when the object goes out of scope.
+// A config file under the build tree, named per process (tests run in parallel), removed
+// when the object goes out of scope.
 struct TempFile {
   std::string path;
   TempFile(const std::string& name, const std::string& text)
-      : path((std::filesystem::temp_directory_path() / ("vramcalc_" + std::to_string(getpid()) + "_" + name)).string()) {
+      : path((scratch_dir() / (std::to_string(getpid()) + "_" + name)).string()) {
     std::ofstream(path) << text;
   }
   ~TempFile() { std::remove(path.c_str()); }
@@ -145,7 +151,7 @@ TEST_CASE("each bad input gets its one-line error", "[cli][errors]") {
   expect_input_error("--model llama-8b --gpu-mem 40", "give a unit");
   expect_input_error("--model llama-8b --format yaml", "--format: 'yaml'");
   expect_input_error("--model llama-8b --bogus", "--bogus");
-  expect_input_error("--model llama-8b --seq 1099511627776", "overflow 64 bits");
+  expect_input_error("--model llama-8b --seq 1099511627776", "--seq: '1099511627776': larger than the largest supported value 16,777,216");
   const TempFile syntax("bad_syntax.json", "{\n  \"hidden_size\": 4096,\n  oops\n}");
   expect_input_error("--model " + syntax.path, "malformed JSON at line 3, column");
   const TempFile missing("bad_missing.json", R"({"model_type": "llama", "hidden_size": 4096})");
@@ -175,7 +181,11 @@ TEST_CASE("the memo's ZeRO-3 command: per-GPU breakdown, layout and host RAM in 
   CHECK(j["layout"]["nodes"] == 4);
   CHECK(j["layout"]["zero_init"] == true);
   CHECK(j["phases"][0]["name"] == "load");
-  CHECK(j["cpu"]["ram_bytes_per_node"].is_number_unsigned());
+  CHECK(j["cpu"]["peak_ram_bytes_per_node"] ==
+        std::max(j["cpu"]["load_bytes_per_node"].get<std::uint64_t>(),
+                 j["cpu"]["training_ram_bytes_per_node"].get<std::uint64_t>()));
+  CHECK(j["cpu"]["training_ram_bytes_per_rank"].is_number_unsigned());
+  CHECK_FALSE(j["cpu"].contains("ram_bytes_per_node"));
   bool suggests_checkpointing = false;
   for (const auto& a : j["advice"]) {
     if (a["action"].get<std::string>().find("--grad-ckpt full") != std::string::npos) suggests_checkpointing = true;
@@ -220,4 +230,78 @@ TEST_CASE("deepspeed-estimate prints DeepSpeed's own model-states tables, labell
   CHECK_THAT(r.out, Catch::Contains("MODEL STATES ONLY"));
   CHECK_THAT(r.out, Catch::Contains("18.78 GiB"));  // ZeRO-3, no offload, 1 node × 8 (DeepSpeed memory.rst)
   CHECK_THAT(r.out, Catch::Contains("31.78 GiB"));  // ZeRO-2, no offload
+}
+
+TEST_CASE("issue 12: CLI values are validated at the boundary", "[cli][errors][hardening]") {
+  expect_input_error("--model llama-8b --batch ''", "--batch: '': empty value");
+  expect_input_error("--model llama-8b --gpu ''", "--gpu: '': empty value");
+  expect_input_error("--model llama-8b --fragmentation 0x10", "--fragmentation: '0x10': expected a percentage");
+  expect_input_error("--model llama-8b --fragmentation 1e1", "--fragmentation: '1e1'");
+  expect_input_error("--model llama-8b --fragmentation 101", "--fragmentation: '101'");
+  expect_input_error("--model llama-8b --gpu-mem 0.1B", "--gpu-mem: '0.1B': not a whole number of bytes");
+  expect_input_error("--model llama-8b --gpu-mem 0GiB", "--gpu-mem: '0GiB': must be larger than 0 bytes");
+  expect_input_error("--model llama-8b --gpu-mem 10000000TiB", "--gpu-mem: '10000000TiB': larger than the largest");
+  expect_input_error("--model llama-8b --gpus 3 --gpus-per-node 2", "--gpus: '3': must be a multiple of --gpus-per-node 2");
+  expect_input_error("--model llama-8b --gpus 4 --nccl-channels 4611686018427387904",
+                     "--nccl-channels: '4611686018427387904': larger than the largest supported value 64");
+  expect_input_error("--model llama-8b --gpus 2000000", "--gpus: '2000000': larger than the largest supported value");
+  // Overflow names the input that drives it, not an internal product.
+  expect_input_error("--model llama-8b --seq 16777216 --batch 65536 --attention eager",
+                     "--seq: '16777216': with batch 65536 the byte counts overflow 64 bits");
+  expect_input_error("deepspeed-estimate --model llama-8b --nodes 1048576 --gpus-per-node 1024",
+                     "--nodes: '1048576': with --gpus-per-node 1024 DeepSpeed's estimate overflows");
+  expect_input_error("--model \"$(printf 'x\\n\\033[31m')\"", "--model: 'x\\n\\x1b[31m': unknown model");
+  // Accepted: a partial node, a fractional size that is whole bytes, a decimal percentage.
+  CHECK(vramcalc_run("--model llama-3.2-1b --gpus 4 --gpus-per-node 8").code == 0);
+  CHECK(vramcalc_run("--model llama-3.2-1b --gpu-mem 1.5KiB --fragmentation 7.5").code == 1);
+}
+
+TEST_CASE("issue 12: the GPU margin is exact at the largest budget", "[cli][json][hardening]") {
+  const Result r = vramcalc_run("--model llama-3.2-1b --gpu-mem 1024TiB --format json");
+  CHECK(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["gpu"]["fits"] == true);
+  CHECK(j["gpu"]["margin_bytes"].get<std::int64_t>() ==
+        static_cast<std::int64_t>((1ULL << 50) - j["peak"]["device_bytes"].get<std::uint64_t>()));
+}
+
+TEST_CASE("issue 12: special files and huge numbers in configs are one-line errors", "[cli][hardening]") {
+  expect_input_error("--model /dev/zero", "--model: '/dev/zero': is a character device, not a regular file");
+  expect_input_error("--model " + std::string(VRAMCALC_SOURCE_DIR) + "/configs", "is a directory");
+  const TempFile huge("huge_number.json", R"({"zero_optimization": {"stage": 2}, "rope_theta": 1e400})");
+  expect_input_error("--model llama-8b --deepspeed " + huge.path, "a JSON number is too large to represent");
+  const TempFile deep("deep.json", "{\"zero_optimization\": {\"stage\": " + std::string(100000, '[') +
+                                       std::string(100000, ']') + "}}");
+  expect_input_error("--model llama-8b --deepspeed " + deep.path, "JSON nested deeper than 64 levels");
+}
+
+TEST_CASE("issue 12: warnings and parse errors are escaped onto one line", "[cli][hardening]") {
+  const TempFile keys("control_key.json", "{\"a\\nb\\u001b[31m\": 1}");
+  const Result r = vramcalc_run("--model llama-8b --deepspeed " + keys.path);
+  CHECK(r.code == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_THAT(r.err, Catch::Contains("a\\nb\\x1b[31m: unknown key"));
+  expect_input_error("--model llama-8b \"$(printf 'a\\nb')\"", "not expected: a\\nb");
+}
+
+TEST_CASE("markdown shows the GPU and host-RAM verdicts apart", "[cli][markdown]") {
+  // The GPU fits; only host RAM (--cpu-mem 1GiB) does not.
+  const Result r = vramcalc_run("--model llama-3.2-1b --gpus 2 --zero 3 --gpu h100-80gb --cpu-mem 1GiB --format markdown");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::Contains("✅ fits h100-80gb") && Catch::Contains("❌ host RAM does not fit") &&
+                        !Catch::Contains("❌ fits"));
+  const Result t = vramcalc_run("--model llama-3.2-1b --gpus 2 --zero 3 --gpu h100-80gb --cpu-mem 1GiB");
+  CHECK_THAT(t.out, Catch::Contains("fits h100-80gb") && Catch::Contains("host RAM does not fit"));
+}
+
+TEST_CASE("deepspeed-estimate honours --format csv/markdown and --units gb", "[cli][zero]") {
+  const Result csv = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --format csv");
+  CHECK(csv.code == 0);
+  CHECK_THAT(csv.out, Catch::StartsWith("stage,options,cpu_bytes,gpu_bytes\n"));
+  // ZeRO-2, no offload, 8 GPUs: 2P + int(18P / 8) = 16,060,522,496 + 18,068,088,064 bytes.
+  CHECK_THAT(csv.out, Catch::Contains("zero2,offload_optimizer=none,385452539904,34128610304\n"));
+  const Result gb = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --units gb");
+  CHECK_THAT(gb.out, Catch::Contains("34.13 GB ") && !Catch::Contains("31.78 GiB"));
+  const Result md = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --format markdown");
+  CHECK_THAT(md.out, Catch::Contains("| per CPU (GiB) | per GPU (GiB) | options |") && Catch::Contains("| 31.78 |"));
 }

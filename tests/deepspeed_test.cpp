@@ -396,7 +396,7 @@ TEST_CASE("malformed configs give one-line errors naming the key and value", "[d
   CHECK(error_of("bad/micro_batch_zero.json") ==
         "train_micro_batch_size_per_gpu: '0': expected a positive integer or \"auto\" in " + kDir +
             "bad/micro_batch_zero.json");
-  CHECK(error_of("no_such_file.json") == "ds_config: '" + kDir + "no_such_file.json': cannot open this file");
+  CHECK(error_of("no_such_file.json") == "ds_config: '" + kDir + "no_such_file.json': cannot open this file (No such file or directory)");
   for (const char* name : {"bad/syntax.json", "bad/stage_three.json", "bad/offload_gpu.json",
                            "bad/negative_bucket.json"}) {
     CHECK(error_of(name).find('\n') == std::string::npos);
@@ -422,4 +422,35 @@ TEST_CASE("wrong types name the key path", "[deepspeed][config]") {
   CHECK(error(R"({"data_types": {"grad_accum_dtype": "int8"}})") ==
         "data_types.grad_accum_dtype: 'int8': expected fp32, fp16 or bf16 in ds.json");
   CHECK(error("[1, 2]") == "ds_config: 'ds.json': expected a JSON object (a DeepSpeed ds_config.json)");
+}
+
+TEST_CASE("recognised keys vramcalc does not use are still type-checked", "[deepspeed][config][hardening]") {
+  auto error = [](const std::string& text) {
+    try {
+      parse_deepspeed_config(text, "ds.json", kHidden);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  CHECK(error(R"({"fp16": {"enabled": true, "loss_scale": "abc"}})") ==
+        "fp16.loss_scale: 'abc': expected a non-negative number in ds.json");
+  CHECK(error(R"({"fp16": {"loss_scale_window": 0}})") ==
+        "fp16.loss_scale_window: '0': expected a positive integer or \"auto\" in ds.json");
+  CHECK(error(R"({"bf16": {"enabled": true, "immediate_grad_update": "yes"}})") ==
+        "bf16.immediate_grad_update: 'yes': expected true or false in ds.json");
+  CHECK(error(R"({"gradient_clipping": "big"})") == "gradient_clipping: 'big': expected a non-negative number in ds.json");
+  CHECK(error(R"({"train_batch_size": -8})") ==
+        "train_batch_size: '-8': expected a positive integer or \"auto\" in ds.json");
+  CHECK(error(R"({"optimizer": {"type": 1}})") == "optimizer.type: '1': expected a string in ds.json");
+  CHECK(error(R"({"scheduler": {"type": "WarmupLR", "params": []}})") ==
+        "scheduler.params: '[]': expected a JSON object in ds.json");
+  CHECK(error(R"({"wandb": true})") == "wandb: 'true': expected a JSON object in ds.json");
+  CHECK(error(R"({"zero_optimization": {"stage": 3, "round_robin_gradients": 1}})") ==
+        "zero_optimization.round_robin_gradients: '1': expected true or false in ds.json");
+  CHECK(error(R"({"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "cpu", "fast_init": "no"}}})") ==
+        "zero_optimization.offload_optimizer.fast_init: 'no': expected true or false in ds.json");
+  // "auto" and null stay accepted, as HF fills or DeepSpeed defaults them.
+  CHECK(error(R"({"gradient_clipping": "auto", "fp16": {"enabled": "auto", "loss_scale": 0}, "steps_per_print": null,
+                 "zero_optimization": {"mics_shard_size": -1}})") == "(no error)");
 }

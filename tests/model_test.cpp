@@ -106,7 +106,15 @@ TEST_CASE("bad configs get one-line errors naming the field and value", "[model]
   CHECK_THROWS_WITH(parse_model_config("{\"hidden_size\": 4096,\n \"x\": }", "cfg.json"),
                     Catch::StartsWith("model: 'cfg.json': malformed JSON at line 2, column"));
   CHECK_THROWS_WITH(parse_model_config(llama_with("hidden_size", "4000000000000"), "cfg.json"),
-                    Catch::Contains("overflow 64 bits"));
+                    "hidden_size: '4000000000000': larger than the largest supported value 1,048,576 in cfg.json");
+}
+
+TEST_CASE("sizes within each field's limit that overflow together name the config, not a product", "[model][errors]") {
+  // 65536 layers × 3 × 2^20 × 2^22 MLP weights ≈ 8.6e17 parameters: × 16 bytes overflows.
+  const std::string big = R"({"model_type": "llama", "hidden_size": 1048576, "num_hidden_layers": 65536,
+      "num_attention_heads": 8192, "intermediate_size": 4194304, "vocab_size": 8})";
+  CHECK_THROWS_WITH(parse_model_config(big, "big.json"),
+                    Catch::StartsWith("model: 'big.json': the model's byte counts overflow 64 bits (hidden_size 1048576"));
 }
 
 TEST_CASE("unknown model names suggest the closest built-in", "[model][errors]") {

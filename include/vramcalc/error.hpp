@@ -56,8 +56,14 @@ std::string ds_config_field(std::string_view key_path);
 std::string_view field_label(std::string_view id);
 
 /// The one-line message "<label>: '<value>': <problem>". Every InputError message and every
-/// front end's error line is built here.
+/// front end's error line is built here: the value is escaped (control characters as \n,
+/// \x1b, \u2028; bytes that are not UTF-8 as \xNN; ' as \') and cut after 100 characters
+/// with "…(N bytes)"; label and problem are escaped the same way and cut after 400.
 std::string describe_input_error(std::string_view label, std::string_view value, std::string_view problem);
+/// `text` escaped as describe_input_error escapes labels: always one printable line.
+std::string one_line(std::string_view text);
+/// `value` escaped and shortened as describe_input_error shows values (without the quotes).
+std::string shown_value(std::string_view value);
 
 /// A user input (model config field, setup field, config file) that cannot be used.
 /// `field()` is a field id (see `vramcalc::field`), `value()` the value as given, `problem()`

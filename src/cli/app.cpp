@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <ostream>
+#include <sstream>
 #include <unistd.h>
 #include <vector>
 
@@ -41,14 +42,43 @@ ColorMode parse_color(const std::string& text) {
   throw InputError("--color", text, "expected auto, always or never");
 }
 
-double parse_percent(const std::string& text, const char* field) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || end == nullptr || *end != '\0' || !std::isfinite(v) || v < 0.0 || v > 100.0) {
-    throw InputError(field, text, "expected a percentage between 0 and 100");
+// A plain decimal "12" or "12.5" (no sign, exponent, hex, inf or spaces): its digits without
+// the point, and how many of them follow it. False for anything else.
+bool plain_decimal(const std::string& text, std::string& digits, std::size_t& decimals) {
+  digits.clear();
+  decimals = 0;
+  bool point = false;
+  for (char c : text) {
+    if (c == '.' && !point) {
+      point = true;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      digits += c;
+      if (point) ++decimals;
+    } else {
+      return false;
+    }
   }
+  if (digits.empty() || text.front() == '.' || text.back() == '.') return false;
+  return true;
+}
+
+double parse_percent(const std::string& text, const char* field) {
+  std::string digits;
+  std::size_t decimals = 0;
+  const double v = plain_decimal(text, digits, decimals) && digits.size() <= 18 ? std::strtod(text.c_str(), nullptr) : -1.0;
+  if (!(v >= 0.0 && v <= 100.0)) throw InputError(field, text, "expected a percentage from 0 to 100, e.g. 5 or 7.5");
   return v / 100.0;
 }
+
+// Upper bounds of counts: far beyond any real job, and low enough that the products formed
+// from them stay exact in 64 bits for real models.
+constexpr std::uint64_t kMaxSeq = 1ULL << 24;        // 16,777,216 tokens
+constexpr std::uint64_t kMaxBatch = 1ULL << 16;
+constexpr std::uint64_t kMaxSteps = 1ULL << 20;      // grad-accum, loss chunks
+constexpr std::uint64_t kMaxGpus = 1ULL << 20;       // 1,048,576 ranks
+constexpr std::uint64_t kMaxGpusPerNode = 1024;
+constexpr std::uint64_t kMaxNodes = 1ULL << 20;
+constexpr Bytes kMaxSize = 1ULL << 50;               // 1 PiB
 
 OutputOptions output_options(const CliOptions& o) {
   OutputOptions out;
@@ -123,17 +153,21 @@ std::string flag_for(const std::string& field_id) {
 }
 
 std::string error_line(const InputError& e) {
-  return describe_input_error(flag_for(e.field()), e.value(), e.problem() + cli_hint(e));
+  std::string problem = e.problem();
+  std::string hint = cli_hint(e);
+  if (hint.starts_with(" See") && !problem.empty() && problem.back() != '?' && problem.back() != '.') problem += '.';
+  return describe_input_error(flag_for(e.field()), e.value(), problem + hint);
 }
 
-std::uint64_t parse_count(const std::string& text, const char* field) {
+std::uint64_t parse_count(const std::string& text, const char* field, std::uint64_t max) {
   if (text.empty()) throw InputError(field, text, "expected a positive integer");
   for (char c : text) {
     if (!std::isdigit(static_cast<unsigned char>(c))) throw InputError(field, text, "expected a positive integer");
   }
-  if (text.size() > 18) throw InputError(field, text, "too large");
-  const std::uint64_t v = std::stoull(text);
+  const std::size_t first = std::min(text.find_first_not_of('0'), text.size());
+  const std::uint64_t v = text.size() - first > 19 ? ~0ULL : std::stoull(text);
   if (v == 0) throw InputError(field, text, "must be a positive integer");
+  if (v > max) throw InputError(field, text, fmt::format("larger than the largest supported value {}", group_digits(max)));
   return v;
 }
 
@@ -146,21 +180,32 @@ Bytes parse_size(const std::string& text, const char* field) {
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   struct Unit {
     const char* name;
-    double bytes;
+    Bytes bytes;
   };
-  static const Unit kUnits[] = {{"b", 1.0},         {"kib", 1024.0},   {"mib", 1048576.0}, {"gib", 1073741824.0},
-                                {"tib", 1099511627776.0}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}};
-  char* end = nullptr;
-  const double value = number.empty() ? -1.0 : std::strtod(number.c_str(), &end);
-  if (number.empty() || end == nullptr || *end != '\0' || !(value > 0.0)) {
+  static const Unit kUnits[] = {{"b", 1},        {"kib", kKiB},      {"mib", kMiB},           {"gib", kGiB},
+                                {"tib", 1ULL << 40}, {"kb", 1000},   {"mb", 1000 * 1000}, {"gb", kGB},
+                                {"tb", 1000 * kGB}};
+  std::string digits;
+  std::size_t decimals = 0;
+  if (!plain_decimal(number, digits, decimals) || digits.size() > 30) {
     throw InputError(field, text, "expected a size such as 40GiB, 39.5GiB or 80GB");
   }
   for (const auto& u : kUnits) {
-    if (unit == u.name) {
-      const double bytes = value * u.bytes;
-      if (bytes >= 1.8e19) throw InputError(field, text, "too large");
-      return static_cast<Bytes>(bytes);
+    if (unit != u.name) continue;
+    // Exact: digits × unit / 10^decimals, in 128 bits (at most 30 digits and a 2^40 unit).
+    __extension__ using U128 = unsigned __int128;
+    U128 scaled = 0;
+    for (char c : digits) scaled = scaled * 10 + static_cast<unsigned>(c - '0');
+    U128 divisor = 1;
+    for (std::size_t k = 0; k < decimals; ++k) divisor *= 10;
+    const bool huge = scaled > (~U128{0}) / u.bytes;
+    const U128 numerator = huge ? 0 : scaled * u.bytes;
+    if (huge || numerator / divisor > kMaxSize) {
+      throw InputError(field, text, fmt::format("larger than the largest supported size {} (1 PiB)", group_digits(kMaxSize)));
     }
+    if (numerator % divisor != 0) throw InputError(field, text, "not a whole number of bytes");
+    if (numerator == 0) throw InputError(field, text, "must be larger than 0 bytes");
+    return static_cast<Bytes>(numerator / divisor);
   }
   throw InputError(field, text, "give a unit: B, KiB, MiB, GiB, TiB (powers of 2) or KB, MB, GB, TB (powers of 10)");
 }
@@ -175,9 +220,10 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
     ds = load_deepspeed_config(o.deepspeed, in.model.hidden_size);
     for (const auto& w : ds->warnings) warnings.push_back(fmt::format("{}: {}", o.deepspeed, w));
   }
-  in.setup.seq_len = parse_count(o.seq, "--seq");
-  in.setup.micro_batch = !o.batch.empty() ? parse_count(o.batch, "--batch") : (ds && ds->micro_batch ? *ds->micro_batch : 1);
-  in.setup.grad_accum = !o.grad_accum.empty() ? parse_count(o.grad_accum, "--grad-accum")
+  in.setup.seq_len = parse_count(o.seq, "--seq", kMaxSeq);
+  in.setup.micro_batch = !o.batch.empty() ? parse_count(o.batch, "--batch", kMaxBatch)
+                                          : (ds && ds->micro_batch ? *ds->micro_batch : 1);
+  in.setup.grad_accum = !o.grad_accum.empty() ? parse_count(o.grad_accum, "--grad-accum", kMaxSteps)
                                               : (ds && ds->grad_accum ? *ds->grad_accum : 1);
   if (!o.precision.empty()) {
     in.setup.precision = parse_precision(o.precision);
@@ -192,7 +238,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   in.setup.attention = parse_attention(o.attention);
   in.setup.grad_ckpt = parse_grad_ckpt(o.grad_ckpt);
   in.setup.loss = parse_loss(o.loss);
-  in.setup.loss_chunks = parse_count(o.loss_chunks, "--loss-chunks");
+  in.setup.loss_chunks = parse_count(o.loss_chunks, "--loss-chunks", kMaxSteps);
   if (o.mask != "causal" && o.mask != "explicit") {
     throw InputError("--mask", o.mask, "expected causal (no padding: SDPA is_causal) or explicit (padding or packed-document mask)");
   }
@@ -205,8 +251,14 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
 
   // Layout: --zero picks DeepSpeed's settings with HF/Accelerate "auto" buckets unless a
   // --deepspeed file gives them.
-  in.layout.gpus = parse_count(o.gpus, "--gpus");
-  in.layout.gpus_per_node = parse_count(o.gpus_per_node, "--gpus-per-node");
+  in.layout.gpus = parse_count(o.gpus, "--gpus", kMaxGpus);
+  in.layout.gpus_per_node = parse_count(o.gpus_per_node, "--gpus-per-node", kMaxGpusPerNode);
+  // A job smaller than a node uses part of one node; a larger one fills whole nodes.
+  if (in.layout.gpus > in.layout.gpus_per_node && in.layout.gpus % in.layout.gpus_per_node != 0) {
+    throw InputError("--gpus", o.gpus,
+                     fmt::format("must be a multiple of --gpus-per-node {} when the job spans several nodes",
+                                 in.layout.gpus_per_node));
+  }
   if (ds) in.layout.zero = ds->zero;
   if (!o.zero.empty()) {
     if (o.zero.size() != 1 || o.zero[0] < '0' || o.zero[0] > '3') throw InputError("--zero", o.zero, "expected 0, 1, 2 or 3");
@@ -246,7 +298,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (o.zero_init) in.layout.zero.zero3_init = true;
   if (o.no_zero_init) in.layout.zero.zero3_init = false;
   in.layout.interconnect = parse_interconnect(o.interconnect);
-  if (!o.nccl_channels.empty()) in.layout.nccl_channels = parse_count(o.nccl_channels, "--nccl-channels");
+  if (!o.nccl_channels.empty()) in.layout.nccl_channels = parse_count(o.nccl_channels, "--nccl-channels", kMaxNcclChannels);
   if (o.load_dtype == "fp32") {
     in.load.dtype_bytes = 4;
   } else if (o.load_dtype == "bf16" || o.load_dtype == "fp16") {
@@ -256,6 +308,41 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   }
   return in;
 }
+
+namespace {
+
+// estimate(), with a 64-bit overflow blamed on the input that drives it: the model itself
+// when even one token overflows, else the tokens (--seq × --batch).
+// Device totals stay below 2^63 so that signed margins (JSON margin_bytes) are exact too.
+Estimate checked_estimate(const EstimateInputs& inputs) {
+  Estimate est = estimate(inputs);
+  if (est.device_total > static_cast<Bytes>(INT64_MAX)) {
+    throw InputError(field::kSizes, std::to_string(est.device_total), "device bytes beyond 2^63");
+  }
+  return est;
+}
+
+Estimate estimate_naming_inputs(const EstimateInputs& inputs, const CliOptions& o) {
+  try {
+    return checked_estimate(inputs);
+  } catch (const InputError& e) {
+    if (e.field() != field::kSizes) throw;
+  }
+  EstimateInputs one = inputs;
+  one.setup.seq_len = 1;
+  one.setup.micro_batch = 1;
+  try {
+    (void)checked_estimate(one);
+  } catch (const InputError& e) {
+    if (e.field() != field::kSizes) throw;
+    throw InputError("--model", o.model, "the model's byte counts overflow 64 bits with this setup");
+  }
+  throw InputError("--seq", std::to_string(inputs.setup.seq_len),
+                   fmt::format("with batch {} the byte counts overflow 64 bits; lower --seq or --batch",
+                               inputs.setup.micro_batch));
+}
+
+}  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -287,7 +374,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     app.add_flag("--explain", o.explain, "Table: print each term's source and the per-layer activation derivation");
     app.add_option("--zero", o.zero, "DeepSpeed ZeRO stage 0|1|2|3 (default 0, or the --deepspeed file's)");
     app.add_option("--gpus", o.gpus, "Data-parallel ranks in total (default 1)");
-    app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod)");
+    app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod); --gpus above it must be a multiple of it");
     app.add_option("--offload-optimizer", o.offload_optimizer, "ZeRO-Offload of optimizer states: none|cpu|nvme");
     app.add_option("--offload-params", o.offload_params, "ZeRO-3 parameter offload: none|cpu|nvme");
     app.add_flag("--zero-init", o.zero_init, "Create the model under deepspeed.zero.Init (default with ZeRO-3, as Accelerate's zero3_init_flag)");
@@ -313,10 +400,17 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     out << "vramcalc " << version() << "\n";
     return kExitOk;
   } catch (const CLI::ParseError& e) {
-    err << "vramcalc: error: " << e.what() << " (see --help)\n";
+    err << "vramcalc: error: " << one_line(e.what()) << " (see --help)\n";
     return kExitUsage;
   }
   try {
+    // CliOptions uses "" for "not given"; a value given as '' is an error, not the default.
+    for (const CLI::Option* opt : app.get_options()) {
+      if (opt->count() == 0 || opt->get_type_size() == 0) continue;
+      for (const auto& r : opt->results()) {
+        if (r.empty()) throw InputError(opt->get_name(), "", "empty value");
+      }
+    }
     const OutputOptions view = output_options(o);
     if (o.command == "models") {
       render_models(out, builtin_models(), view);
@@ -328,14 +422,31 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     }
     if (o.command == "deepspeed-estimate") {
       const ModelConfig m = resolve_model(o.model);
-      render_deepspeed_estimate(out, m, count_parameters(m), parse_count(o.gpus_per_node, "--gpus-per-node"),
-                                parse_count(o.nodes, "--nodes"), view);
+      const std::uint64_t per_node = parse_count(o.gpus_per_node, "--gpus-per-node", kMaxGpusPerNode);
+      const std::uint64_t nodes = parse_count(o.nodes, "--nodes", kMaxNodes);
+      const ParameterCounts pc = count_parameters(m);
+      std::ostringstream table;  // nothing is printed unless the whole estimate succeeds
+      try {
+        render_deepspeed_estimate(table, m, pc, per_node, nodes, view);
+      } catch (const InputError& e) {
+        if (e.field() != field::kSizes) throw;
+        std::ostringstream one_gpu;
+        try {
+          render_deepspeed_estimate(one_gpu, m, pc, 1, 1, view);
+        } catch (const InputError& again) {
+          if (again.field() != field::kSizes) throw;
+          throw InputError("--model", o.model, "the model is too large for DeepSpeed's estimate in 64-bit byte counts");
+        }
+        throw InputError("--nodes", o.nodes,
+                         fmt::format("with --gpus-per-node {} DeepSpeed's estimate overflows 64-bit byte counts", per_node));
+      }
+      out << table.str();
       return kExitOk;
     }
     std::vector<std::string> warnings;
     const EstimateInputs inputs = to_inputs(o, warnings);
-    for (const auto& w : warnings) err << "vramcalc: warning: " << w << "\n";
-    const Estimate est = estimate(inputs);
+    for (const auto& w : warnings) err << "vramcalc: warning: " << one_line(w) << "\n";
+    const Estimate est = estimate_naming_inputs(inputs, o);
     render_estimate(out, est, view);
     return est.fits() ? kExitOk : kExitDoesNotFit;
   } catch (const InputError& e) {

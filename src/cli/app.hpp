@@ -65,9 +65,10 @@ struct OutputOptions {
 std::string flag_for(const std::string& field_id);
 /// The error line (without the "vramcalc: error: " prefix) for an InputError, in flag terms.
 std::string error_line(const InputError& e);
-/// Parses a positive integer count ("8192"); InputError naming `field` otherwise.
-std::uint64_t parse_count(const std::string& text, const char* field);
-/// Parses a size with an explicit unit ("40GiB", "39.5 GiB", "40GB", "512MiB").
+/// Parses a positive integer count ("8192") up to `max`; InputError naming `field` otherwise.
+std::uint64_t parse_count(const std::string& text, const char* field, std::uint64_t max = 1ULL << 40);
+/// Parses a size with an explicit unit ("40GiB", "39.5 GiB", "40GB", "512MiB"): a plain
+/// decimal, a whole number of bytes, from 1 B to 1 PiB.
 Bytes parse_size(const std::string& text, const char* field);
 /// Validates the options and builds the library's inputs; notes from a --deepspeed file
 /// (unknown keys, ignored settings) are appended to `warnings`.

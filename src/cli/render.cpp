@@ -119,17 +119,37 @@ void render_deepspeed_estimate(std::ostream& out, const ModelConfig& model, cons
     out << j.dump(2) << "\n";
     return;
   }
+  if (view.format == Format::kCsv) {
+    out << "stage,options,cpu_bytes,gpu_bytes\n";
+    for (const auto& [stage, rows] : {std::pair{"zero3", z3}, std::pair{"zero2", z2}}) {
+      for (const auto& r : rows) out << fmt::format("{},{},{},{}\n", stage, csv_field(r.options), r.cpu_bytes, r.gpu_bytes);
+    }
+    return;
+  }
+  const SizeUnits u = view.units;
+  const char* unit = unit_label(u);
+  const bool md = view.format == Format::kMarkdown;
   out << fmt::format("DeepSpeed's estimators for {} ({} params, largest layer {}), {} node(s) × {} GPU(s)\n", model.name,
                      group_digits(params.total), group_digits(params.largest_module), nodes, gpus_per_node);
   out << "MODEL STATES ONLY: no activations, logits, buffers, CUDA context or NCCL (use `vramcalc estimate --zero`).\n";
-  out << "DeepSpeed prints these as \"GB\" but divides by 2^30: they are GiB.\n\n";
+  out << "DeepSpeed prints these as \"GB\" but divides by 2^30: they are GiB";
+  out << (u == SizeUnits::kBinary ? ".\n\n" : "; shown here in GB (10^9 bytes).\n\n");
   for (const auto& [title, rows] : {std::pair{"ZeRO-3 (stage3.py estimate_zero3_model_states_mem_needs)", z3},
                                     std::pair{"ZeRO-2 (stage_1_and_2.py estimate_zero2_model_states_mem_needs)", z2}}) {
+    if (md) {
+      out << "**" << title << "**\n\n";
+      out << fmt::format("| per CPU ({}) | per GPU ({}) | options |\n|---:|---:|---|\n", unit, unit);
+      for (const auto& r : rows) {
+        out << fmt::format("| {:.2f} | {:.2f} | {} |\n", to_unit(r.cpu_bytes, u), to_unit(r.gpu_bytes, u), r.options);
+      }
+      out << "\n";
+      continue;
+    }
     out << title << "\n";
     out << fmt::format("  {:>12} | {:>12} | options\n", "per CPU", "per GPU");
     for (const auto& r : rows) {
-      out << fmt::format("  {:>8.2f} GiB | {:>8.2f} GiB | {}\n", to_unit(r.cpu_bytes, SizeUnits::kBinary),
-                         to_unit(r.gpu_bytes, SizeUnits::kBinary), r.options);
+      out << fmt::format("  {:>8.2f} {:<3} | {:>8.2f} {:<3} | {}\n", to_unit(r.cpu_bytes, u), unit, to_unit(r.gpu_bytes, u),
+                         unit, r.options);
     }
     out << "\n";
   }

@@ -111,9 +111,9 @@ void render_json(std::ostream& out, const Estimate& est) {
   }
   j["cpu"] = {{"load_bytes_per_rank", est.load.cpu_per_rank},
               {"load_bytes_per_node", est.load.cpu_per_node},
-              {"ram_bytes_per_rank", est.host.ram_per_rank},
-              {"ram_bytes_per_node", est.cpu_peak_per_node},
+              {"training_ram_bytes_per_rank", est.host.ram_per_rank},
               {"training_ram_bytes_per_node", est.host.ram_per_node},
+              {"peak_ram_bytes_per_node", est.cpu_peak_per_node},
               {"pinned_bytes_per_node", est.host.pinned_per_node},
               {"nvme_bytes", est.host.nvme.bytes},
               {"load_terms", load_cpu},
@@ -132,8 +132,9 @@ void render_json(std::ostream& out, const Estimate& est) {
   j["advice"] = advice;
   if (est.capacity) {
     ojson g{{"name", est.capacity_label}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
+    // Exact: the CLI keeps budgets at most 1 PiB and device totals below 2^63.
     g["margin_bytes"] = est.gpu_fits() ? static_cast<std::int64_t>(*est.capacity - est.device_total)
-                                   : -static_cast<std::int64_t>(est.device_total - *est.capacity);
+                                       : -static_cast<std::int64_t>(est.device_total - *est.capacity);
     j["gpu"] = g;
   } else {
     j["gpu"] = nullptr;

@@ -38,8 +38,11 @@ void render_markdown(std::ostream& out, const Estimate& est, const OutputOptions
   const Phase& p = est.phases[est.peak_phase];
   out << fmt::format("\nPeak: **{}** ({}): allocated {}, reserved {}, on the device {}.", p.name(), p.point,
                      format_size(est.peak_allocated, u), format_size(est.peak_reserved, u), format_size(est.device_total, u));
+  // GPU and host RAM are separate verdicts: a host-RAM miss must not mark the GPU as failing.
   const std::string v = verdict(est, u);
-  if (!v.empty()) out << " " << (est.fits() ? "✅ " : "❌ ") << v << ".";
+  if (!v.empty()) out << " " << (est.gpu_fits() ? "✅ " : "❌ ") << v << ".";
+  const std::string cv = cpu_verdict(est, u);
+  if (!cv.empty()) out << " " << (est.cpu_fits() ? "✅ " : "❌ ") << cv << ".";
   out << "\n\n\\* estimated (derived from code or empirical); other terms are exact arithmetic.\n";
 }
 

@@ -26,12 +26,9 @@ constexpr std::uint64_t kDefaultBucket = 500'000'000;       // reduce/allgather_
 constexpr std::uint64_t kDefaultPrefetch = 50'000'000;      // stage3_prefetch_bucket_size 5e7
 constexpr std::uint64_t kDefaultPersistence = 100'000;      // stage3_param_persistence_threshold 1e5
 
-std::string shown(const json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  std::string text = value.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return text;
-}
+// A value as the user wrote it (InputError escapes and shortens it; nesting is bounded by the
+// parser, so dump() cannot recurse deeply).
+std::string shown(const json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
 
 bool is_auto(const json& value) { return value.is_string() && value.get<std::string>() == "auto"; }
 
@@ -72,6 +69,10 @@ class Reader {
   bool boolean(const json& value, const std::string& path) const {
     if (value.is_boolean()) return value.get<bool>();
     throw InputError(ds_config_field(path), shown(value), fmt::format("expected true or false in {}", origin_));
+  }
+  double number(const json& value, const std::string& path) const {
+    if (value.is_number() && value.get<double>() >= 0.0) return value.get<double>();
+    throw InputError(ds_config_field(path), shown(value), fmt::format("expected a non-negative number in {}", origin_));
   }
   double fraction(const json& value, const std::string& path) const {
     if (value.is_number() && value.get<double>() >= 0.0 && value.get<double>() <= 1.0) return value.get<double>();
@@ -186,6 +187,141 @@ bool contains(const std::vector<std::string>& list, const std::string& key) {
   return std::find(list.begin(), list.end(), key) != list.end();
 }
 
+// What a recognised key holds (DeepSpeed's pydantic models and get_scalar_param defaults).
+enum class Kind { kBool, kCount, kPositive, kNumber, kFraction, kString, kObject, kSignedInt };
+
+struct KeyKind {
+  const char* key;
+  Kind kind;
+};
+
+// Top-level keys whose values vramcalc does not use but DeepSpeed type-checks; a wrong type
+// here is a config DeepSpeed rejects, so it is an error here too.
+constexpr KeyKind kTopLevelKinds[] = {
+    {"train_batch_size", Kind::kPositive},     {"optimizer", Kind::kObject},
+    {"scheduler", Kind::kObject},              {"amp", Kind::kObject},
+    {"torch_autocast", Kind::kObject},         {"gradient_clipping", Kind::kNumber},
+    {"steps_per_print", Kind::kCount},         {"wall_clock_breakdown", Kind::kBool},
+    {"dump_state", Kind::kBool},               {"memory_breakdown", Kind::kBool},
+    {"prescale_gradients", Kind::kBool},       {"gradient_predivide_factor", Kind::kNumber},
+    {"sparse_gradients", Kind::kBool},         {"zero_allow_untested_optimizer", Kind::kBool},
+    {"zero_force_ds_cpu_optimizer", Kind::kBool}, {"disable_allgather", Kind::kBool},
+    {"dataloader_drop_last", Kind::kBool},     {"use_data_before_expert_parallelism", Kind::kBool},
+    {"graph_harvesting", Kind::kBool},         {"seq_parallel_communication_data_type", Kind::kString},
+    {"gradient_allreduce_op", Kind::kString},  {"vocabulary_size", Kind::kPositive},
+    {"activation_checkpointing", Kind::kObject}, {"flops_profiler", Kind::kObject},
+    {"comms_logger", Kind::kObject},           {"tensorboard", Kind::kObject},
+    {"wandb", Kind::kObject},                  {"csv_monitor", Kind::kObject},
+    {"comet", Kind::kObject},                  {"aio", Kind::kObject},
+    {"data_efficiency", Kind::kObject},        {"curriculum_learning", Kind::kObject},
+    {"compression_training", Kind::kObject},   {"elasticity", Kind::kObject},
+    {"autotuning", Kind::kObject},             {"checkpoint", Kind::kObject},
+    {"pipeline", Kind::kObject},               {"hybrid_engine", Kind::kObject},
+    {"sparse_attention", Kind::kObject},       {"eigenvalue", Kind::kObject},
+    {"progressive_layer_drop", Kind::kObject}, {"quantize_training", Kind::kObject},
+    {"nebula", Kind::kObject},                 {"compile", Kind::kObject},
+    {"timers", Kind::kObject},                 {"tensor_parallel", Kind::kObject},
+    {"expert_parallel", Kind::kObject},        {"weight_quantization", Kind::kObject},
+};
+
+// "optimizer" and "scheduler": {"type": ..., "params": {...}} ([DS] runtime/config.py).
+constexpr KeyKind kTypedSectionKinds[] = {{"type", Kind::kString}, {"params", Kind::kObject}};
+
+// fp16 / bf16 section keys ([DS] runtime/precision_config.py).
+constexpr KeyKind kFp16Kinds[] = {
+    {"enabled", Kind::kBool},           {"auto_cast", Kind::kBool},         {"loss_scale", Kind::kNumber},
+    {"initial_scale_power", Kind::kCount}, {"loss_scale_window", Kind::kPositive}, {"hysteresis", Kind::kPositive},
+    {"consecutive_hysteresis", Kind::kBool}, {"min_loss_scale", Kind::kNumber},
+    {"fp16_master_weights_and_grads", Kind::kBool}};
+constexpr KeyKind kBf16Kinds[] = {{"enabled", Kind::kBool},
+                                  {"immediate_grad_update", Kind::kBool},
+                                  {"check_grad_overflow", Kind::kBool},
+                                  {"bf16_master_weights_and_grads", Kind::kBool},
+                                  {"bf16_optimizer_states", Kind::kBool}};
+
+// zero_optimization keys vramcalc does not use ([DS] runtime/zero/config.py).
+constexpr KeyKind kZeroKinds[] = {
+    {"allgather_partitions", Kind::kBool},
+    {"load_from_fp32_weights", Kind::kBool},
+    {"elastic_checkpoint", Kind::kBool},
+    {"gather_16bit_weights_on_model_save", Kind::kBool},
+    {"stage3_gather_16bit_weights_on_model_save", Kind::kBool},
+    {"stage3_gather_fp16_weights_on_model_save", Kind::kBool},
+    {"ignore_unused_parameters", Kind::kBool},
+    {"legacy_stage1", Kind::kBool},
+    {"round_robin_gradients", Kind::kBool},
+    {"zero_quantized_weights", Kind::kBool},
+    {"zero_quantized_nontrainable_weights", Kind::kBool},
+    {"zero_quantized_gradients", Kind::kBool},
+    {"mics_hierarchical_params_gather", Kind::kBool},
+    {"use_multi_rank_bucket_allreduce", Kind::kBool},
+    {"memory_efficient_linear", Kind::kBool},
+    {"pipeline_loading_checkpoint", Kind::kBool},
+    {"override_module_apply", Kind::kBool},
+    {"log_trace_cache_warnings", Kind::kBool},
+    {"enable_sanity_checks", Kind::kBool},
+    {"use_all_reduce_for_fetch_params", Kind::kBool},
+    {"stage3_use_all_reduce_for_fetch_params", Kind::kBool},
+    {"allgather_sequential", Kind::kBool},
+    {"stage3_allgather_sequential", Kind::kBool},
+    {"save_muon_momentum_buffer_in_memory", Kind::kBool},
+    {"zero_hpz_partition_size", Kind::kPositive},
+    {"mics_shard_size", Kind::kSignedInt},
+    {"module_granularity_threshold", Kind::kCount},
+    {"stage3_module_granularity_threshold", Kind::kCount},
+    {"zeropp_loco_param", Kind::kObject},
+    {"zenflow", Kind::kObject},
+    {"leaf_module", Kind::kObject},
+};
+
+// offload_optimizer keys vramcalc does not use ([DS] runtime/zero/offload_config.py).
+constexpr KeyKind kOffloadOptimizerKinds[] = {{"pipeline_read", Kind::kBool},
+                                              {"pipeline_write", Kind::kBool},
+                                              {"fast_init", Kind::kBool},
+                                              {"super_offload", Kind::kBool},
+                                              {"cpuadam_cores_perc", Kind::kFraction}};
+
+template <std::size_t N>
+const KeyKind* kind_of(const KeyKind (&table)[N], const std::string& key) {
+  for (const auto& k : table) {
+    if (key == k.key) return &k;
+  }
+  return nullptr;
+}
+
+// Checks a value against its kind; null (DeepSpeed's default) and "auto" (filled by HF or
+// dropped by DeepSpeed) pass for scalars.
+void check_kind(const json& value, Kind kind, const std::string& path, Reader& r) {
+  if (value.is_null()) return;
+  if (kind == Kind::kObject) {
+    r.object(value, path);
+    return;
+  }
+  if (is_auto(value)) return;
+  switch (kind) {
+    case Kind::kBool: r.boolean(value, path); break;
+    case Kind::kCount: r.count(value, path); break;
+    case Kind::kPositive: r.positive(value, path); break;
+    case Kind::kNumber: r.number(value, path); break;
+    case Kind::kFraction: r.fraction(value, path); break;
+    case Kind::kString: r.text(value, path); break;
+    case Kind::kSignedInt:
+      if (!value.is_number_integer()) {
+        throw InputError(ds_config_field(path), shown(value), fmt::format("expected an integer in {}", r.origin()));
+      }
+      break;
+    case Kind::kObject: break;
+  }
+}
+
+template <std::size_t N>
+void check_known(const json& section, const KeyKind (&table)[N], const std::string& path, Reader& r) {
+  if (!section.is_object()) return;
+  for (const auto& [key, value] : section.items()) {
+    if (const KeyKind* k = kind_of(table, key)) check_kind(value, k->kind, join_path(path, key), r);
+  }
+}
+
 void parse_offload_optimizer(const json& section, const std::string& path, Reader& r, OffloadOptimizerSettings& out) {
   if (section.is_null()) return;
   r.object(section, path);
@@ -204,6 +340,7 @@ void parse_offload_optimizer(const json& section, const std::string& path, Reade
     else if (key == "buffer_count") out.buffer_count = r.count(value, at);
     else if (key == "ratio") out.ratio = r.fraction(value, at);
     else if (key == "nvme_path" && !value.is_null()) out.nvme_path = r.text(value, at);
+    else if (const KeyKind* k = kind_of(kOffloadOptimizerKinds, key)) check_kind(value, k->kind, at, r);
   }
 }
 
@@ -332,6 +469,7 @@ ZeroSettings parse_zero(const json& zero, Reader& r) {
       has_offload_param = true;
       parse_offload_param(value, at, r, s.offload_param);
     } else {
+      if (const KeyKind* k = kind_of(kZeroKinds, key)) check_kind(value, k->kind, at, r);
       warn_unmodeled(key, value, r);
     }
   }
@@ -394,6 +532,8 @@ std::optional<bool> parse_precision_section(const json& root, const char* key, R
   const auto it = root.find(key);
   if (it == root.end() || it->is_null()) return std::nullopt;
   r.object(*it, key);
+  if (std::string_view(key) == "fp16") check_known(*it, kFp16Kinds, key, r);
+  else check_known(*it, kBf16Kinds, key, r);
   const auto enabled = it->find("enabled");
   if (enabled == it->end()) return false;
   if (is_auto(*enabled)) return std::nullopt;
@@ -470,6 +610,9 @@ DeepSpeedConfig parse_deepspeed_config(const std::string& json_text, const std::
   for (const auto& [key, value] : root.items()) {
     if (!contains(known_top_level_keys(), key)) {
       r.unknown("", key, known_top_level_keys(), "not a DeepSpeed config key");
+    } else if (const KeyKind* k = kind_of(kTopLevelKinds, key)) {
+      check_kind(value, k->kind, key, r);
+      if (key == "optimizer" || key == "scheduler") check_known(value, kTypedSectionKinds, key, r);
     }
   }
 

@@ -3,7 +3,8 @@
 #include <vramcalc/model_io.hpp>
 
 #include <algorithm>
-#include <fstream>
+#include <filesystem>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,12 +20,21 @@ namespace {
 
 using nlohmann::json;
 
-std::string shown(const json& value) {
-  std::string text = value.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  if (value.is_string()) text = value.get<std::string>();
-  return text;
-}
+// A value as the user wrote it (InputError escapes and shortens it). Nesting is bounded by the
+// parser, so dump() cannot recurse deeply; its size by the file limit.
+std::string shown(const json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+
+// The largest value accepted for each size field: far above any published model, low enough
+// that every product vramcalc forms from them stays exact in 64 bits for ordinary setups.
+struct Limit {
+  const char* key;
+  std::uint64_t max;
+};
+constexpr Limit kLimits[] = {
+    {"hidden_size", 1ULL << 20},       {"num_hidden_layers", 1ULL << 16}, {"num_attention_heads", 1ULL << 16},
+    {"num_key_value_heads", 1ULL << 16}, {"intermediate_size", 1ULL << 22}, {"vocab_size", 1ULL << 24},
+    {"head_dim", 1ULL << 16},          {"sliding_window", 1ULL << 32},    {"max_window_layers", 1ULL << 16},
+};
 
 // A required or optional positive integer field.
 std::uint64_t positive_int(const json& j, const std::string& origin, const char* key, bool required,
@@ -36,6 +46,12 @@ std::uint64_t positive_int(const json& j, const std::string& origin, const char*
   }
   if (it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() > 0)) {
     const auto v = it->get<std::uint64_t>();
+    for (const auto& limit : kLimits) {
+      if (std::string_view(limit.key) == key && v > limit.max) {
+        throw InputError(config_field(key), shown(*it),
+                         fmt::format("larger than the largest supported value {} in {}", group_digits(limit.max), origin));
+      }
+    }
     if (v > 0) return v;
   }
   throw InputError(config_field(key), shown(*it), fmt::format("expected a positive integer in {}", origin));
@@ -85,18 +101,39 @@ class JsonConfigReader final : public ConfigReader {
   const std::string& origin_;
 };
 
+// `layer_types`, validated as transformers' configuration_utils.layer_type_validation does
+// (every entry one of ALLOWED_LAYER_TYPES, one entry per layer), and its sliding layers.
+std::uint64_t count_sliding_layer_types(const json& types, std::uint64_t layers, const std::string& origin) {
+  const std::string key = config_field("layer_types");
+  if (!types.is_array()) throw InputError(key, shown(types), fmt::format("expected a list of layer types in {}", origin));
+  if (types.size() != layers) {
+    throw InputError(key, shown(types),
+                     fmt::format("has {} entries but num_hidden_layers is {}; transformers requires one per layer ({})",
+                                 types.size(), layers, origin));
+  }
+  std::uint64_t n = 0;
+  for (const auto& v : types) {
+    const std::string type = v.is_string() ? v.get<std::string>() : v.dump();
+    if (type == "sliding_attention") {
+      ++n;
+    } else if (type != "full_attention") {
+      const bool transformers_type = type == "chunked_attention" || type == "linear_attention";
+      throw InputError(key, type,
+                       fmt::format("{} in {}; vramcalc models full_attention and sliding_attention layers",
+                                   transformers_type ? "layer type not modeled" : "unknown layer type", origin));
+    }
+  }
+  return n;
+}
+
 // Layers with a sliding-window attention mask: `layer_types` when the config lists them, else
 // the family's rule (already in m.sliding_layers); none without a window.
-std::uint64_t sliding_layer_count(const json& j, const ModelConfig& m) {
-  if (m.sliding_window == 0) return 0;
-  if (const auto it = j.find("layer_types"); it != j.end() && it->is_array()) {
-    std::uint64_t n = 0;
-    for (const auto& v : *it) {
-      if (v.is_string() && v.get<std::string>() == "sliding_attention") ++n;
-    }
-    return n;
+std::uint64_t sliding_layer_count(const json& j, const ModelConfig& m, const std::string& origin) {
+  if (const auto it = j.find("layer_types"); it != j.end() && !it->is_null()) {
+    const std::uint64_t n = count_sliding_layer_types(*it, m.num_layers, origin);
+    return m.sliding_window == 0 ? 0 : n;
   }
-  return m.sliding_layers;
+  return m.sliding_window == 0 ? 0 : m.sliding_layers;
 }
 
 // Bytes per parameter of the checkpoint (`torch_dtype`, `dtype` in transformers v5).
@@ -143,11 +180,19 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   if (m.rotary_dim == 0) m.rotary_dim = m.head_dim;
   if (const auto it = j.find("hidden_act"); it != j.end() && it->is_string()) m.hidden_act = it->get<std::string>();
   m.checkpoint_dtype_bytes = checkpoint_dtype(j, origin);
-  m.sliding_layers = sliding_layer_count(j, m);
-  // Reject sizes whose parameter bytes could not be represented (fp32 bytes of all parameters).
-  const ParameterCounts pc = count_parameters(m);
-  (void)checked_mul(pc.total, 16);
-  (void)checked_product({m.vocab_size, m.hidden_size, 16});
+  m.sliding_layers = sliding_layer_count(j, m, origin);
+  // Reject sizes whose parameter bytes could not be represented (fp32 bytes of all parameters),
+  // naming the config rather than an intermediate product.
+  try {
+    const ParameterCounts pc = count_parameters(m);
+    (void)checked_mul(pc.total, 16);
+    (void)checked_product({m.vocab_size, m.hidden_size, 16});
+  } catch (const InputError&) {
+    throw InputError(field::kModel, origin,
+                     fmt::format("the model's byte counts overflow 64 bits (hidden_size {}, num_hidden_layers {}, "
+                                 "intermediate_size {}, vocab_size {})",
+                                 m.hidden_size, m.num_layers, m.intermediate_size, m.vocab_size));
+  }
   return m;
 }
 
@@ -194,9 +239,10 @@ const BuiltinModel* find_builtin_model(const std::string& name) {
 ModelConfig resolve_model(const std::string& name_or_path) {
   if (name_or_path.empty()) throw InputError(field::kModel, "", "give a built-in model name or a path to an HF config.json");
   if (const BuiltinModel* b = find_builtin_model(name_or_path)) return b->config;
-  std::ifstream probe(name_or_path);
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(name_or_path, ec);
   const bool looks_like_path = name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".json");
-  if (probe || looks_like_path) return load_model_config(name_or_path);
+  if (exists || looks_like_path) return load_model_config(name_or_path);
   std::vector<std::string> names;
   for (const auto& b : builtin_models()) {
     names.push_back(b.name);

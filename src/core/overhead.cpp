@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <vramcalc/error.hpp>
+
 namespace vramcalc {
 
 Term cublas_workspace(const std::optional<GpuSpec>& gpu) {
@@ -27,6 +29,10 @@ Term cuda_context(const std::optional<GpuSpec>& gpu, std::optional<Bytes> overri
 }
 
 Term nccl_buffers(const ParallelLayout& layout) {
+  if (layout.nccl_channels && (*layout.nccl_channels == 0 || *layout.nccl_channels > kMaxNcclChannels)) {
+    throw InputError(field::kNcclChannels, std::to_string(*layout.nccl_channels),
+                     fmt::format("expected 1 to {} (NCCL's MAXCHANNELS)", kMaxNcclChannels));
+  }
   if (layout.gpus <= 1) return {"nccl_buffers", 0, "one rank: no communicator", "", false};
   Interconnect fabric = layout.interconnect;
   if (fabric == Interconnect::kAuto) fabric = layout.nodes() > 1 ? Interconnect::kIb : Interconnect::kNvlink;
@@ -50,7 +56,7 @@ Term nccl_buffers(const ParallelLayout& layout) {
   // a parent and two children beyond).
   const std::uint64_t connections = layout.gpus == 2 ? 2 : 3;
   constexpr std::uint64_t kCommunicators = 2;  // torch's default process group + the data-parallel group
-  const Bytes bytes = kCommunicators * channels * connections * per_connection;
+  const Bytes bytes = checked_product({kCommunicators, channels, connections, per_connection});
   return {"nccl_buffers", bytes,
           fmt::format("{} communicators × {} channels × {} receive connections × {} ({}, {})", kCommunicators, channels,
                       connections, simple_only ? "4 MiB Simple buffer" : "9.19 MiB (Simple 4 + LL 0.5 + LL128 4.69 MiB)",

@@ -1,0 +1,56 @@
+# bash completion for vramcalc (installed to share/bash-completion/completions/vramcalc).
+_vramcalc() {
+  local cur prev words cword
+  _init_completion 2>/dev/null || {
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+  }
+  local commands="estimate models gpus deepspeed-estimate"
+  local output="--format --units --color --help --version"
+  local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
+    --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
+    --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
+    --cpu-mem --deepspeed"
+  case "$prev" in
+    -m|--model)
+      COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
+      compopt -o filenames 2>/dev/null
+      COMPREPLY+=($(compgen -f -X '!*.json' -- "$cur") $(compgen -d -- "$cur"))
+      return ;;
+    --deepspeed)
+      compopt -o filenames 2>/dev/null
+      COMPREPLY=($(compgen -f -X '!*.json' -- "$cur") $(compgen -d -- "$cur"))
+      return ;;
+    --gpu) COMPREPLY=($(compgen -W "$(vramcalc gpus --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur")); return ;;
+    --precision) COMPREPLY=($(compgen -W "fp32 amp mixed bf16" -- "$cur")); return ;;
+    --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion" -- "$cur")); return ;;
+    --attention) COMPREPLY=($(compgen -W "eager sdpa" -- "$cur")); return ;;
+    --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
+    --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;
+    --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
+    --zero) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;
+    --offload-optimizer|--offload-params) COMPREPLY=($(compgen -W "none cpu nvme" -- "$cur")); return ;;
+    --load-dtype) COMPREPLY=($(compgen -W "auto fp32 bf16 fp16" -- "$cur")); return ;;
+    --interconnect) COMPREPLY=($(compgen -W "auto nvlink pcie ib efa" -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "table json csv markdown" -- "$cur")); return ;;
+    --units) COMPREPLY=($(compgen -W "gib gb" -- "$cur")); return ;;
+    --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
+    -s|--seq|-b|--batch|--grad-accum|--loss-chunks|--gpu-mem|--cuda-context|--fragmentation|--gpus|--gpus-per-node|--nccl-channels|--cpu-mem|--nodes)
+      return ;;
+  esac
+  local command=estimate word
+  for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
+    case "$word" in models|gpus|deepspeed-estimate|estimate) command=$word; break ;; esac
+  done
+  case "$command" in
+    models|gpus) COMPREPLY=($(compgen -W "$output" -- "$cur")) ;;
+    deepspeed-estimate) COMPREPLY=($(compgen -W "--model --gpus-per-node --nodes $output" -- "$cur")) ;;
+    *)
+      if [ "$COMP_CWORD" -eq 1 ] && [[ "$cur" != -* ]]; then
+        COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "$estimate $output" -- "$cur"))
+      fi ;;
+  esac
+}
+complete -F _vramcalc vramcalc
