@@ -75,6 +75,9 @@ def spec(family="llama", seq=256, batch=1, precision="fp32", attention="eager", 
     return s
 
 
+# Gemma2ForCausalLM has no SDPA support in transformers 5.x (attention soft-capping): eager only.
+ATTN = {f: (("eager",) if f == "gemma2" else ("eager", "sdpa")) for f in SUPPORTED + NEW}
+
 SHAPES = {  # name -> model_cfg kwargs (small hidden sizes so the s² and T·V terms dominate)
     "h128": dict(hidden=128, heads=4, kv=2, head_dim=32),
     "h64": dict(hidden=64, heads=2, kv=1, head_dim=32),
@@ -105,12 +108,12 @@ def grid(quick=False):
     # (a) every family x precision x attention, seq 256 (saved bytes per layer and head, phase peaks)
     for fam in SUPPORTED + NEW:
         for p in P3:
-            for a in ("eager", "sdpa"):
+            for a in ATTN[fam]:
                 g.append(spec(fam, seq=256, precision=p, attention=a))
     # (b) checkpointing (non-reentrant, as transformers 5) x precision x attention, llama + gemma2 + phi3
     for fam in ("llama", "gemma2", "phi3"):
         for p in P3:
-            for a in ("eager", "sdpa"):
+            for a in ATTN[fam]:
                 g.append(spec(fam, seq=256, precision=p, attention=a, ckpt="full"))
     for p in P3:
         g.append(spec("llama", seq=256, precision=p, attention="eager", ckpt="selective"))
@@ -132,7 +135,7 @@ def grid(quick=False):
     for v, s in ((32768, 1024), (131072, 512), (131072, 1024)):
         for p in P3:
             g.append(spec("llama", seq=s, precision=p, attention="sdpa", shape="h64", vocab=v, layers=2))
-    g.append(spec("gemma2", seq=512, precision="bf16", attention="sdpa", shape="h64", vocab=131072, layers=2))
+    g.append(spec("gemma2", seq=512, precision="bf16", attention="eager", shape="h64", vocab=131072, layers=2))
     # (e) padding masks and packed sequences
     for m in ("padding", "packed"):
         for a in ("eager", "sdpa"):
@@ -580,7 +583,7 @@ def measure(sp):
                 others.append(ser)
             out[c] += n
         others.sort(key=lambda x: -info[x][0])
-        top = [[info[x][0], info[x][3], list(info[x][2]), info[x][1], info[x][5], info[x][4]] for x in others[:12]]
+        top = [[info[x][0], info[x][3], list(info[x][2]), info[x][1], info[x][5], info[x][4]] for x in others[:6]]
         return out, top
 
     out_steps = []
@@ -652,8 +655,7 @@ def records_for(res, env):
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":
         why = WHY_NOT["adamw-forloop"]
-    src = (f"tools/measure/hf_measure.py @ {env['commit']} on {env['host']} (CPU), torch {res['torch']}, "
-           f"transformers {res['transformers']}, peft {res['peft']}, {env['date']}")
+    src = f"tools/measure/hf_measure.py (CPU), {env['date']}; versions, harness_commit, host: record fields"
     base = {"kind": sp["kind"] if sp["kind"] != "step" else "step", "model": res["model"], "setup": setup,
             "device": "cpu", "source": src,
             "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
@@ -679,29 +681,28 @@ def records_for(res, env):
     if sp["kind"] in ("step", "lora") and sp["ckpt"] == "none":
         per = [sw.get(f"fw.L{i}", {}).get("act", 0) for i in range(L)]
         add("saved_per_layer", "layer", per[mid], 0.0,
-            "Bytes autograd saves in one decoder layer (saved_tensors_hooks, storages counted once; activations "
-            "only: parameters, autocast weight casts, masks and rotary tables left out).",
+            "saved activations of one decoder layer",
             {"per_layer": per, "layer_windows": {f"fw.L{i}": sw.get(f"fw.L{i}") for i in range(L)},
-             "saved": res["saved_rows"].get(f"fw.L{mid}", [])[:40]})
+             "saved": [x[:3] + x[4:] for x in res["saved_rows"].get(f"fw.L{mid}", []) if x[3] == "act"][:24]})
     elif sp["kind"] in ("step", "lora"):
         kept = res["act_alive_after_forward_by_window"]
         per = [kept.get(f"fw.L{i}", 0) for i in range(L)]
         add("saved_per_layer", "layer", per[0], 0.0,
-            f"grad_ckpt {sp['ckpt']} (non-reentrant): activation bytes made in layer 0's forward and still alive "
-            "after the forward (what the layer keeps until its recompute).",
+            f"grad_ckpt {sp['ckpt']}: activations made in layer 0 alive after the forward",
             {"per_layer_kept": per, "kept_by_window": kept})
     if sp["kind"] in ("step", "lora"):
         hw = {k: v for k, v in sw.items() if k in ("fw.head", "fw.loss")}
         head = sum(v["act"] for v in hw.values())
         add("saved_head", "head", head, 0.0,
-            "Bytes autograd saves in the final norm, lm_head and the loss (activations only).",
-            {"by_window": hw, "saved": (res["saved_rows"].get("fw.head", []) + res["saved_rows"].get("fw.loss", []))[:20]})
+            "saved activations of final norm, lm_head and loss",
+            {"by_window": hw, "saved": [x[:3] + x[4:] for x in res["saved_rows"].get("fw.head", []) +
+                                        res["saved_rows"].get("fw.loss", []) if x[3] == "act"][:12]})
     st0, st1 = res["steps"]
     tol = 3.0
-    note = ("Peak live tensor bytes in the phase (CPU dispatch-mode tracker, peak reset at the phase start), "
-            "second training step (optimizer states exist).")
+    note = "phase peak of live tensor bytes, second step"
     for ph in ("forward", "backward", "optimizer_step"):
         d = dict(st1[ph])
+        d["top_at_peak"] = d["top_at_peak"][:4]
         d["first_step"] = {k: st0[ph][k] for k in ("start", "peak", "end", "peak_op", "peak_window")}
         if res["allocator_check"] and len(res["allocator_check"]) >= 3:
             i = ("forward", "backward", "optimizer_step").index(ph)
@@ -710,10 +711,10 @@ def records_for(res, env):
                                     "allocator_end_minus_start": res["allocator_check"][i][1],
                                     "tracker_end_minus_start": st1[ph]["end"] - st1[ph]["start"]}
         add("allocated", ph, st1[ph]["peak"], tol, note, d)
-    add("allocated", "load", st0["load"]["peak"], tol, "Live tensor bytes after the model is built (parameters, "
-        "buffers) and before the first step.", {"n_params": res["n_params"]})
+    add("allocated", "load", st0["load"]["peak"], tol, "live tensor bytes after the model is built",
+        {"n_params": res["n_params"]})
     pk = max(st1[p]["peak"] for p in ("forward", "backward", "optimizer_step"))
-    add("allocated", "peak", pk, tol, "Largest phase peak of the second step.",
+    add("allocated", "peak", pk, tol, "largest phase peak of the second step",
         {"first_step_peak": max(st0[p]["peak"] for p in ("forward", "backward", "optimizer_step")),
          "state_bytes": res["state_bytes"], "loss": [st0["loss"], st1["loss"]]})
     return recs
@@ -815,6 +816,7 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--raw", default=None, help="directory for the raw per-run results (default OUT.raw/)")
+    ap.add_argument("--write-only", action="store_true", help="write records from the raw results; run nothing")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
@@ -839,7 +841,7 @@ def main(argv=None):
     envv = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
                 PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     todo = []
-    for sp in g:
+    for sp in ([] if a.write_only else g):
         path = os.path.join(raw, run_id(sp) + ".json")
         if os.path.exists(path):
             with open(path) as f:
@@ -873,6 +875,20 @@ def main(argv=None):
     return 0
 
 
+def dump(doc, path):
+    """One record per line, compact (the file stays small and diffs stay readable)."""
+    with open(path, "w") as f:
+        f.write("{\n")
+        for k, v in doc.items():
+            if k != "records":
+                f.write(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},\n")
+        f.write(' "records": [\n')
+        recs = doc["records"]
+        for i, r in enumerate(recs):
+            f.write("  " + json.dumps(r, separators=(",", ":"), ensure_ascii=False) + (",\n" if i + 1 < len(recs) else "\n"))
+        f.write(" ]\n}\n")
+
+
 def write_records(g, raw, out, env):
     recs, failed = [], []
     for sp in g:
@@ -891,9 +907,7 @@ def write_records(g, raw, out, env):
     doc = {"about": ABOUT, "split_rule": SPLIT_RULE, "records": recs}
     if failed:
         doc["failed_runs"] = failed
-    with open(out, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+    dump(doc, out)
     print(f"wrote {len(recs)} records ({len(failed)} failed runs) to {out}")
 
 
