@@ -24,6 +24,8 @@ struct ComponentRow {
 };
 
 std::vector<ComponentRow> component_rows(const Estimate& est);
+/// What the capacity is: the catalog GPU's name, or "--gpu-mem" for a memory budget.
+std::string capacity_name(const Estimate& est);
 /// An advice's change as command-line flags, with its plain-words description:
 /// "--grad-ckpt full (gradient checkpointing)".
 std::string advice_action(const Advice& advice);
