@@ -94,7 +94,9 @@ void eager_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, std
   eager_kv_saved(op, m, x, out);
   add(out, "attn.softmax_fp32", checked_product({4, x.a, x.s, x.s, x.b}), "4·a·s²·b: fp32 softmax output (saved by softmax backward)", src, kIn, false, true);
   if (x.e != 4) {
-    add(out, "attn.probs_bf16", checked_product({2, x.a, x.s, x.s, x.b}), "2·a·s²·b: bf16 probabilities saved by probs·v", src, kIn, false, true);
+    // Released by probs·v's backward, before the softmax backward (the attention's peak).
+    add(out, "attn.probs_bf16", checked_product({2, x.a, x.s, x.s, x.b}), "2·a·s²·b: bf16 probabilities saved by probs·v", src, kAfter,
+        false, true);
   }
   if (m.attn_logit_softcapping > 0.0) {
     add(out, "attn.softcap_tanh", checked_product({x.e, x.a, x.s, x.s, x.b}), fmt::format("{}·a·s²·b: tanh output of the attention-logit soft-cap", x.e),
