@@ -38,6 +38,10 @@ def _phase(*names):
     return lambda r, pred, meas: r["phase"] in names
 
 
+def _window(prefix):
+    return lambda r, pred, meas: str(r.get("detail", {}).get("peak_window", "")).startswith(prefix)
+
+
 def _diff(nbytes):
     return lambda r, pred, meas: meas - pred == nbytes
 
@@ -47,6 +51,12 @@ RULES = [
     ("head-nll-total-weight", _all(_metric("saved_head"), _diff(4))),
     ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-phi3-.*-sdpa-ckptnone-"))),
     ("selective-core-attention", _all(_metric("saved_per_layer"), _id(r"-ckptselective-"))),
+    ("eager-attention-backward", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-ckptfull-"),
+                                      _window("bw.L"))),
+    ("eager-mask-lifetime", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptnone-"),
+                                 _window("fw."))),
+    ("eager-mask-lifetime", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-ckptfull-"),
+                                 _window("bw.head"))),
 ]
 
 
