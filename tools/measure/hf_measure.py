@@ -804,7 +804,7 @@ ABOUT = (
     "step (TorchDispatchMode tracker over every aten op, storages counted once, cross-checked against the "
     "profiler's allocator events in detail.allocator_check): forward = model(input_ids, labels) incl. the loss, "
     "inside autocast for amp; backward = loss.backward(); optimizer_step = step() + zero_grad(set_to_none=True); "
-    "load = after the model is built. precision fp32; bf16 (module bf16); amp (fp32 weights, "
+    "load = after the model is built, before the inputs exist. precision fp32; bf16 (module bf16); amp (fp32 weights, "
     "torch.autocast('cpu', bfloat16)). Checkpointing: transformers' gradient_checkpointing_enable(use_reentrant="
     "False); selective = the family's eager attention function wrapped in a non-reentrant checkpoint. split: "
     "sha256(id) first byte < 0x4D is validation (never used to tune). Records with known_gap miss the estimator "

@@ -42,6 +42,14 @@ def _window(prefix):
     return lambda r, pred, meas: str(r.get("detail", {}).get("peak_window", "")).startswith(prefix)
 
 
+def _over():
+    return lambda r, pred, meas: pred > meas
+
+
+def _under():
+    return lambda r, pred, meas: pred < meas
+
+
 def _diff(nbytes):
     return lambda r, pred, meas: meas - pred == nbytes
 
@@ -51,12 +59,13 @@ RULES = [
     ("head-nll-total-weight", _all(_metric("saved_head"), _diff(4))),
     ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-phi3-.*-sdpa-ckptnone-"))),
     ("selective-core-attention", _all(_metric("saved_per_layer"), _id(r"-ckptselective-"))),
-    ("eager-attention-backward", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-ckptfull-"),
-                                      _window("bw.L"))),
+    ("eager-attention-backward", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-"), _over())),
     ("eager-mask-lifetime", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptnone-"),
-                                 _window("fw."))),
+                                 _over(), _window("fw."))),
     ("eager-mask-lifetime", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-ckptfull-"),
-                                 _window("bw.head"))),
+                                 _under())),
+    ("eager-forward-scores", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptfull-"),
+                                  _under(), _window("fw.L"))),
 ]
 
 
