@@ -59,6 +59,7 @@ RULES = [
     ("head-nll-total-weight", _all(_metric("saved_head"), _diff(4))),
     ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-phi3-.*-sdpa-ckptnone-"))),
     ("selective-core-attention", _all(_metric("saved_per_layer"), _id(r"-ckptselective-"))),
+    ("sdpa-mask-repeat-kv", _all(_metric("saved_per_layer"), _id(r"-sdpa-.*-mask(padding|packed)"), _under())),
     ("eager-attention-backward", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-"), _over())),
     ("eager-mask-lifetime", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptnone-"),
                                  _over(), _window("fw."))),
