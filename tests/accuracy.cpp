@@ -119,7 +119,10 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   const std::string phase = r.value("phase", "peak");
   if (row.metric == "saved_per_layer") {
     const Activations a = activations(in.model, in.setup);
-    row.predicted = static_cast<double>(in.setup.grad_ckpt == GradCkpt::kNone ? a.per_layer : a.kept_per_layer);
+    // A masked layer also saves repeated K/V and a padded logsumexp; the harness counts the
+    // mask's float copy as a per-forward constant, not as the layer's.
+    const Bytes masked = a.masked_layers > 0 ? a.mask_per_masked_layer - a.mask_copy_per_layer : 0;
+    row.predicted = static_cast<double>(in.setup.grad_ckpt == GradCkpt::kNone ? a.per_layer + masked : a.kept_per_layer);
   } else if (row.metric == "saved_head") {
     row.predicted = head_saved(in.model, in.setup, activations(in.model, in.setup));
   } else if (row.metric == "allocated_difference") {

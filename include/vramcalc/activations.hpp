@@ -23,6 +23,9 @@ struct Activations {
   Bytes freed_before_mlp_peak = 0;    ///< saved bytes already released then (down_proj's input)
   Bytes freed_before_attn_peak = 0;   ///< saved bytes already released then (MLP, later norms, o_proj's input)
   Bytes final_norm_saved = 0;         ///< the final norm's saved bytes (released before the layers' backward)
+  Bytes masked_layers = 0;            ///< layers whose SDPA call gets a materialised mask
+  Bytes mask_per_masked_layer = 0;    ///< what such a layer saves beyond per_layer (mask copy, repeated K/V, padded lse)
+  Bytes mask_copy_per_layer = 0;      ///< of which the float copy of the mask the kernel saves
   std::vector<Term> outside_parts;///< saved outside the decoder layers (ids, RoPE tables, final norm)
   Bytes outside = 0;              ///< Σ outside_parts
   Term forward_masks;             ///< shared attention masks, alive during the forward only

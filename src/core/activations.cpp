@@ -128,6 +128,20 @@ Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, cons
   return 0;
 }
 
+// Score-sized buffers alive inside eager attention's forward beyond what the layer saves.
+// `softmax(scores + mask, dtype=float32)` holds the masked scores (e), their fp32 conversion
+// when they are bf16 (softmax with a dtype converts its input first: aten/src/ATen/native/
+// SoftMax.cpp softmax) and the fp32 result (4): 8·a·s²·b in fp32, 10·a·s²·b in bf16. A
+// checkpointed layer (forward under no_grad) saves none of them; without checkpointing the
+// softmax is saved (in the stack) and the masked scores remain, e·a·s²·b (measured on
+// transformers 5.24 / torch 2.15 at seq 4096, tools/measure/FINDINGS.md §7).
+Bytes eager_forward_transient(const TrainingSetup& setup, const Dims& x) {
+  if (setup.attention != Attention::kEager) return 0;
+  const Bytes converted = x.e == 4 ? 0 : 4;
+  const Bytes per_element = setup.grad_ckpt == GradCkpt::kNone ? x.e : x.e + converted + 4;
+  return checked_product({per_element, x.a, x.s, x.s, x.b});
+}
+
 // One layer without checkpointing: its saved tensors, the s² part, what its backward has
 // released at the MLP and attention peaks, and its forward/backward working sets.
 void describe_layer(const std::vector<SavedTensor>& saved, const MlpOp& mlp, const ModelConfig& m, const TrainingSetup& setup,
@@ -142,7 +156,7 @@ void describe_layer(const std::vector<SavedTensor>& saved, const MlpOp& mlp, con
   act.mlp_backward_transient = mlp_backward_transient(mlp, x);
   act.attn_backward_transient = attention_backward_transient(m, setup, x);
   act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);
-  act.forward_transient = setup.attention == Attention::kEager ? checked_product({x.e, x.a, x.s, x.s, x.b}) : 0;
+  act.forward_transient = eager_forward_transient(setup, x);
 }
 
 // Outside the layers: embedding ids, RoPE tables, the final norm.
@@ -193,7 +207,15 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
   // mask copy, K/V repeated for GQA, the padded logsumexp).
   describe_layer(layer_saved(spec, m, setup, x, false), *mlp_of(spec), m, setup, x, act);
   Bytes mask_per_masked_layer = 0;
-  if (masked_layers > 0) mask_per_masked_layer = sum_bytes(layer_saved(spec, m, setup, x, true)) - act.per_layer;
+  if (masked_layers > 0) {
+    const auto masked = layer_saved(spec, m, setup, x, true);
+    mask_per_masked_layer = sum_bytes(masked) - act.per_layer;
+    for (const auto& p : masked) {
+      if (p.term.name == "attn.mask_float") act.mask_copy_per_layer = p.term.bytes;
+    }
+  }
+  act.masked_layers = masked_layers;
+  act.mask_per_masked_layer = mask_per_masked_layer;
   const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
   describe_outside(spec, x, act);
 
