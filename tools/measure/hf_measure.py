@@ -663,7 +663,7 @@ def records_for(res, env):
     base = {"kind": sp["kind"] if sp["kind"] != "step" else "step", "model": res["model"], "setup": setup,
             "device": "cpu", "source": src,
             "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
-            "harness_commit": env["commit"], "host": env["host"], "wall_s": res["wall_s"],
+            "harness_commit": res.get("harness_commit", env["commit"]), "host": env["host"], "wall_s": res["wall_s"],
             "measured_setup": extra_setup}
     if sp["kind"] == "lora":
         base["lora"] = {"r": sp["lora_r"], "alpha": 2 * sp["lora_r"], "targets": sp["lora_targets"],
@@ -738,7 +738,8 @@ def alloc_records_for(res, env):
            f"{res['torch']}, transformers {res['transformers']}, peft {res['peft']}, {env['date']}")
     base = {"kind": sp["kind"], "model": res["model"], "setup": setup, "device": "cpu", "source": src,
             "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
-            "harness_commit": env["commit"], "host": env["host"], "wall_s": res["wall_s"], "predict": False,
+            "harness_commit": res.get("harness_commit", env["commit"]), "host": env["host"], "wall_s": res["wall_s"],
+            "predict": False,
             "why_not": WHY_NOT[sp["kind"]], "tolerance_pct": 3.0}
     recs = []
 
@@ -788,6 +789,7 @@ def child(sp_json, out_path):
         else:
             res = measure(sp)
         res["status"] = "ok"
+        res["harness_commit"] = harness_commit()  # the code this run was measured with
     except Exception as e:
         res = {"spec": sp, "status": "error", "error": f"{type(e).__name__}: {e}"[:2000],
                "traceback": traceback.format_exc()[-4000:]}
