@@ -57,7 +57,10 @@ def _diff(nbytes):
 # (anchor in FINDINGS.md, predicate(record, predicted, measured)); first match wins.
 RULES = [
     ("head-nll-total-weight", _all(_metric("saved_head"), _diff(4))),
-    ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-phi3-.*-sdpa-ckptnone-"))),
+    ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-(phi3|gpt_neox)-.*-sdpa-ckptnone-"), _under())),
+    ("cpu-layernorm-stats", _all(_metric("saved_per_layer", "saved_head"), _id(r"-(gpt_neox|falcon)-.*-bf16-"), _over(),
+                                 lambda r, pred, meas: pred - meas < 0.002 * meas)),
+    ("falcon-transformers-5-24", _all(_metric("saved_per_layer"), _id(r"-falcon-"), _over())),
     ("selective-core-attention", _all(_metric("saved_per_layer"), _id(r"-ckptselective-"))),
     ("sdpa-mask-repeat-kv", _all(_metric("saved_per_layer"), _id(r"-sdpa-.*-mask(padding|packed)"), _under())),
     ("eager-attention-backward", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-"), _over())),
