@@ -24,6 +24,8 @@ struct ComponentRow {
 };
 
 std::vector<ComponentRow> component_rows(const Estimate& est);
+/// A bar of `width` cells filled to `share` (0..1): block characters, or "#" and "." in ASCII.
+std::string bar(double share, int width, bool unicode);
 /// An advice's change as command-line flags, with its plain-words description:
 /// "--grad-ckpt full (gradient checkpointing)".
 std::string advice_action(const Advice& advice);
