@@ -1,4 +1,4 @@
-// Activation bytes against hand derivations (modeling.md §4.3) and their properties.
+// Activation bytes against hand derivations (per op, src/core/ops.cpp) and their properties.
 #include <catch2/catch.hpp>
 
 #include <vramcalc/activations.hpp>
@@ -37,7 +37,7 @@ TEST_CASE("Llama-3-8B layer, bf16, SDPA: T·(20h + 4·kvd + 8I + 8) + 4·a·s·b
 }
 
 TEST_CASE("Llama-3-8B layer under autocast: fp32 residual stream, per-Linear casts", "[activations]") {
-  // T·(30h + 4·kvd + 8I + 8) + 4·a·s·b = 241,800 B/token (modeling.md §4.3 B).
+  // T·(30h + 4·kvd + 8I + 8) + 4·a·s·b = 241,800 B/token (derived op by op).
   const Activations a = activations(llama8b(), setup_for(8192, 1, Precision::kAmp, Attention::kSdpa));
   CHECK(a.per_layer == 241'800ULL * 8192);
 }

@@ -67,7 +67,7 @@ struct Estimate {
   Bytes non_pytorch = 0;              ///< CUDA context and other non-PyTorch memory
   Bytes device_total = 0;             ///< reserved + non-PyTorch: what nvidia-smi shows
   std::optional<Bytes> capacity;      ///< GPU capacity or budget, when one was given
-  std::string capacity_label;         ///< the GPU's name or "--gpu-mem"
+  std::string capacity_label;         ///< the GPU's catalog name; "" for a memory budget
   LoadPhase load;                     ///< model loading (also the "load" phase)
   HostMemory host;                    ///< host RAM / NVMe of offload during training
   Bytes cpu_peak_per_node = 0;        ///< max(load, training) host RAM per node

@@ -9,6 +9,10 @@
 
 namespace vramcalc::cli {
 
+std::string capacity_name(const Estimate& est) {
+  return est.capacity_label.empty() ? flag_for(field::kMemoryBudget) : est.capacity_label;
+}
+
 std::vector<ComponentRow> component_rows(const Estimate& est) {
   std::vector<ComponentRow> rows;
   for (const auto& c : est.components) {
@@ -90,10 +94,10 @@ std::string verdict(const Estimate& est, SizeUnits units) {
   if (!est.capacity) return "";
   const Bytes cap = *est.capacity;
   if (est.gpu_fits()) {
-    return fmt::format("fits {} ({}): {} free", est.capacity_label, format_size(cap, units),
+    return fmt::format("fits {} ({}): {} free", capacity_name(est), format_size(cap, units),
                        format_size(cap - est.device_total, units));
   }
-  return fmt::format("does not fit {} ({}): exceeds by {}", est.capacity_label, format_size(cap, units),
+  return fmt::format("does not fit {} ({}): exceeds by {}", capacity_name(est), format_size(cap, units),
                      format_size(est.device_total - cap, units));
 }
 

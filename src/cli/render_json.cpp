@@ -131,7 +131,7 @@ void render_json(std::ostream& out, const Estimate& est) {
   }
   j["advice"] = advice;
   if (est.capacity) {
-    ojson g{{"name", est.capacity_label}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
+    ojson g{{"name", capacity_name(est)}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
     // Exact: the CLI keeps budgets at most 1 PiB and device totals below 2^63.
     g["margin_bytes"] = est.gpu_fits() ? static_cast<std::int64_t>(*est.capacity - est.device_total)
                                        : -static_cast<std::int64_t>(est.device_total - *est.capacity);

@@ -13,8 +13,9 @@
 namespace vramcalc::cli {
 namespace {
 
-std::string capacity_name(const Plan& p) {
-  return p.inputs.memory_budget ? std::string("--gpu-mem") : p.inputs.gpu->name;
+// The catalog GPU's name, or the budget's flag.
+std::string plan_capacity_name(const Plan& p) {
+  return p.inputs.memory_budget ? flag_for(field::kMemoryBudget) : p.inputs.gpu->name;
 }
 
 std::string limit_line(const FitLimit& l, const char* what, const char* unit, SizeUnits u) {
@@ -64,7 +65,7 @@ void render_plan_table(std::ostream& out, const Plan& p, const OutputOptions& vi
   const SizeUnits u = view.units;
   const bool c = view.color;
   const TrainingSetup& s = p.inputs.setup;
-  out << style_bold(fmt::format("{} on {} ({} per GPU), {} GPU{}", p.inputs.model.name, capacity_name(p),
+  out << style_bold(fmt::format("{} on {} ({} per GPU), {} GPU{}", p.inputs.model.name, plan_capacity_name(p),
                                 format_size(p.capacity, u), p.inputs.layout.gpus, p.inputs.layout.gpus == 1 ? "" : "s"), c) << "\n";
   const std::string state = p.fits ? "fits" : fmt::format("does not fit (exceeds by {})", format_size(p.device_total - p.capacity, u));
   const std::string line = fmt::format("as given: seq {} × batch {}, {} per GPU: {}", s.seq_len, s.micro_batch, format_size(p.device_total, u), state);
@@ -102,7 +103,7 @@ void render_plan_json(std::ostream& out, const Plan& p) {
   j["vramcalc_version"] = version();
   j["command"] = "fit";
   j["model"] = p.inputs.model.name;
-  j["gpu"] = {{"name", capacity_name(p)}, {"capacity_bytes", p.capacity}};
+  j["gpu"] = {{"name", plan_capacity_name(p)}, {"capacity_bytes", p.capacity}};
   const TrainingSetup& s = p.inputs.setup;
   j["inputs"] = {{"seq_len", s.seq_len}, {"micro_batch", s.micro_batch}, {"grad_accum", s.grad_accum},
                  {"gpus", p.inputs.layout.gpus}, {"gpus_per_node", p.inputs.layout.gpus_per_node}, {"zero", p.inputs.layout.zero.stage}};

@@ -26,8 +26,8 @@ std::string key_of(const std::string& flag) {
 void render_sweep_table(std::ostream& out, const Sweep& sw, const OutputOptions& view) {
   const SizeUnits u = view.units;
   const bool c = view.color;
-  Bytes scale = 0;  // bars are relative to the capacity, or to the largest row
-  for (const auto& r : sw.rows) scale = std::max(scale, r.capacity ? *r.capacity : r.device_total);
+  Bytes largest = 0;  // bars are relative to the row's capacity, or to the largest row without one
+  for (const auto& r : sw.rows) largest = std::max(largest, r.device_total);
   std::string title = fmt::format("{}: peak per GPU", sw.model);
   if (!sw.capacity_label.empty()) title += fmt::format(" against {}", sw.capacity_label);
   out << style_bold(title, c) << "\n";
@@ -39,6 +39,7 @@ void render_sweep_table(std::ostream& out, const Sweep& sw, const OutputOptions&
     std::string line;
     for (const auto& v : r.values) line += fmt::format("{:>14} ", v);
     const std::string verdict = r.capacity ? (r.fits ? "yes" : "no") : "-";
+    const Bytes scale = r.capacity ? *r.capacity : largest;
     const double share = scale > 0 ? std::min(1.0, static_cast<double>(r.device_total) / static_cast<double>(scale)) : 0.0;
     line += fmt::format("{:>14.2f} {:>14.2f} {:>5}  {}", to_unit(r.peak_allocated, u), to_unit(r.device_total, u), verdict,
                         bar(share, 20, view.unicode));

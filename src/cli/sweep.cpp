@@ -81,7 +81,7 @@ void add_row(Sweep& sweep, const CliOptions& o, std::vector<std::string> values,
   SweepRow row{std::move(values), est.peak_allocated, est.device_total, est.capacity, est.fits(), {}};
   for (const auto& r : component_rows(est)) row.components.emplace_back(r.name, r.at_peak);
   sweep.model = est.inputs.model.name;
-  sweep.capacity_label = est.capacity_label;
+  sweep.capacity_label = est.capacity ? capacity_name(est) : "";
   sweep.rows.push_back(std::move(row));
 }
 

@@ -117,7 +117,7 @@ void add_capacity(Estimate& est) {
   const EstimateInputs& in = est.inputs;
   if (in.memory_budget) {
     est.capacity = in.memory_budget;
-    est.capacity_label = "--gpu-mem";
+    est.capacity_label = "";  // a memory budget, not a catalog GPU
   } else if (in.gpu) {
     est.capacity = in.gpu->capacity;
     est.capacity_label = in.gpu->name;
@@ -135,7 +135,7 @@ Estimate estimate(const EstimateInputs& in) {
   est.inputs = in;
   est.params = count_parameters(in.model);
   const StepContext ctx{est.inputs.model, est.params, est.inputs.setup, est.inputs.layout};
-  const ModelStates full = model_states(ctx.model, est.params, ctx.setup);
+  const ModelStates full = model_states(est.params, ctx.setup);
   const RankStates rank = policy->rank_states(ctx, full);
   est.activations = activations(ctx.model, ctx.setup);
   const LogitsLoss loss = logits_loss(ctx.model, ctx.setup);
