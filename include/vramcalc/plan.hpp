@@ -68,6 +68,7 @@ struct PlanOption {
 
 struct Plan {
   EstimateInputs inputs;  ///< as given (with_advice off)
+  PlanLimits limits;      ///< where the searches stopped
   Bytes device_total = 0; ///< per GPU as given
   Bytes capacity = 0;     ///< the GPU's capacity or budget
   bool fits = false;      ///< the run as given fits

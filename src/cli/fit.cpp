@@ -24,7 +24,9 @@ int run_fit(const CliOptions& o, const OutputOptions& view, std::ostream& out, s
   std::vector<std::string> warnings;
   const EstimateInputs inputs = to_inputs(o, warnings);
   for (const auto& w : warnings) err << "vramcalc: warning: " << one_line(w) << "\n";
-  (void)estimate_naming_inputs(inputs, o);  // the run as given must be computable
+  EstimateInputs plain = inputs;
+  plain.with_advice = false;
+  (void)estimate_naming_inputs(plain, o);  // the run as given must be computable; overflow names its input
   const Plan p = plan(inputs);
   if (view.format == Format::kJson) {
     render_plan_json(out, p);

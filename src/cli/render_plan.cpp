@@ -37,7 +37,7 @@ void render_layouts(std::ostream& out, const Plan& p, SizeUnits u, bool c) {
   out << style_bold(fmt::format("fewest GPUs per layout ({} per node)", p.inputs.layout.gpus_per_node), c) << "\n";
   for (const LayoutFit& f : p.min_gpus) {
     if (!f.gpus) {
-      out << fmt::format("  {:<14} {:<22} {}\n", f.layout.name, "none up to the cap", f.layout.what);
+      out << fmt::format("  {:<14} {:<22} {}\n", f.layout.name, fmt::format("none up to {}", group_digits(p.limits.max_gpus)), f.layout.what);
       continue;
     }
     const std::string n = fmt::format("{} GPU{} ({} node{})", group_digits(*f.gpus), *f.gpus == 1 ? "" : "s", f.nodes, f.nodes == 1 ? "" : "s");

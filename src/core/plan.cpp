@@ -20,6 +20,7 @@ Plan plan(const EstimateInputs& inputs, const PlanLimits& limits) {
   Plan p;
   p.inputs = inputs;
   p.inputs.with_advice = false;
+  p.limits = limits;
   p.capacity = inputs.memory_budget ? *inputs.memory_budget : inputs.gpu->capacity;
   p.fits = fits(p.inputs, &p.device_total);
   p.estimates = 1;
