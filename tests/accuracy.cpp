@@ -250,11 +250,13 @@ void split_summary(std::ostringstream& md, const std::vector<Row>& rows) {
   }
   md << gaps.size() << " records miss the estimator beyond their tolerance for a reason written down in "
      << "tools/measure/FINDINGS.md; the test reports them and does not fail. They leave this list when the "
-     << "estimator's formulas match them.\n\n| record | split | error now | error when found | finding |\n"
-     << "|---|---|---:|---:|---|\n";
+     << "estimator's formulas match them.\n\n| record | split | predicted − measured | error now | error when found | finding |\n"
+     << "|---|---|---:|---:|---:|---|\n";
   for (const Row* r : gaps) {
-    md << fmt::format("| {} | {} | {:+.2f}% | {:+.2f}% | tools/measure/{} |\n", r->id, r->split, *r->error_pct,
-                      *r->known_gap_pct, r->known_gap_finding);
+    const double diff = *r->predicted - r->measured;
+    md << fmt::format("| {} | {} | {}{} B | {:+.2f}% | {:+.2f}% | tools/measure/{} |\n", r->id, r->split, diff < 0 ? "−" : "+",
+                      group_digits(static_cast<std::uint64_t>(std::fabs(diff))), *r->error_pct, *r->known_gap_pct,
+                      r->known_gap_finding);
   }
   md << "\n";
 }

@@ -43,7 +43,6 @@ struct LinearInputOp {
 struct AttentionOp {
   bool fused_qkv = false;        ///< one qkv Linear: v is a view of its output
   bool always_masked = false;    ///< the model always passes a materialised mask (Falcon)
-  bool output_copy = false;      ///< the kernel's output layout is heads-first: o_proj's input is a copy
 };
 
 enum class MlpKind {

@@ -73,6 +73,29 @@ Bytes op_sac_kept(const ModelConfig& m, const TrainingSetup& setup, const Dims& 
   return kept;
 }
 
+// Eager attention's saved q, k and v (after repeat_kv, or matmul's copies): what selective
+// recomputation gives up for the checkpoint's own inputs. SDPA saves the inputs themselves.
+Bytes eager_qkv_saved(const TrainingSetup& setup, const Activations& act) {
+  if (setup.attention != Attention::kEager) return 0;
+  Bytes total = 0;
+  for (const auto& p : act.layer_parts) {
+    if (p.name == "attn.q" || p.name.starts_with("attn.k") || p.name.starts_with("attn.v") || p.name == "attn.qkv_storage") {
+      total = checked_add(total, p.bytes);
+    }
+  }
+  return total;
+}
+
+// What a checkpoint around eager_attention_forward keeps: q and k after RoPE, before repeat_kv
+// (fp32 under autocast: RoPE multiplies by fp32 cos/sin), and v as v_proj made it (measured on
+// transformers 5.24 / torch 2.15, tools/measure/FINDINGS.md §3; Megatron's selective
+// recomputation, Korthikanti et al. 2022, recomputes the same core attention).
+Bytes core_attention_inputs(const TrainingSetup& setup, const Dims& x) {
+  if (setup.attention != Attention::kEager) return 0;
+  const Bytes qk = x.amp ? 4 : x.e;
+  return checked_add(checked_product({qk, x.T, x.qd + x.kvd}), checked_product({x.e, x.T, x.kvd}));
+}
+
 // What each layer keeps under the checkpointing mode, what its backward recomputes, and the
 // stack of all layers.
 Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers,
@@ -87,10 +110,14 @@ Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, cons
       act.kept_per_layer = layer_input;
       act.recompute = checked_add(act.per_layer, mask_per_masked_layer);
       return checked_mul(L, layer_input);
-    case GradCkpt::kSelective:
-      act.kept_per_layer = act.per_layer - act.s2_per_layer;
-      act.recompute = act.s2_per_layer + mask_per_masked_layer;
+    case GradCkpt::kSelective: {
+      // The core attention is recomputed; its checkpoint keeps q, k, v as they enter it.
+      const Bytes core_qkv = eager_qkv_saved(setup, act);
+      const Bytes inputs = core_attention_inputs(setup, x);
+      act.kept_per_layer = act.per_layer - act.s2_per_layer - core_qkv + inputs;
+      act.recompute = act.s2_per_layer + core_qkv + mask_per_masked_layer;
       return checked_mul(L, act.kept_per_layer);
+    }
     case GradCkpt::kOpSac: {
       const Bytes kept = op_sac_kept(m, setup, x, act, layer_input);
       act.kept_per_layer = kept;

@@ -14,6 +14,10 @@ namespace vramcalc {
 
 namespace {
 
+// nll_loss_forward returns (output, total_weight); NllLossBackward0 saves the fp32 scalar
+// total_weight until the loss backward (torch tools/autograd/derivatives.yaml nll_loss_forward).
+constexpr Bytes kTotalWeight = 4;
+
 // What every loss variant reads: N = T·V logits of `el` bytes, the fp32 upcast when the
 // logits are not fp32, Gemma2's tanh soft-cap (one more logits-sized tensor).
 struct LossShape {
@@ -35,14 +39,16 @@ LogitsLoss full_loss(const LossShape& x) {
   const std::string& softcap_note = x.softcap_note;
   LogitsLoss out;
   const Bytes fwd_per = el + upcast + 4 + softcap;
-  out.forward = {"logits_loss", checked_mul(N, fwd_per),
-                 fmt::format("{}·N logits + {}·N fp32 upcast + 4·N log_softmax output{} (N = T·V = {} × {})", el, upcast,
-                             softcap_note, T, V),
+  out.forward = {"logits_loss", checked_add(checked_mul(N, fwd_per), kTotalWeight),
+                 fmt::format("{}·N logits + {}·N fp32 upcast + 4·N log_softmax output{} + 4 B total_weight (N = T·V = {} × {})", el,
+                             upcast, softcap_note, T, V),
                  "transformers loss/loss_utils.py ForCausalLMLoss (logits.float(), cross_entropy)", true};
-  out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log_softmax output{}", softcap_note),
-               "torch log_softmax saves its result", true};
-  out.backward = {"logits_loss", checked_mul(N, 12 + softcap),
-                  fmt::format("4·N saved log-probs + 4·N nll grad + 4·N log_softmax grad{} (N = {} × {})", softcap_note, T, V),
+  out.saved = {"logits_loss", checked_add(checked_mul(N, 4 + softcap), kTotalWeight),
+               fmt::format("4·N log_softmax output{} + 4 B total_weight", softcap_note),
+               "torch log_softmax saves its result; NllLossBackward0 saves nll_loss_forward's fp32 total_weight", true};
+  out.backward = {"logits_loss", checked_add(checked_mul(N, 12 + softcap), kTotalWeight),
+                  fmt::format("4·N saved log-probs + 4·N nll grad + 4·N log_softmax grad{} + 4 B total_weight (N = {} × {})",
+                              softcap_note, T, V),
                   "torch log_softmax_backward_data / nll_loss_backward (dense fp32 grads)", true};
   return out;
 }
@@ -53,13 +59,15 @@ LogitsLoss chunked_loss(const LossShape& x, const TrainingSetup& setup) {
   LogitsLoss out;
   const Bytes n = setup.loss_chunks;
   const Bytes chunk = ceil_div(N, n);
-  const Bytes fwd = checked_add(checked_mul(N, el + 4 + softcap), checked_mul(chunk, upcast));
-  const Bytes bwd = checked_add(checked_mul(N, 4 + softcap), checked_mul(chunk, 8));
+  const Bytes weights = checked_mul(n, kTotalWeight);  // one fp32 total_weight per chunk's cross_entropy
+  const Bytes fwd = checked_add(checked_add(checked_mul(N, el + 4 + softcap), checked_mul(chunk, upcast)), weights);
+  const Bytes bwd = checked_add(checked_add(checked_mul(N, 4 + softcap), checked_mul(chunk, 8)), weights);
   out.forward = {"logits_loss", fwd,
                  fmt::format("{}·N logits + 4·N log-probs (all chunks) + {}·N/{} upcast chunk{} (N = {} × {})", el, upcast, n,
                              softcap_note, T, V),
                  "torchtune modules/loss CEWithChunkedOutputLoss (per-chunk .float() + cross_entropy)", true};
-  out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log-probs of all chunks{}", softcap_note),
+  out.saved = {"logits_loss", checked_add(checked_mul(N, 4 + softcap), weights),
+               fmt::format("4·N log-probs of all chunks{} + 4 B total_weight per chunk", softcap_note),
                "torchtune CEWithChunkedOutputLoss", true};
   out.backward = {"logits_loss", bwd,
                   fmt::format("4·N saved log-probs + 8·N/{} grads of one chunk{} (N = {} × {})", n, softcap_note, T, V),

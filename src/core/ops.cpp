@@ -113,8 +113,12 @@ Bytes attention_backward_transient(const ModelConfig& m, const TrainingSetup& se
     return checked_product({2, x.e, x.T, x.qd}) + checked_product({2, x.e, x.T, x.kvd}) + expanded +
            checked_product({4, x.T, x.qd});
   }
-  // Eager: grad of the bf16 probabilities, its fp32 upcast and the softmax input grad.
-  return checked_product({4 + 2 * x.e, x.a, x.s, x.s, x.b});
+  // Eager, at _softmax_backward_data: the fp32 gradient of the softmax output (in bf16 the
+  // .to(fp32) upcast of the probabilities' gradient, which is already freed) and the fp32
+  // gradient of the softmax input, beside the saved fp32 softmax output (measured on
+  // transformers 5.24 / torch 2.15: 12·a·s²·b of s² buffers in every precision,
+  // tools/measure/FINDINGS.md §6).
+  return checked_product({8, x.a, x.s, x.s, x.b});
 }
 
 }  // namespace vramcalc

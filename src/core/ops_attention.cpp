@@ -41,13 +41,12 @@ void sdpa_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, bool
       add(out, "attn.v", checked_product({x.e, x.T, x.kvd}), fmt::format("{}·T·kvd: v projection output", x.e), src);
     }
   }
-  add(out, "attn.out", checked_product({x.e, x.T, x.qd}),
-      fmt::format("{}·T·qd: kernel output{}", x.e, op.output_copy ? "" : ", also o_proj's saved input"), src, kAfter);
-  if (op.output_copy) {
-    add(out, "attn.out_copy", checked_product({x.e, x.T, x.qd}),
-        fmt::format("{}·T·qd: heads-first kernel output made contiguous for o_proj (a copy it saves)", x.e),
-        "transformers models/gpt_neox GPTNeoXAttention (partial-RoPE cat makes q heads-first)", kAfter);
-  }
+  // CUDA's flash and memory-efficient kernels allocate the output [b, s, a, d] whatever q's
+  // layout (aten/src/ATen/native/transformers/cuda/attention.cu: the query is transposed before
+  // the kernel), so HF's transpose(1, 2).contiguous() is a view and o_proj saves this storage.
+  // (The CPU kernel follows q's layout: with RoPE ending in torch.cat, GPT-NeoX and Phi-3 save
+  // a second q-wide copy on CPU.)
+  add(out, "attn.out", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: kernel output, also o_proj's saved input", x.e), src, kAfter);
   // Flash pads nothing on the logsumexp; the mem-efficient kernel (fp32, or with a mask) rounds
   // the sequence up to a multiple of 32.
   const bool efficient = x.e == 4 || masked;
@@ -95,7 +94,9 @@ void eager_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, std
   eager_kv_saved(op, m, x, out);
   add(out, "attn.softmax_fp32", checked_product({4, x.a, x.s, x.s, x.b}), "4·a·s²·b: fp32 softmax output (saved by softmax backward)", src, kIn, false, true);
   if (x.e != 4) {
-    add(out, "attn.probs_bf16", checked_product({2, x.a, x.s, x.s, x.b}), "2·a·s²·b: bf16 probabilities saved by probs·v", src, kIn, false, true);
+    // Released by probs·v's backward, before the softmax backward (the attention's peak).
+    add(out, "attn.probs_bf16", checked_product({2, x.a, x.s, x.s, x.b}), "2·a·s²·b: bf16 probabilities saved by probs·v", src, kAfter,
+        false, true);
   }
   if (m.attn_logit_softcapping > 0.0) {
     add(out, "attn.softcap_tanh", checked_product({x.e, x.a, x.s, x.s, x.b}), fmt::format("{}·a·s²·b: tanh output of the attention-logit soft-cap", x.e),

@@ -101,10 +101,17 @@ void autocast_at(Instant i, const StepContext& ctx, const StepParts& p, const La
 // Saved activations: all of them until the layers' backward starts; then every other layer's
 // and, for the layer in backward, its saved (or recomputed) tensors not yet released plus its
 // gradient buffers.
-void activations_at(Instant i, const StepParts& p, Moment& m) {
+void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
   const Activations& a = p.act;
   if (is_forward(i) || i == kBackwardLoss || i == kBackwardHead) m.add(ComponentId::kActivations, a.stack.bytes);
-  if (is_forward(i)) m.add(ComponentId::kAttentionMask, a.forward_masks.bytes);
+  // The materialised mask is built once per forward and read by every layer; `scores + mask`
+  // and SDPA's conversion save nothing of it, so it dies with the layer stack, unless the
+  // layers are checkpointed: each checkpoint keeps its inputs, the mask among them, until its
+  // recompute in backward (transformers 5 masking_utils; measured, tools/measure/FINDINGS.md §5).
+  const bool held = ctx.setup.grad_ckpt != GradCkpt::kNone;
+  if (i == kForwardLastLayer || (held && i != kBackwardEnd && i != kStep)) {
+    m.add(ComponentId::kAttentionMask, a.forward_masks.bytes, held ? "kept by the checkpointed layers for their recompute" : "");
+  }
   if (i == kForwardLastLayer) m.add(ComponentId::kLayerForward, a.forward_transient, "one layer's forward temporaries");
   if (!is_layer(i)) return;
   const Bytes other = is_last_layer(i) ? a.stack.bytes - a.kept_per_layer - a.final_norm_saved : a.outside - a.final_norm_saved;
@@ -144,7 +151,7 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
     states_at(i, ctx, parts, shape, m);
     policy.buffers_at(i, ctx, parts.rank, m);
     autocast_at(i, ctx, parts, shape, m);
-    activations_at(i, parts, m);
+    activations_at(i, ctx, parts, m);
     loss_at(i, ctx, parts, m);
     m.add(ComponentId::kCublasWorkspace, parts.cublas.bytes);
     timeline.push_back(std::move(m));

@@ -38,6 +38,18 @@ def _phase(*names):
     return lambda r, pred, meas: r["phase"] in names
 
 
+def _window(prefix):
+    return lambda r, pred, meas: str(r.get("detail", {}).get("peak_window", "")).startswith(prefix)
+
+
+def _over():
+    return lambda r, pred, meas: pred > meas
+
+
+def _under():
+    return lambda r, pred, meas: pred < meas
+
+
 def _diff(nbytes):
     return lambda r, pred, meas: meas - pred == nbytes
 
@@ -47,6 +59,14 @@ RULES = [
     ("head-nll-total-weight", _all(_metric("saved_head"), _diff(4))),
     ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-phi3-.*-sdpa-ckptnone-"))),
     ("selective-core-attention", _all(_metric("saved_per_layer"), _id(r"-ckptselective-"))),
+    ("sdpa-mask-repeat-kv", _all(_metric("saved_per_layer"), _id(r"-sdpa-.*-mask(padding|packed)"), _under())),
+    ("eager-attention-backward", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-"), _over())),
+    ("eager-mask-lifetime", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptnone-"),
+                                 _over(), _window("fw."))),
+    ("eager-mask-lifetime", _all(_metric("allocated"), _phase("backward", "peak"), _id(r"-eager-ckptfull-"),
+                                 _under())),
+    ("eager-forward-scores", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptfull-"),
+                                  _under(), _window("fw.L"))),
 ]
 
 

@@ -46,7 +46,7 @@ std::vector<ParamTensor> parameters(const ModelConfig& m) {
 LayerSpec layer(const ModelConfig& m) {
   const std::uint64_t h = m.hidden_size;
   constexpr NormKind kLn = NormKind::kLayerNorm;
-  const AttentionOp attention{true, true, false};
+  const AttentionOp attention{true, true};
   if (m.block_norms == 1) {  // one LayerNorm whose output both the qkv and the MLP's first Linear read
     return {{NormOp{"input_layernorm", kLn, h, 1, 2, false, false, kInput}, attention, MlpOp{MlpKind::kPlain}}, kLn, false};
   }

@@ -38,9 +38,8 @@ std::vector<ParamTensor> parameters(const ModelConfig& m) {
 
 LayerSpec layer(const ModelConfig& m) {
   const std::uint64_t h = m.hidden_size;
-  // The partial-RoPE cat makes q heads-first, so the SDPA output is too and o_proj's input is
-  // a contiguous copy. With the parallel residual both LayerNorms read (and save) the same x.
-  return {{NormOp{"input_layernorm", NormKind::kLayerNorm, h, 1, 1, false, false, kInput}, AttentionOp{true, false, true},
+  // With the parallel residual both LayerNorms read (and save) the same x.
+  return {{NormOp{"input_layernorm", NormKind::kLayerNorm, h, 1, 1, false, false, kInput}, AttentionOp{true, false},
            NormOp{"post_attention_layernorm", NormKind::kLayerNorm, h, 1, 1, false, m.parallel_block, kAfterAttention},
            MlpOp{MlpKind::kPlain}},
           NormKind::kLayerNorm, false};

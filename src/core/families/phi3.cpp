@@ -30,7 +30,7 @@ std::vector<ParamTensor> parameters(const ModelConfig& m) {
 
 LayerSpec layer(const ModelConfig& m) {
   const std::uint64_t h = m.hidden_size;
-  return {{NormOp{"input_layernorm", NormKind::kRms, h, 1, 1, false, false, kInput}, AttentionOp{true, false, false},
+  return {{NormOp{"input_layernorm", NormKind::kRms, h, 1, 1, false, false, kInput}, AttentionOp{true, false},
            NormOp{"post_attention_layernorm", NormKind::kRms, h, 1, 1, false, false, kAfterAttention},
            MlpOp{MlpKind::kFusedGated}},
           NormKind::kRms, false};
