@@ -5,7 +5,7 @@ _vramcalc() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
   }
-  local commands="estimate models gpus deepspeed-estimate"
+  local commands="estimate fit sweep models gpus deepspeed-estimate"
   local output="--format --units --color --help --version"
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
@@ -32,7 +32,7 @@ _vramcalc() {
     --offload-optimizer|--offload-params) COMPREPLY=($(compgen -W "none cpu nvme" -- "$cur")); return ;;
     --load-dtype) COMPREPLY=($(compgen -W "auto fp32 bf16 fp16" -- "$cur")); return ;;
     --interconnect) COMPREPLY=($(compgen -W "auto nvlink pcie ib efa" -- "$cur")); return ;;
-    --format) COMPREPLY=($(compgen -W "table json csv markdown" -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "table json csv markdown svg html" -- "$cur")); return ;;
     --units) COMPREPLY=($(compgen -W "gib gb" -- "$cur")); return ;;
     --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
     -s|--seq|-b|--batch|--grad-accum|--loss-chunks|--gpu-mem|--cuda-context|--fragmentation|--gpus|--gpus-per-node|--nccl-channels|--cpu-mem|--nodes)
@@ -40,7 +40,7 @@ _vramcalc() {
   esac
   local command=estimate word
   for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case "$word" in models|gpus|deepspeed-estimate|estimate) command=$word; break ;; esac
+    case "$word" in models|gpus|deepspeed-estimate|estimate|fit|sweep) command=$word; break ;; esac
   done
   case "$command" in
     models|gpus) COMPREPLY=($(compgen -W "$output" -- "$cur")) ;;

@@ -22,12 +22,12 @@ def main():
     bash = open(f"{source}/completions/vramcalc.bash", encoding="utf-8").read()
     zsh = open(f"{source}/completions/_vramcalc", encoding="utf-8").read()
     problems = []
-    for command in ["", "models", "gpus", "deepspeed-estimate"]:
+    for command in ["", "fit", "sweep", "models", "gpus", "deepspeed-estimate"]:
         for flag in sorted(flags_of(binary, command)):
             for name, text in [("docs/vramcalc.1", man), ("completions/vramcalc.bash", bash), ("completions/_vramcalc", zsh)]:
                 if not re.search(re.escape(flag) + r"(?![\w-])", text):
                     problems.append(f"{name}: {flag} ({command or 'estimate'}) is missing")
-    for command in ["estimate", "models", "gpus", "deepspeed-estimate"]:
+    for command in ["estimate", "fit", "sweep", "models", "gpus", "deepspeed-estimate"]:
         for name, text in [("docs/vramcalc.1", man), ("completions/vramcalc.bash", bash), ("completions/_vramcalc", zsh)]:
             if command not in text:
                 problems.append(f"{name}: command {command} is missing")

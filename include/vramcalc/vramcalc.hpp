@@ -3,6 +3,7 @@
 
 #include <vramcalc/activations.hpp>
 #include <vramcalc/architecture.hpp>
+#include <vramcalc/change.hpp>
 #include <vramcalc/component.hpp>
 #include <vramcalc/error.hpp>
 #include <vramcalc/estimate.hpp>
@@ -14,6 +15,7 @@
 #include <vramcalc/model_io.hpp>
 #include <vramcalc/model_states.hpp>
 #include <vramcalc/overhead.hpp>
+#include <vramcalc/plan.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/timeline.hpp>
 #include <vramcalc/training.hpp>

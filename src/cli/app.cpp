@@ -12,12 +12,20 @@
 #include <fmt/format.h>
 
 #include "cli/exit_codes.hpp"
+#include "cli/plan_command.hpp"
 #include "cli/render.hpp"
 #include "cli/terminal.hpp"
 #include <vramcalc/vramcalc.hpp>
 
 namespace vramcalc::cli {
 namespace {
+
+bool is_command(const std::string& word) {
+  for (const char* c : {"estimate", "fit", "sweep", "models", "gpus", "deepspeed-estimate"}) {
+    if (word == c) return true;
+  }
+  return false;
+}
 
 std::string join(const std::vector<std::string>& names) { return fmt::format("{}", fmt::join(names, "|")); }
 
@@ -26,7 +34,9 @@ Format parse_format(const std::string& text) {
   if (text == "json") return Format::kJson;
   if (text == "csv") return Format::kCsv;
   if (text == "markdown" || text == "md") return Format::kMarkdown;
-  throw InputError("--format", text, "expected one of table, json, csv, markdown");
+  if (text == "svg") return Format::kSvg;
+  if (text == "html") return Format::kHtml;
+  throw InputError("--format", text, "expected one of table, json, csv, markdown, svg, html");
 }
 
 SizeUnits parse_units(const std::string& text) {
@@ -80,21 +90,64 @@ constexpr std::uint64_t kMaxGpusPerNode = 1024;
 constexpr std::uint64_t kMaxNodes = 1ULL << 20;
 constexpr Bytes kMaxSize = 1ULL << 50;               // 1 PiB
 
+// Charts are drawn from a sweep's rows; a plan is a table or JSON.
+void check_format(const CliOptions& o, Format f) {
+  const bool chart = f == Format::kSvg || f == Format::kHtml;
+  if (chart && o.command != "sweep") throw InputError("--format", o.format, "svg and html charts are drawn by `vramcalc sweep`");
+  if (o.command == "fit" && f != Format::kTable && f != Format::kJson) throw InputError("--format", o.format, "fit prints table or json");
+  if (o.command == "sweep" && f == Format::kMarkdown) throw InputError("--format", o.format, "sweep prints table, json, csv, svg or html");
+}
+
 OutputOptions output_options(const CliOptions& o) {
   OutputOptions out;
   out.format = parse_format(o.format);
   out.units = parse_units(o.units);
   const char* no_color = std::getenv("NO_COLOR");
   const char* term = std::getenv("TERM");
-  out.color = use_color(parse_color(o.color), isatty(STDOUT_FILENO) != 0, no_color, term);
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  out.color = use_color(parse_color(o.color), tty, no_color, term);
+  out.unicode = use_unicode(tty, no_color);
   out.explain = o.explain;
   return out;
 }
 
 void add_output_flags(CLI::App& app, CliOptions& o) {
-  app.add_option("--format", o.format, "Output format: table|json|csv|markdown (default table)");
+  const std::string formats = o.command == "sweep" ? "table|json|csv|svg|html" : o.command == "fit" ? "table|json" : "table|json|csv|markdown";
+  app.add_option("--format", o.format, "Output format: " + formats + " (default table)");
   app.add_option("--units", o.units, "Size units in table/markdown: gib (2^30 B) | gb (10^9 B)");
   app.add_option("--color", o.color, "Colour: auto|always|never (auto: only on a terminal, never with NO_COLOR)");
+}
+
+// The flags of an estimate; fit and sweep take them all.
+void add_estimate_flags(CLI::App& app, CliOptions& o) {
+  app.add_option("-m,--model", o.model, "Built-in model name or alias (see `vramcalc models`), or path to an HF config.json");
+  app.add_option("-s,--seq", o.seq, "Sequence length in tokens (default 2048)");
+  app.add_option("-b,--batch", o.batch, "Micro-batch size per GPU (default 1)");
+  app.add_option("--grad-accum", o.grad_accum, "Gradient-accumulation steps (default 1)");
+  app.add_option("--precision", o.precision, "Precision regime: " + join(precision_names()) + " (default mixed)");
+  app.add_option("--optimizer", o.optimizer, "Optimizer: " + join(optimizer_names()) + " (default adamw)");
+  app.add_option("--attention", o.attention, "Attention kernel: " + join(attention_names()) + " (default sdpa)");
+  app.add_option("--grad-ckpt", o.grad_ckpt, "Activation checkpointing: " + join(grad_ckpt_names()) + " (default none)");
+  app.add_option("--loss", o.loss, "Loss implementation: " + join(loss_names()) + " (default full)");
+  app.add_option("--mask", o.mask, "Attention mask: causal (no padding) | explicit (padding or packed documents)");
+  app.add_option("--loss-chunks", o.loss_chunks, "Chunks for --loss chunked (default 8)");
+  app.add_option("--gpu", o.gpu, "GPU from the catalog (see `vramcalc gpus`); gives a fits / exceeds verdict");
+  app.add_option("--gpu-mem", o.gpu_mem, "Memory budget per GPU, e.g. 40GiB or 80GB; overrides --gpu's capacity");
+  app.add_option("--cuda-context", o.cuda_context, "Non-PyTorch memory per GPU (CUDA context), e.g. 600MiB");
+  app.add_option("--fragmentation", o.fragmentation, "Allocator reserve as % of the allocated peak (default 5)");
+  app.add_flag("--explain", o.explain, "Table: print each term's source and the per-layer activation derivation");
+  app.add_option("--zero", o.zero, "DeepSpeed ZeRO stage 0|1|2|3 (default 0, or the --deepspeed file's)");
+  app.add_option("--gpus", o.gpus, "Data-parallel ranks in total (default 1)");
+  app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod); --gpus above it must be a multiple of it");
+  app.add_option("--offload-optimizer", o.offload_optimizer, "ZeRO-Offload of optimizer states: none|cpu|nvme");
+  app.add_option("--offload-params", o.offload_params, "ZeRO-3 parameter offload: none|cpu|nvme");
+  app.add_flag("--zero-init", o.zero_init, "Create the model under deepspeed.zero.Init (default with ZeRO-3, as Accelerate's zero3_init_flag)");
+  app.add_flag("--no-zero-init", o.no_zero_init, "from_pretrained without zero.Init: every rank loads the whole model");
+  app.add_option("--load-dtype", o.load_dtype, "from_pretrained dtype: auto (checkpoint torch_dtype)|fp32|bf16|fp16; transformers v4 loads fp32 unless told");
+  app.add_option("--interconnect", o.interconnect, "Between ranks: auto|nvlink|pcie|ib|efa (NCCL buffers)");
+  app.add_option("--nccl-channels", o.nccl_channels, "NCCL channels per communicator (default by interconnect)");
+  app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
+  app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -322,6 +375,8 @@ Estimate checked_estimate(const EstimateInputs& inputs) {
   return est;
 }
 
+}  // namespace
+
 Estimate estimate_naming_inputs(const EstimateInputs& inputs, const CliOptions& o) {
   try {
     return checked_estimate(inputs);
@@ -342,48 +397,20 @@ Estimate estimate_naming_inputs(const EstimateInputs& inputs, const CliOptions& 
                                inputs.setup.micro_batch));
 }
 
-}  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args(argv + 1, argv + argc);
   CliOptions o;
-  if (!args.empty() && (args[0] == "estimate" || args[0] == "models" || args[0] == "gpus" || args[0] == "deepspeed-estimate")) {
+  if (!args.empty() && is_command(args[0])) {
     o.command = args[0];
     args.erase(args.begin());
   }
   CLI::App app{"vramcalc: how much GPU memory a training run takes, and where every byte goes.\n"
-               "Commands: [estimate] (default), models, gpus, deepspeed-estimate (each takes --help).",
+               "Commands: [estimate] (default), fit, sweep, models, gpus, deepspeed-estimate (each takes --help).",
                o.command == "estimate" ? "vramcalc" : "vramcalc " + o.command};
   app.set_version_flag("--version", std::string("vramcalc ") + version());
-  if (o.command == "estimate") {
-    app.add_option("-m,--model", o.model, "Built-in model name or alias (see `vramcalc models`), or path to an HF config.json");
-    app.add_option("-s,--seq", o.seq, "Sequence length in tokens (default 2048)");
-    app.add_option("-b,--batch", o.batch, "Micro-batch size per GPU (default 1)");
-    app.add_option("--grad-accum", o.grad_accum, "Gradient-accumulation steps (default 1)");
-    app.add_option("--precision", o.precision, "Precision regime: " + join(precision_names()) + " (default mixed)");
-    app.add_option("--optimizer", o.optimizer, "Optimizer: " + join(optimizer_names()) + " (default adamw)");
-    app.add_option("--attention", o.attention, "Attention kernel: " + join(attention_names()) + " (default sdpa)");
-    app.add_option("--grad-ckpt", o.grad_ckpt, "Activation checkpointing: " + join(grad_ckpt_names()) + " (default none)");
-    app.add_option("--loss", o.loss, "Loss implementation: " + join(loss_names()) + " (default full)");
-    app.add_option("--mask", o.mask, "Attention mask: causal (no padding) | explicit (padding or packed documents)");
-    app.add_option("--loss-chunks", o.loss_chunks, "Chunks for --loss chunked (default 8)");
-    app.add_option("--gpu", o.gpu, "GPU from the catalog (see `vramcalc gpus`); gives a fits / exceeds verdict");
-    app.add_option("--gpu-mem", o.gpu_mem, "Memory budget per GPU, e.g. 40GiB or 80GB; overrides --gpu's capacity");
-    app.add_option("--cuda-context", o.cuda_context, "Non-PyTorch memory per GPU (CUDA context), e.g. 600MiB");
-    app.add_option("--fragmentation", o.fragmentation, "Allocator reserve as % of the allocated peak (default 5)");
-    app.add_flag("--explain", o.explain, "Table: print each term's source and the per-layer activation derivation");
-    app.add_option("--zero", o.zero, "DeepSpeed ZeRO stage 0|1|2|3 (default 0, or the --deepspeed file's)");
-    app.add_option("--gpus", o.gpus, "Data-parallel ranks in total (default 1)");
-    app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod); --gpus above it must be a multiple of it");
-    app.add_option("--offload-optimizer", o.offload_optimizer, "ZeRO-Offload of optimizer states: none|cpu|nvme");
-    app.add_option("--offload-params", o.offload_params, "ZeRO-3 parameter offload: none|cpu|nvme");
-    app.add_flag("--zero-init", o.zero_init, "Create the model under deepspeed.zero.Init (default with ZeRO-3, as Accelerate's zero3_init_flag)");
-    app.add_flag("--no-zero-init", o.no_zero_init, "from_pretrained without zero.Init: every rank loads the whole model");
-    app.add_option("--load-dtype", o.load_dtype, "from_pretrained dtype: auto (checkpoint torch_dtype)|fp32|bf16|fp16; transformers v4 loads fp32 unless told");
-    app.add_option("--interconnect", o.interconnect, "Between ranks: auto|nvlink|pcie|ib|efa (NCCL buffers)");
-    app.add_option("--nccl-channels", o.nccl_channels, "NCCL channels per communicator (default by interconnect)");
-    app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
-    app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
+  if (o.command == "estimate" || o.command == "fit" || o.command == "sweep") {
+    add_estimate_flags(app, o);
   } else if (o.command == "deepspeed-estimate") {
     app.add_option("-m,--model", o.model, "Built-in model name or config.json path")->required();
     app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per node (default 1)");
@@ -412,6 +439,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
       }
     }
     const OutputOptions view = output_options(o);
+    check_format(o, view.format);
     if (o.command == "models") {
       render_models(out, builtin_models(), view);
       return kExitOk;
@@ -443,6 +471,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
       out << table.str();
       return kExitOk;
     }
+    if (o.command == "fit") return run_fit(o, view, out, err);
+    if (o.command == "sweep") return run_sweep(o, view, out, err);
     std::vector<std::string> warnings;
     const EstimateInputs inputs = to_inputs(o, warnings);
     for (const auto& w : warnings) err << "vramcalc: warning: " << one_line(w) << "\n";

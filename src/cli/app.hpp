@@ -12,12 +12,12 @@
 
 namespace vramcalc::cli {
 
-enum class Format { kTable, kJson, kCsv, kMarkdown };
+enum class Format { kTable, kJson, kCsv, kMarkdown, kSvg, kHtml };
 enum class ColorMode { kAuto, kAlways, kNever };
 
 /// Everything the user asked for, as plain values (strings are validated by `to_inputs`).
 struct CliOptions {
-  std::string command = "estimate";  // estimate | models | gpus | deepspeed-estimate
+  std::string command = "estimate";  // estimate | fit | sweep | models | gpus | deepspeed-estimate
   std::string model;
   std::string seq = "2048";
   std::string batch;       // "" = from --deepspeed, else 1
@@ -57,6 +57,7 @@ struct OutputOptions {
   Format format = Format::kTable;
   SizeUnits units = SizeUnits::kBinary;
   bool color = false;
+  bool unicode = false;  // block characters in bars: only on a terminal, never with NO_COLOR
   bool explain = false;
 };
 
@@ -73,6 +74,8 @@ Bytes parse_size(const std::string& text, const char* field);
 /// Validates the options and builds the library's inputs; notes from a --deepspeed file
 /// (unknown keys, ignored settings) are appended to `warnings`.
 EstimateInputs to_inputs(const CliOptions& options, std::vector<std::string>& warnings);
+/// estimate(), with a 64-bit overflow blamed on the input that drives it (--model, --seq).
+Estimate estimate_naming_inputs(const EstimateInputs& inputs, const CliOptions& options);
 
 /// The whole program: returns the exit status. Data goes to `out`, diagnostics to `err`.
 int run(int argc, char** argv, std::ostream& out, std::ostream& err);

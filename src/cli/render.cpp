@@ -25,6 +25,13 @@ std::vector<ComponentRow> component_rows(const Estimate& est) {
   return rows;
 }
 
+std::string bar(double share, int width, bool unicode) {
+  const int filled = static_cast<int>(share * width + 0.5);
+  std::string out;
+  for (int i = 0; i < width; ++i) out += i < filled ? (unicode ? "█" : "#") : (unicode ? "·" : ".");
+  return out;
+}
+
 std::string advice_action(const Advice& a) {
   const std::string flag = flag_for(a.change.field);
   const std::string flags = a.change.value == "true" ? flag : flag + " " + a.change.value;
@@ -100,6 +107,8 @@ void render_estimate(std::ostream& out, const Estimate& est, const OutputOptions
     case Format::kJson: render_json(out, est); break;
     case Format::kCsv: render_csv(out, est); break;
     case Format::kMarkdown: render_markdown(out, est, view); break;
+    case Format::kSvg:
+    case Format::kHtml: break;  // charts are a sweep's (the CLI rejects them before)
   }
 }
 

@@ -24,6 +24,8 @@ struct ComponentRow {
 };
 
 std::vector<ComponentRow> component_rows(const Estimate& est);
+/// A bar of `width` cells filled to `share` (0..1): block characters, or "#" and "." in ASCII.
+std::string bar(double share, int width, bool unicode);
 /// What the capacity is: the catalog GPU's name, or "--gpu-mem" for a memory budget.
 std::string capacity_name(const Estimate& est);
 /// An advice's change as command-line flags, with its plain-words description:

@@ -10,12 +10,6 @@
 namespace vramcalc::cli {
 namespace {
 
-std::string bar(double share, int width) {
-  const int filled = static_cast<int>(share * width + 0.5);
-  std::string out;
-  for (int i = 0; i < width; ++i) out += i < filled ? "█" : "·";
-  return out;
-}
 
 std::string phase_title(const std::string& name) { return name == "optimizer_step" ? "step" : name; }
 
@@ -51,7 +45,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
       line += r.per_phase.empty() ? fmt::format(" {:>10}", "") : fmt::format(" {:>10.2f}", to_unit(r.per_phase[i], u));
     }
     const double share = total > 0 ? static_cast<double>(r.at_peak) / total : 0.0;
-    line += fmt::format("  {:>10.2f}  {:>5.1f}%  {}", to_unit(r.at_peak, u), share * 100.0, bar(share, 20));
+    line += fmt::format("  {:>10.2f}  {:>5.1f}%  {}", to_unit(r.at_peak, u), share * 100.0, bar(share, 20, view.unicode));
     out << line << "\n";
   }
   std::string alloc_line = fmt::format("{:<22}", "allocated (PyTorch)");

@@ -12,6 +12,10 @@ bool use_color(ColorMode mode, bool stdout_is_tty, const char* no_color_env, con
   return stdout_is_tty;
 }
 
+bool use_unicode(bool stdout_is_tty, const char* no_color_env) {
+  return stdout_is_tty && (no_color_env == nullptr || no_color_env[0] == '\0');
+}
+
 namespace {
 std::string wrap(const std::string& text, const char* code, bool enabled) {
   return enabled ? std::string("\033[") + code + "m" + text + "\033[0m" : text;

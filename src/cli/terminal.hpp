@@ -6,6 +6,8 @@
 namespace vramcalc::cli {
 
 bool use_color(ColorMode mode, bool stdout_is_tty, const char* no_color_env, const char* term_env);
+/// Unicode block characters in bars only on a terminal without NO_COLOR; plain ASCII otherwise.
+bool use_unicode(bool stdout_is_tty, const char* no_color_env);
 
 // ANSI styles, applied only when enabled.
 std::string style_bold(const std::string& text, bool enabled);

@@ -1,0 +1,77 @@
+// Applying a {field id, value} change to EstimateInputs: the one place that maps field ids
+// back onto the library's fields, so advice, the planner and its layout list share it.
+#include <vramcalc/change.hpp>
+
+#include <cctype>
+#include <string>
+
+#include <vramcalc/error.hpp>
+
+namespace vramcalc {
+namespace {
+
+std::uint64_t positive(const Advice::Change& c) {
+  const std::string& v = c.value;
+  if (v.empty() || v.size() > 19) throw InputError(c.field, v, "expected a positive integer");
+  for (char ch : v) {
+    if (!std::isdigit(static_cast<unsigned char>(ch))) throw InputError(c.field, v, "expected a positive integer");
+  }
+  const std::uint64_t n = std::stoull(v);
+  if (n == 0) throw InputError(c.field, v, "must be a positive integer");
+  return n;
+}
+
+bool boolean(const Advice::Change& c) {
+  if (c.value == "true") return true;
+  if (c.value == "false") return false;
+  throw InputError(c.field, c.value, "expected true or false");
+}
+
+// Fields of the training setup; false when `c` names none of them.
+bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
+  const std::string& f = c.field;
+  if (f == field::kSeqLen) s.seq_len = positive(c);
+  else if (f == field::kMicroBatch) s.micro_batch = positive(c);
+  else if (f == field::kGradAccum) s.grad_accum = positive(c);
+  else if (f == field::kLossChunks) s.loss_chunks = positive(c);
+  else if (f == field::kPrecision) s.precision = parse_precision(c.value);
+  else if (f == field::kOptimizer) s.optimizer = parse_optimizer(c.value);
+  else if (f == field::kAttention) s.attention = parse_attention(c.value);
+  else if (f == field::kGradCkpt) s.grad_ckpt = parse_grad_ckpt(c.value);
+  else if (f == field::kLoss) s.loss = parse_loss(c.value);
+  else return false;
+  return true;
+}
+
+void set_zero_stage(EstimateInputs& in, const Advice::Change& c) {
+  if (c.value.size() != 1 || c.value[0] < '0' || c.value[0] > '3') throw InputError(c.field, c.value, "expected 0, 1, 2 or 3");
+  const ZeroSettings old = in.layout.zero;
+  ZeroSettings z = default_zero_settings(c.value[0] - '0', in.model.hidden_size, true);
+  z.offload_optimizer = old.offload_optimizer;
+  z.offload_param = old.offload_param;
+  in.layout.zero = z;
+}
+
+}  // namespace
+
+void apply_change(EstimateInputs& in, const Advice::Change& c) {
+  if (apply_setup(in.setup, c)) return;
+  const std::string& f = c.field;
+  ZeroSettings& z = in.layout.zero;
+  if (f == field::kZeroStage) set_zero_stage(in, c);
+  else if (f == field::kOffloadOptimizer) z.offload_optimizer.device = parse_offload_device(c.value, f);
+  else if (f == field::kOffloadParam) z.offload_param.device = parse_offload_device(c.value, f);
+  else if (f == field::kZeroInit) z.zero3_init = boolean(c);
+  else if (f == field::kGpus) in.layout.gpus = positive(c);
+  else if (f == field::kGpusPerNode) in.layout.gpus_per_node = positive(c);
+  else if (f == field::kInterconnect) in.layout.interconnect = parse_interconnect(c.value);
+  else if (f == field::kNcclChannels) in.layout.nccl_channels = positive(c);
+  else throw InputError(f, c.value, "not a field a change can set");
+}
+
+EstimateInputs with_changes(EstimateInputs inputs, const std::vector<Advice::Change>& changes) {
+  for (const auto& c : changes) apply_change(inputs, c);
+  return inputs;
+}
+
+}  // namespace vramcalc
