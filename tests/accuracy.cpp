@@ -1,9 +1,11 @@
 #include "accuracy.hpp"
+#include "sha256.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -15,6 +17,10 @@ namespace vramcalc::accuracy {
 namespace {
 
 using nlohmann::json;
+
+// A data file whose top-level "split_rule" names this rule was measured after the rule was fixed:
+// its validation records were never used to tune the estimator (out of sample). Older files were.
+constexpr const char* kSplitRule = "sha256(id)[0] < 0x4D: validation";
 
 ModelConfig model_of(const json& r) {
   const json& m = r.at("model");
@@ -59,7 +65,7 @@ double phase_value(const Estimate& est, const std::string& metric, const std::st
   if (metric == "nvidia-smi") return static_cast<double>(est.device_total);
   if (phase == "peak" || phase.empty()) return static_cast<double>(est.peak_allocated);
   for (const auto& p : est.phases) {
-    if (p.name == phase) return static_cast<double>(p.allocated);
+    if (p.name() == phase) return static_cast<double>(p.allocated);
   }
   throw std::runtime_error("unknown phase " + phase);
 }
@@ -74,11 +80,20 @@ double head_saved(const ModelConfig& m, const TrainingSetup& s, const Activation
   return static_cast<double>(norm + logits_loss(m, s).saved.bytes);
 }
 
-Row evaluate(const json& r, const std::string& file) {
+Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   Row row;
   row.file = file;
   row.id = r.at("id").get<std::string>();
   row.metric = r.value("metric", "");
+  row.kind = r.value("kind", std::string("step"));
+  row.phase = r.value("phase", std::string("peak"));
+  row.split = split_of(row.id);
+  row.split_mismatch = r.contains("split") && r.at("split").get<std::string>() != row.split;
+  row.out_of_sample = out_of_sample;
+  if (r.contains("known_gap")) {
+    row.known_gap_pct = r.at("known_gap").at("error_pct").get<double>();
+    row.known_gap_finding = r.at("known_gap").at("finding").get<std::string>();
+  }
   row.measured = static_cast<double>(r.at("value_bytes").get<std::uint64_t>());
   row.source = r.value("source", "");
   row.notes = r.value("notes", "");
@@ -129,10 +144,13 @@ double median(std::vector<double> v) {
 
 std::string size_cell(double bytes, const std::string& metric) {
   if (metric.rfind("saved", 0) == 0) return fmt::format("{} B", group_digits(static_cast<std::uint64_t>(bytes)));
+  if (bytes < static_cast<double>(kGiB)) return fmt::format("{:.2f} MiB", bytes / static_cast<double>(kMiB));
   return fmt::format("{:.2f} GiB", bytes / static_cast<double>(kGiB));
 }
 
 }  // namespace
+
+std::string split_of(const std::string& id) { return sha256(id)[0] < 0x4D ? "validation" : "calibration"; }
 
 std::vector<std::pair<std::string, std::string>> file_abouts(const std::string& dir) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -154,7 +172,8 @@ std::vector<Row> evaluate_directory(const std::string& dir) {
   for (const auto& f : files) {
     std::ifstream in(f);
     const json doc = json::parse(in);
-    for (const auto& r : doc.at("records")) rows.push_back(evaluate(r, f.filename().string()));
+    const bool out_of_sample = doc.value("split_rule", std::string()) == kSplitRule;
+    for (const auto& r : doc.at("records")) rows.push_back(evaluate(r, f.filename().string(), out_of_sample));
   }
   return rows;
 }
@@ -168,10 +187,79 @@ std::string text_table(const std::vector<Row>& rows) {
     }
     out += fmt::format("{:<44} {:<20} {:>13} {:>13} {:>7.2f}% {:>5}{}\n", r.id, r.metric, size_cell(*r.predicted, r.metric),
                        size_cell(r.measured, r.metric), *r.error_pct,
-                       r.tolerance_pct ? fmt::format("{:.0f}%", *r.tolerance_pct) : "-", r.predicted_ok ? "" : "  FAIL");
+                       r.tolerance_pct ? fmt::format("{:.0f}%", *r.tolerance_pct) : "-",
+                       r.predicted_ok ? "" : (r.known_gap_pct ? "  known gap: " + r.known_gap_finding : std::string("  FAIL")));
   }
   return out;
 }
+
+namespace {
+
+struct Stat {
+  std::vector<double> errors;
+  std::size_t records = 0;
+  std::size_t gaps = 0;
+  std::size_t failed = 0;
+};
+
+std::string stat_cells(const Stat& st) {
+  if (st.errors.empty()) return fmt::format("{} | 0 | – | – | – | –", st.records);
+  return fmt::format("{} | {} | {:.2f}% | {:.2f}% | {} | {}", st.records, st.errors.size(), median(st.errors),
+                     *std::max_element(st.errors.begin(), st.errors.end()), st.gaps, st.failed);
+}
+
+// Out-of-sample summary: calibration and validation separately, per kind and per phase.
+void split_summary(std::ostringstream& md, const std::vector<Row>& rows) {
+  md << "## Calibration and validation\n\n"
+     << "Records of data files measured after the split rule was fixed (top-level `\"split_rule\"`) are split by a "
+     << "rule chosen up front: **validation** when the first byte of sha256(record id) is below 0x4D (≈ 30%), else "
+     << "**calibration** (`split_of` in `tests/accuracy.cpp`; tools/measure/hf_measure.py writes the same value into "
+     << "each record's `split` field and the test checks it). Validation records are never used to tune the estimator. "
+     << "Older files (cpu_saved.json, cpu_peak.json, published.json) were used while the estimator was written: their "
+     << "figures are in-sample and are not in this table. |error| statistics count predicted records, known gaps "
+     << "included (they are misses the estimator still has); `gaps` = records with a documented known gap "
+     << "(tools/measure/FINDINGS.md), `fail` = outside tolerance without one.\n\n";
+  for (const std::string split : {"calibration", "validation"}) {
+    std::map<std::string, Stat> by_kind;
+    std::map<std::string, Stat> by_phase;
+    Stat all;
+    for (const auto& r : rows) {
+      if (!r.out_of_sample || r.split != split) continue;
+      for (Stat* st : {&by_kind[r.kind], &by_phase[r.metric == "allocated" ? r.phase : r.metric], &all}) {
+        ++st->records;
+        if (!r.error_pct) continue;
+        st->errors.push_back(std::fabs(*r.error_pct));
+        if (!r.predicted_ok) ++(r.known_gap_pct ? st->gaps : st->failed);
+      }
+    }
+    md << "### " << split << "\n\n| group | records | predicted | median \\|error\\| | worst \\|error\\| | gaps | fail |\n"
+       << "|---|---:|---:|---:|---:|---:|---:|\n";
+    md << "| **all** | " << stat_cells(all) << " |\n";
+    for (const auto& [k, st] : by_kind) md << "| kind " << k << " | " << stat_cells(st) << " |\n";
+    for (const auto& [k, st] : by_phase) md << "| " << k << " | " << stat_cells(st) << " |\n";
+    md << "\n";
+  }
+  std::vector<const Row*> gaps;
+  for (const auto& r : rows) {
+    if (r.known_gap_pct && r.error_pct) gaps.push_back(&r);
+  }
+  md << "## Not yet matched (known gaps)\n\n";
+  if (gaps.empty()) {
+    md << "None.\n\n";
+    return;
+  }
+  md << gaps.size() << " records miss the estimator beyond their tolerance for a reason written down in "
+     << "tools/measure/FINDINGS.md; the test reports them and does not fail. They leave this list when the "
+     << "estimator's formulas match them.\n\n| record | split | error now | error when found | finding |\n"
+     << "|---|---|---:|---:|---|\n";
+  for (const Row* r : gaps) {
+    md << fmt::format("| {} | {} | {:+.2f}% | {:+.2f}% | tools/measure/{} |\n", r->id, r->split, *r->error_pct,
+                      *r->known_gap_pct, r->known_gap_finding);
+  }
+  md << "\n";
+}
+
+}  // namespace
 
 std::string markdown_report(const std::vector<Row>& rows, const std::string& dir) {
   const auto abouts = file_abouts(dir);
@@ -179,7 +267,9 @@ std::string markdown_report(const std::vector<Row>& rows, const std::string& dir
   md << "# Accuracy: predicted vs measured\n\n"
      << "Generated by `scripts/gen_accuracy.sh` from `tests/data/measured/*.json` (do not edit by hand). "
      << "The same comparison runs in the test suite (`tests/accuracy_test.cpp`), which fails when a record leaves its "
-     << "tolerance. Error = (predicted − measured) / measured. GiB = 2^30 bytes.\n\n";
+     << "tolerance (records with a documented known gap are reported, not failed). "
+     << "Error = (predicted − measured) / measured. GiB = 2^30 bytes.\n\n";
+  split_summary(md, rows);
   std::vector<std::string> files;
   for (const auto& r : rows) {
     if (std::find(files.begin(), files.end(), r.file) == files.end()) files.push_back(r.file);
@@ -206,21 +296,29 @@ std::string markdown_report(const std::vector<Row>& rows, const std::string& dir
     } else {
       md << fmt::format("{} records, none predicted.\n\n", total);
     }
-    md << "| record | metric | setup | predicted | measured | error | tolerance |\n|---|---|---|---:|---:|---:|---:|\n";
+    const bool split_cols = std::any_of(rows.begin(), rows.end(), [&](const Row& r) { return r.file == file && r.out_of_sample; });
+    if (split_cols) {
+      md << "| record | split | metric | setup | predicted | measured | error | tolerance |\n|---|---|---|---|---:|---:|---:|---:|\n";
+    } else {
+      md << "| record | metric | setup | predicted | measured | error | tolerance |\n|---|---|---|---:|---:|---:|---:|\n";
+    }
     for (const auto& r : rows) {
       if (r.file != file) continue;
+      const std::string id = split_cols ? r.id + " | " + r.split : r.id;
       if (!r.predicted) {
-        md << fmt::format("| {} | {} | not predicted: {} | – | {} | – | – |\n", r.id, r.metric, r.why_not, size_cell(r.measured, r.metric));
+        md << fmt::format("| {} | {} | not predicted: {} | – | {} | – | – |\n", id, r.metric, r.why_not, size_cell(r.measured, r.metric));
         continue;
       }
-      md << fmt::format("| {} | {} | {} | {} | {} | {:+.2f}% | {} |\n", r.id, r.metric, r.setup, size_cell(*r.predicted, r.metric),
-                        size_cell(r.measured, r.metric), *r.error_pct,
-                        r.tolerance_pct ? fmt::format("±{:.0f}%", *r.tolerance_pct) : "–");
+      const std::string tol = r.tolerance_pct ? fmt::format("±{:.0f}%", *r.tolerance_pct) : "–";
+      md << fmt::format("| {} | {} | {} | {} | {} | {:+.2f}% | {}{} |\n", id, r.metric, r.setup, size_cell(*r.predicted, r.metric),
+                        size_cell(r.measured, r.metric), *r.error_pct, tol,
+                        !r.predicted_ok && r.known_gap_pct ? " (known gap)" : "");
     }
     md << "\n";
     bool any_notes = false;
     for (const auto& r : rows) {
-      if (r.file != file || r.notes.empty() || r.metric.rfind("saved", 0) == 0) continue;
+      // Out-of-sample files say what every record measures in their "about"; each record's notes stay in the JSON.
+      if (r.file != file || r.notes.empty() || r.metric.rfind("saved", 0) == 0 || r.out_of_sample) continue;
       if (!any_notes) md << "Notes and sources:\n\n";
       any_notes = true;
       const bool stop = !r.notes.empty() && r.notes.back() == '.';

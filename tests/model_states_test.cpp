@@ -15,7 +15,7 @@ ModelStates states_for(const std::string& model, Precision precision, Optimizer 
   TrainingSetup s;
   s.precision = precision;
   s.optimizer = optimizer;
-  return model_states(m, count_parameters(m), s);
+  return model_states(count_parameters(m), s);
 }
 
 // h=64, L=2, a=4, k=2, I=128, V=100, untied: small enough to derive every tensor by hand.
@@ -72,7 +72,7 @@ TEST_CASE("optimizer states follow each optimizer's state layout", "[states]") {
     const ModelConfig m = tiny();
     TrainingSetup setup;
     setup.optimizer = Optimizer::kAdamW8bit;
-    const ModelStates s = model_states(m, count_parameters(m), setup);
+    const ModelStates s = model_states(count_parameters(m), setup);
     // 8-bit: embed 6400, lm_head 6400, gate/up/down 8192 each (per layer), q/o 4096 each.
     // fp32 (8 B): k/v 2048 each, norms 64 each.
     const std::uint64_t eight_bit = 2 * (6400 + 4 * 25) * 2 + 2 * 2 * (3 * (8192 + 4 * 32) + 2 * (4096 + 4 * 16));
@@ -83,7 +83,7 @@ TEST_CASE("optimizer states follow each optimizer's state layout", "[states]") {
     const ModelConfig m = tiny();
     TrainingSetup setup;
     setup.optimizer = Optimizer::kAdafactor;
-    const ModelStates s = model_states(m, count_parameters(m), setup);
+    const ModelStates s = model_states(count_parameters(m), setup);
     // embed 4·(100+64) + lm_head 4·164 + 2 layers × (q 512 + k 384 + v 384 + o 512 + 3 × 768 + 2 norms × 256)
     // + final norm 256.
     CHECK(s.optimizer_states.bytes == 656 + 656 + 2 * 4608 + 256);
@@ -91,7 +91,7 @@ TEST_CASE("optimizer states follow each optimizer's state layout", "[states]") {
     // the largest tensor (a 128×64 MLP matrix).
     CHECK(s.optimizer_step_temp.bytes == 2 * 4 * 8192);
     setup.precision = Precision::kBf16;  // bf16 params add grad.float() and p.float()
-    CHECK(model_states(m, count_parameters(m), setup).optimizer_step_temp.bytes == 4 * 4 * 8192);
+    CHECK(model_states(count_parameters(m), setup).optimizer_step_temp.bytes == 4 * 4 * 8192);
   }
   SECTION("SGD keeps nothing, momentum one buffer, Lion one state") {
     CHECK(states_for("llama-8b", Precision::kFp32, Optimizer::kSgd).optimizer_states.bytes == 0);

@@ -20,13 +20,13 @@ EstimateInputs memo_inputs(int stage, std::uint64_t gpus) {
   return in;
 }
 
-Bytes max_of(const Estimate& est, const std::string& name) {
-  const Component* c = est.find(name);
+Bytes max_of(const Estimate& est, ComponentId id) {
+  const Component* c = est.find(id);
   return c ? c->max_bytes : 0;
 }
 
-Bytes size_of(const Estimate& est, const std::string& name) {
-  const Component* c = est.find(name);
+Bytes size_of(const Estimate& est, ComponentId id) {
+  const Component* c = est.find(id);
   return c ? c->size_bytes : 0;
 }
 
@@ -45,25 +45,25 @@ TEST_CASE("the memo's scenario: llama-8b, ZeRO-3 over 4 pods with one GPU each",
   const Estimate one = estimate(memo_inputs(0, 1));
   const Estimate four = estimate(memo_inputs(3, 4));
   SECTION("parameters, gradients and optimizer states are a quarter of one GPU's") {
-    CHECK(max_of(four, "weights") == kQuarter * 2);
-    CHECK(max_of(four, "gradients") == kQuarter * 2);
-    CHECK(max_of(four, "master_weights") == kQuarter * 4);
-    CHECK(max_of(four, "optimizer_states") == kQuarter * 8);
-    CHECK(max_of(four, "weights") * 4 == max_of(one, "weights"));
-    CHECK(max_of(four, "optimizer_states") * 4 == max_of(one, "optimizer_states"));
+    CHECK(max_of(four, ComponentId::kWeights) == kQuarter * 2);
+    CHECK(max_of(four, ComponentId::kGradients) == kQuarter * 2);
+    CHECK(max_of(four, ComponentId::kMasterWeights) == kQuarter * 4);
+    CHECK(max_of(four, ComponentId::kOptimizerStates) == kQuarter * 8);
+    CHECK(max_of(four, ComponentId::kWeights) * 4 == max_of(one, ComponentId::kWeights));
+    CHECK(max_of(four, ComponentId::kOptimizerStates) * 4 == max_of(one, ComponentId::kOptimizerStates));
   }
   SECTION("what is not sharded appears as its own lines") {
     // Largest module (embedding / lm_head, 128256 × 4096) gathered, plus HF-auto prefetch 0.9·h².
-    CHECK(size_of(four, "gathered_params") == (525'336'576ULL + 15'099'494) * 2);
-    CHECK(size_of(four, "gathered_grad") == 525'336'576ULL * 2);
-    CHECK(max_of(four, "reduce_bucket") == 4096ULL * 4096 * 2);  // HF "auto" reduce_bucket_size = h²
-    CHECK(max_of(four, "persistent_params") == (65ULL * 4096) * 2);  // 2 norms × 32 layers + final norm
-    CHECK(size_of(four, "reduce_scatter_temp") == 4096ULL * 4096 * 2);
+    CHECK(size_of(four, ComponentId::kGatheredParams) == (525'336'576ULL + 15'099'494) * 2);
+    CHECK(size_of(four, ComponentId::kGatheredGrad) == 525'336'576ULL * 2);
+    CHECK(max_of(four, ComponentId::kReduceBucket) == 4096ULL * 4096 * 2);  // HF "auto" reduce_bucket_size = h²
+    CHECK(max_of(four, ComponentId::kPersistentParams) == (65ULL * 4096) * 2);  // 2 norms × 32 layers + final norm
+    CHECK(size_of(four, ComponentId::kReduceScatterTemp) == 4096ULL * 4096 * 2);
     CHECK(four.non_pytorch > one.non_pytorch);                    // NCCL buffers
   }
   SECTION("activations and logits stay whole on every pod") {
-    CHECK(max_of(four, "activations") == max_of(one, "activations"));
-    CHECK(max_of(four, "logits_loss") == max_of(one, "logits_loss"));
+    CHECK(max_of(four, ComponentId::kActivations) == max_of(one, ComponentId::kActivations));
+    CHECK(max_of(four, ComponentId::kLogitsLoss) == max_of(one, ComponentId::kLogitsLoss));
   }
 }
 
@@ -80,7 +80,7 @@ TEST_CASE("loading without zero.Init puts the whole model on every pod", "[zero]
   const Estimate with = estimate(in);
   CHECK(with.load.cpu_per_rank < kP * 2);
   CHECK(phase_named(with, "load").allocated < kP * 2);
-  CHECK(phase_named(with, "load").bytes_of("weights") == kQuarter * 2);
+  CHECK(phase_named(with, "load").bytes_of(ComponentId::kWeights) == kQuarter * 2);
   in.load.dtype_bytes = 4;  // transformers v4 default: fp32
   in.layout.zero.zero3_init = false;
   CHECK(estimate(in).load.cpu_per_rank == kP * 4);
@@ -96,7 +96,8 @@ TEST_CASE("loading sets the peak when training needs less than the whole model",
   const Estimate est = estimate(in);
   CHECK(est.load_sets_peak());
   REQUIRE_FALSE(est.advice.empty());
-  CHECK_THAT(est.advice.front().action, Catch::Contains("zero.Init"));
+  CHECK(est.advice.front().change.field == field::kZeroInit);
+  CHECK_THAT(est.advice.front().what, Catch::Contains("zero.Init"));
   CHECK(est.advice.front().peak_after < est.advice.front().peak_before);
 }
 
@@ -106,7 +107,9 @@ TEST_CASE("model states shrink stage by stage: ZeRO-3 <= 2 <= 1 <= 0", "[zero][p
     for (int stage : {0, 1, 2, 3}) {
       const Estimate est = estimate(memo_inputs(stage, gpus));
       Bytes states = 0;
-      for (const char* n : {"weights", "master_weights", "gradients", "optimizer_states"}) states += max_of(est, n);
+      for (ComponentId n : {ComponentId::kWeights, ComponentId::kMasterWeights, ComponentId::kGradients, ComponentId::kOptimizerStates}) {
+        states += max_of(est, n);
+      }
       INFO("gpus " << gpus << " stage " << stage);
       CHECK(states <= previous);
       previous = states;
@@ -139,14 +142,14 @@ TEST_CASE("offload moves optimizer states and parameters to the host", "[zero][o
   EstimateInputs in = memo_inputs(3, 4);
   in.layout.zero.offload_optimizer.device = OffloadDevice::kCpu;
   const Estimate opt = estimate(in);
-  CHECK(max_of(opt, "optimizer_states") == 0);
-  CHECK(max_of(opt, "master_weights") == 0);
+  CHECK(max_of(opt, ComponentId::kOptimizerStates) == 0);
+  CHECK(max_of(opt, ComponentId::kMasterWeights) == 0);
   // Host: fp32 master 4 + fp32 grads 4 + Adam 8 bytes per parameter of this rank's partition.
   CHECK(opt.host.ram_per_rank == kQuarter * 16);
   CHECK(opt.host.pinned_per_node == kQuarter * 16);  // pin_memory is DeepSpeed's default
   in.layout.zero.offload_param.device = OffloadDevice::kCpu;
   const Estimate both = estimate(in);
-  CHECK(max_of(both, "weights") == 0);
+  CHECK(max_of(both, ComponentId::kWeights) == 0);
   CHECK(both.host.ram_per_rank == kQuarter * 18);
   in.layout.zero.offload_param.device = OffloadDevice::kNvme;
   const Estimate nvme = estimate(in);
@@ -168,7 +171,7 @@ TEST_CASE("ZeRO-2 with overlap_comm double-buffers its reduce bucket", "[zero]")
   EstimateInputs in = memo_inputs(2, 8);
   in.layout.zero = default_zero_settings(2, 4096, false);  // DeepSpeed defaults: 5e8-element buckets
   in.layout.zero.overlap_comm = true;
-  CHECK(max_of(estimate(in), "reduce_bucket") == 2ULL * 500'000'000 * 2);
+  CHECK(max_of(estimate(in), ComponentId::kReduceBucket) == 2ULL * 500'000'000 * 2);
   in.layout.zero.overlap_comm = false;
-  CHECK(max_of(estimate(in), "reduce_bucket") == 500'000'000ULL * 2);
+  CHECK(max_of(estimate(in), ComponentId::kReduceBucket) == 500'000'000ULL * 2);
 }

@@ -1,6 +1,6 @@
 #pragma once
 /// Activation memory: what autograd saves for backward in each decoder layer, derived op by
-/// op from the HF implementation (modeling.md §4), and how checkpointing changes it.
+/// op from the HF implementation (architecture.hpp, src/core/ops.cpp), and how checkpointing changes it.
 
 #include <vector>
 

@@ -1,7 +1,7 @@
 #pragma once
 /// DeepSpeed: the ZeRO knobs of a ds_config.json resolved to the values DeepSpeed runs with
-/// (modeling.md §2.4), HF Trainer / Accelerate "auto" resolution, and DeepSpeed's own
-/// model-states estimators reproduced exactly (modeling.md §2.6, peers.md §1.1).
+/// (deepspeed/runtime/zero/config.py), HF Trainer / Accelerate "auto" resolution, and DeepSpeed's own
+/// model-states estimators reproduced exactly (deepspeed/runtime/zero/stage3.py, stage_1_and_2.py).
 
 #include <cstdint>
 #include <optional>

@@ -35,6 +35,7 @@ inline constexpr const char* kZeroStage = "layout.zero.stage";
 inline constexpr const char* kOffloadOptimizer = "layout.zero.offload_optimizer.device";
 inline constexpr const char* kOffloadOptimizerRatio = "layout.zero.offload_optimizer.ratio";
 inline constexpr const char* kOffloadParam = "layout.zero.offload_param.device";
+inline constexpr const char* kZeroInit = "layout.zero.zero3_init";
 inline constexpr const char* kInterconnect = "layout.interconnect";
 inline constexpr const char* kNcclChannels = "layout.nccl_channels";
 inline constexpr const char* kHiddenSize = "model.hidden_size";  ///< a hidden size passed as an argument

@@ -10,47 +10,33 @@
 #include <vramcalc/gpu.hpp>
 #include <vramcalc/layout.hpp>
 #include <vramcalc/model.hpp>
-#include <vramcalc/sharding.hpp>
+#include <vramcalc/component.hpp>
+#include <vramcalc/layout_policy.hpp>
 #include <vramcalc/term.hpp>
+#include <vramcalc/timeline.hpp>
 #include <vramcalc/training.hpp>
 
 namespace vramcalc {
 
-/// Where a component's bytes live: PyTorch's allocated tensors, the allocator's reserve on
-/// top of them, or memory PyTorch does not manage (CUDA context, NCCL).
-enum class TermKind { kAllocated, kReserve, kNonPytorch };
-const char* to_string(TermKind kind);
-
 /// A memory term as reported: its formula and source, its bytes at the peak phase, and the
 /// largest bytes it reaches in any phase.
 struct Component {
+  ComponentId id = ComponentId::kWeights;
   Term term;               ///< term.bytes = bytes at the peak phase
   Bytes max_bytes = 0;     ///< largest over the phases' peak moments
   Bytes size_bytes = 0;    ///< the term's own size while it is alive (its formula's value)
   TermKind kind = TermKind::kAllocated;
 };
 
-/// One component's bytes at one moment, with a note when only part of it is alive.
-struct PhaseEntry {
-  std::string name;
-  Bytes bytes = 0;
-  std::string note;
-};
-
-/// One phase of a training step and the moment inside it where allocation peaks.
-struct Phase {
-  std::string name;   ///< "forward", "backward", "optimizer_step"
-  std::string point;  ///< the moment that sets the phase's peak
-  Bytes allocated = 0;
-  std::vector<PhaseEntry> entries;  ///< allocated components at that moment; Σ = allocated
-
-  /// Bytes of `component` at this phase's peak moment (0 when not alive then).
-  Bytes bytes_of(const std::string& component) const;
-};
-
 /// A change to the inputs that lowers the peak, with its saving computed by re-estimating.
 struct Advice {
-  std::string action;       ///< what to change, e.g. "--grad-ckpt full"
+  /// One input to change: a field id (vramcalc/error.hpp, namespace field) and its new value.
+  struct Change {
+    std::string field;
+    std::string value;
+  };
+  Change change;            ///< e.g. {field::kGradCkpt, "full"}
+  std::string what;         ///< the change in plain words, e.g. "gradient checkpointing"
   std::string why;          ///< which component dominates
   Bytes peak_before = 0;    ///< device bytes per GPU now
   Bytes peak_after = 0;     ///< device bytes per GPU with the change
@@ -73,14 +59,15 @@ struct Estimate {
   ParameterCounts params;
   Activations activations;
   std::vector<Component> components;  ///< every term, in report order
-  std::vector<Phase> phases;
+  std::vector<Moment> timeline;       ///< every moment of the step, in time order
+  std::vector<Phase> phases;          ///< each phase at its largest moment (derived from timeline)
   std::size_t peak_phase = 0;         ///< index into phases
   Bytes peak_allocated = 0;           ///< what torch.cuda.max_memory_allocated would show
   Bytes peak_reserved = 0;            ///< + allocator reserve: max_memory_reserved
   Bytes non_pytorch = 0;              ///< CUDA context and other non-PyTorch memory
   Bytes device_total = 0;             ///< reserved + non-PyTorch: what nvidia-smi shows
   std::optional<Bytes> capacity;      ///< GPU capacity or budget, when one was given
-  std::string capacity_label;         ///< the GPU's name or "--gpu-mem"
+  std::string capacity_label;         ///< the GPU's catalog name; "" for a memory budget
   LoadPhase load;                     ///< model loading (also the "load" phase)
   HostMemory host;                    ///< host RAM / NVMe of offload during training
   Bytes cpu_peak_per_node = 0;        ///< max(load, training) host RAM per node
@@ -91,10 +78,11 @@ struct Estimate {
   bool cpu_fits() const { return !cpu_capacity || cpu_peak_per_node <= *cpu_capacity; }
   bool fits() const { return gpu_fits() && cpu_fits(); }
   /// True when loading the model, not training, sets the GPU peak.
-  bool load_sets_peak() const { return !phases.empty() && phases[peak_phase].name == "load"; }
-  const Component* find(const std::string& name) const;
+  bool load_sets_peak() const { return !phases.empty() && phases[peak_phase].id == PhaseId::kLoad; }
+  const Component* find(ComponentId id) const;
+  const Phase* phase(PhaseId id) const;
   /// The phase called `name` ("load", "forward", "backward", "optimizer_step"), or nullptr.
-  const Phase* phase(const std::string& name) const;
+  const Phase* phase(std::string_view name) const;
 };
 
 /// Validates the inputs (InputError on zero sizes, overflow) and computes the estimate.

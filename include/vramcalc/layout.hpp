@@ -11,7 +11,7 @@
 namespace vramcalc {
 
 /// The fabric between ranks; it decides NCCL's channel count, protocols and where its buffers
-/// live (modeling.md §5.4).
+/// live (NVIDIA/nccl src/init.cc).
 enum class Interconnect {
   kAuto,    ///< NVLink inside a node, InfiniBand across nodes
   kNvlink,  ///< NVLink / NVSwitch peer-to-peer
@@ -32,7 +32,7 @@ struct ParallelLayout {
   std::uint64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
 };
 
-/// How the model is loaded before training (modeling.md §3).
+/// How the model is loaded before training (transformers modeling_utils from_pretrained).
 struct LoadSetup {
   std::optional<Bytes> dtype_bytes;   ///< from_pretrained dtype; unset = the checkpoint's torch_dtype
   Bytes checkpoint_shard = 5'000'000'000;  ///< save_pretrained's default max_shard_size ("5GB")

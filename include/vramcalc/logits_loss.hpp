@@ -1,6 +1,6 @@
 #pragma once
 /// Logits and cross-entropy loss: the output stage's forward and backward peaks
-/// (modeling.md §4.5).
+/// (transformers loss/loss_utils.py ForCausalLMLoss and the chunked / fused variants).
 
 #include <vramcalc/model.hpp>
 #include <vramcalc/term.hpp>

@@ -10,8 +10,9 @@
 
 namespace vramcalc {
 
-/// The model families vramcalc models op for op. Each maps to one HF `model_type`.
-enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3 };
+/// The model families vramcalc models op for op. Each maps to one HF `model_type`; each is one
+/// file in src/core/families/ (architecture.hpp).
+enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2 };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);
@@ -40,11 +41,23 @@ struct ModelConfig {
   double attn_logit_softcapping = 0.0;    ///< gemma2: tanh soft-cap on attention scores
   double final_logit_softcapping = 0.0;   ///< gemma2: tanh soft-cap on logits
   std::string hidden_act = "silu";
+  std::uint64_t rotary_dim = 0;           ///< dims of each head that RoPE rotates (partial rotary), else head_dim
+  bool linear_bias = false;               ///< every Linear of the layer has a bias (GPT-NeoX, Falcon `bias`)
+  bool parallel_block = false;            ///< attention and MLP read the same input (GPT-NeoX, Falcon)
+  std::uint64_t block_norms = 2;          ///< norms before attention/MLP in a parallel block (Falcon-7B: 1)
   std::uint64_t checkpoint_dtype_bytes = 4;  ///< bytes per parameter of config.torch_dtype (fp32 when absent)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d
 };
+
+/// Where a parameter tensor sits in the model.
+enum class ParamScope { kEmbedding, kLayer, kFinalNorm, kLmHead };
+
+/// When a decoder layer's backward produces a parameter's gradient: at the layer's output
+/// projection (first), after the attention block's output (MLP, o_proj, the norms between), or
+/// at the layer's input side (q/k/v, input norm). Parameters outside the layers: kNone.
+enum class BackwardRegion { kNone, kOutput, kAfterAttention, kInput };
 
 /// One parameter tensor shape and how many the model has of it (one per layer, or one).
 struct ParamTensor {
@@ -54,6 +67,9 @@ struct ParamTensor {
   std::uint64_t count = 1; ///< number of such tensors in the model
   bool matmul = false;     ///< used by a Linear / matmul (autocast casts it)
   bool embedding = false;  ///< the input embedding table
+  ParamScope scope = ParamScope::kLayer;
+  bool trainable = true;   ///< gets a gradient and optimizer states
+  BackwardRegion backward_region = BackwardRegion::kNone;
 
   std::uint64_t numel() const { return rows * cols; }
   std::uint64_t total() const { return rows * cols * count; }
@@ -67,6 +83,7 @@ struct ParameterCounts {
   std::uint64_t per_layer = 0;      ///< one decoder layer
   std::uint64_t final_norm = 0;     ///< h
   std::uint64_t total = 0;          ///< every parameter, tied weights once
+  std::uint64_t trainable = 0;      ///< parameters with a gradient and optimizer states
   std::uint64_t matmul_weights = 0; ///< parameters autocast casts (Linear weights/biases incl. lm_head)
   std::uint64_t largest_tensor = 0; ///< numel of the largest single tensor
   std::uint64_t largest_module = 0; ///< params owned directly by the largest module (DeepSpeed's "largest layer")

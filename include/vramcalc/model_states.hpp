@@ -1,6 +1,6 @@
 #pragma once
 /// Weights, gradients, master weights and optimizer states, and what the optimizer step
-/// allocates on top of them (modeling.md §1).
+/// allocates on top of them (ZeRO, arXiv:1910.02054 §3.1; torch/optim).
 
 #include <vramcalc/model.hpp>
 #include <vramcalc/term.hpp>
@@ -30,6 +30,6 @@ struct ModelStates {
   Term autocast_cache;       ///< amp: bf16 casts of the weights, forward to backward
 };
 
-ModelStates model_states(const ModelConfig& model, const ParameterCounts& params, const TrainingSetup& setup);
+ModelStates model_states(const ParameterCounts& params, const TrainingSetup& setup);
 
 }  // namespace vramcalc

@@ -8,7 +8,7 @@
 
 namespace vramcalc {
 
-/// How weights, gradients, optimizer states and activations are stored (modeling.md §1).
+/// How weights, gradients, optimizer states and activations are stored.
 enum class Precision {
   kFp32,   ///< everything fp32
   kAmp,    ///< torch.autocast(bf16) over fp32 weights: 4+4 B/param + weight-cast cache

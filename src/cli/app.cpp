@@ -124,6 +124,7 @@ constexpr FlagName kFlags[] = {
     {field::kZeroStage, "--zero"},
     {field::kOffloadOptimizer, "--offload-optimizer"},
     {field::kOffloadParam, "--offload-params"},
+    {field::kZeroInit, "--zero-init"},
     {field::kInterconnect, "--interconnect"},
     {field::kNcclChannels, "--nccl-channels"},
     {field::kDsNodes, "--nodes"},

@@ -9,22 +9,26 @@
 
 namespace vramcalc::cli {
 
+std::string capacity_name(const Estimate& est) {
+  return est.capacity_label.empty() ? flag_for(field::kMemoryBudget) : est.capacity_label;
+}
+
 std::vector<ComponentRow> component_rows(const Estimate& est) {
   std::vector<ComponentRow> rows;
   for (const auto& c : est.components) {
-    ComponentRow row{c.term.name, to_string(c.kind), c.term.bytes, {}, c.term.formula, c.term.source, c.term.estimated};
+    ComponentRow row{std::string(name_of(c.id)), to_string(c.kind), c.term.bytes, {}, c.term.formula, c.term.source, c.term.estimated};
     if (c.kind == TermKind::kAllocated) {
-      for (const auto& phase : est.phases) {
-        Bytes b = 0;
-        for (const auto& e : phase.entries) {
-          if (e.name == c.term.name) b = e.bytes;
-        }
-        row.per_phase.push_back(b);
-      }
+      for (const auto& phase : est.phases) row.per_phase.push_back(phase.bytes_of(c.id));
     }
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+std::string advice_action(const Advice& a) {
+  const std::string flag = flag_for(a.change.field);
+  const std::string flags = a.change.value == "true" ? flag : flag + " " + a.change.value;
+  return fmt::format("{} ({})", flags, a.what);
 }
 
 std::string csv_field(const std::string& text) {
@@ -83,10 +87,10 @@ std::string verdict(const Estimate& est, SizeUnits units) {
   if (!est.capacity) return "";
   const Bytes cap = *est.capacity;
   if (est.gpu_fits()) {
-    return fmt::format("fits {} ({}): {} free", est.capacity_label, format_size(cap, units),
+    return fmt::format("fits {} ({}): {} free", capacity_name(est), format_size(cap, units),
                        format_size(cap - est.device_total, units));
   }
-  return fmt::format("does not fit {} ({}): exceeds by {}", est.capacity_label, format_size(cap, units),
+  return fmt::format("does not fit {} ({}): exceeds by {}", capacity_name(est), format_size(cap, units),
                      format_size(est.device_total - cap, units));
 }
 

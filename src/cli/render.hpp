@@ -24,6 +24,11 @@ struct ComponentRow {
 };
 
 std::vector<ComponentRow> component_rows(const Estimate& est);
+/// What the capacity is: the catalog GPU's name, or "--gpu-mem" for a memory budget.
+std::string capacity_name(const Estimate& est);
+/// An advice's change as command-line flags, with its plain-words description:
+/// "--grad-ckpt full (gradient checkpointing)".
+std::string advice_action(const Advice& advice);
 /// RFC 4180 field: quoted when it holds a comma, quote or newline.
 std::string csv_field(const std::string& text);
 /// "mixed (bf16 params and grads, fp32 master and optimizer states)" and friends.

@@ -9,7 +9,7 @@ namespace vramcalc::cli {
 
 void render_csv(std::ostream& out, const Estimate& est) {
   out << "component,kind,bytes_at_peak";
-  for (const auto& ph : est.phases) out << "," << ph.name << "_bytes";
+  for (const auto& ph : est.phases) out << "," << ph.name() << "_bytes";
   out << ",estimated,formula,source\n";
   for (const auto& r : component_rows(est)) {
     out << csv_field(r.name) << "," << r.kind << "," << r.at_peak;

@@ -69,7 +69,7 @@ void render_json(std::ostream& out, const Estimate& est) {
     cj["kind"] = to_string(c.kind);
     cj["max_bytes"] = c.max_bytes;
     cj["size_bytes"] = c.size_bytes;
-    if (c.term.name == "activations") {
+    if (c.id == ComponentId::kActivations) {
       const Activations& a = est.activations;
       cj["per_layer_bytes"] = a.per_layer;
       cj["kept_per_layer_bytes"] = a.kept_per_layer;
@@ -88,15 +88,15 @@ void render_json(std::ostream& out, const Estimate& est) {
   for (const auto& ph : est.phases) {
     ojson entries = ojson::array();
     for (const auto& e : ph.entries) {
-      ojson ej{{"name", e.name}, {"bytes", e.bytes}};
+      ojson ej{{"name", name_of(e.id)}, {"bytes", e.bytes}};
       if (!e.note.empty()) ej["note"] = e.note;
       entries.push_back(ej);
     }
-    phases.push_back({{"name", ph.name}, {"point", ph.point}, {"allocated_bytes", ph.allocated}, {"components", entries}});
+    phases.push_back({{"name", ph.name()}, {"point", ph.point}, {"allocated_bytes", ph.allocated}, {"components", entries}});
   }
   j["phases"] = phases;
   const Phase& p = est.phases[est.peak_phase];
-  j["peak"] = {{"phase", p.name},
+  j["peak"] = {{"phase", p.name()},
                {"point", p.point},
                {"allocated_bytes", est.peak_allocated},
                {"reserved_bytes", est.peak_reserved},
@@ -122,7 +122,8 @@ void render_json(std::ostream& out, const Estimate& est) {
               {"fits", est.cpu_fits()}};
   ojson advice = ojson::array();
   for (const auto& a : est.advice) {
-    advice.push_back({{"action", a.action},
+    advice.push_back({{"action", advice_action(a)},
+                      {"change", {{"flag", flag_for(a.change.field)}, {"value", a.change.value}}},
                       {"why", a.why},
                       {"device_bytes_before", a.peak_before},
                       {"device_bytes_after", a.peak_after},
@@ -130,7 +131,7 @@ void render_json(std::ostream& out, const Estimate& est) {
   }
   j["advice"] = advice;
   if (est.capacity) {
-    ojson g{{"name", est.capacity_label}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
+    ojson g{{"name", capacity_name(est)}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
     // Exact: the CLI keeps budgets at most 1 PiB and device totals below 2^63.
     g["margin_bytes"] = est.gpu_fits() ? static_cast<std::int64_t>(*est.capacity - est.device_total)
                                        : -static_cast<std::int64_t>(est.device_total - *est.capacity);

@@ -13,7 +13,7 @@ void render_markdown(std::ostream& out, const Estimate& est, const OutputOptions
   const ModelConfig& m = est.inputs.model;
   out << fmt::format("**{}** ({} parameters): {}\n\n", m.name, group_digits(est.params.total), describe_setup(est));
   out << "| component |";
-  for (const auto& ph : est.phases) out << fmt::format(" {} ({}) |", ph.name, unit);
+  for (const auto& ph : est.phases) out << fmt::format(" {} ({}) |", ph.name(), unit);
   out << fmt::format(" at peak ({}) | formula | source |\n|---|", unit);
   for (std::size_t i = 0; i < est.phases.size(); ++i) out << "---:|";
   out << "---:|---|---|\n";
@@ -36,7 +36,7 @@ void render_markdown(std::ostream& out, const Estimate& est, const OutputOptions
   for (const auto& ph : est.phases) out << fmt::format(" **{:.2f}** |", to_unit(ph.allocated, u));
   out << fmt::format(" **{:.2f}** | | |\n", to_unit(est.peak_allocated, u));
   const Phase& p = est.phases[est.peak_phase];
-  out << fmt::format("\nPeak: **{}** ({}): allocated {}, reserved {}, on the device {}.", p.name, p.point,
+  out << fmt::format("\nPeak: **{}** ({}): allocated {}, reserved {}, on the device {}.", p.name(), p.point,
                      format_size(est.peak_allocated, u), format_size(est.peak_reserved, u), format_size(est.device_total, u));
   // GPU and host RAM are separate verdicts: a host-RAM miss must not mark the GPU as failing.
   const std::string v = verdict(est, u);

@@ -39,7 +39,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   const std::size_t peak = est.peak_phase;
   std::string header = fmt::format("{:<22}", "component");
   for (std::size_t i = 0; i < est.phases.size(); ++i) {
-    std::string title = phase_title(est.phases[i].name) + (i == peak ? "*" : "");
+    std::string title = phase_title(std::string(est.phases[i].name())) + (i == peak ? "*" : "");
     header += fmt::format(" {:>10}", title);
   }
   header += fmt::format("  {:>10}  {:>6}", fmt::format("peak {}", unit), "share");
@@ -60,12 +60,12 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << style_bold(alloc_line, c) << "\n";
   out << fmt::format("{:<22} {:>{}}  {:>10.2f}\n", "on the device", "", est.phases.size() * 11 - 1, to_unit(est.device_total, u));
   for (const auto& ph : est.phases) {
-    out << style_dim(fmt::format("  {:<16} measured at: {}", phase_title(ph.name), ph.point), c) << "\n";
+    out << style_dim(fmt::format("  {:<16} measured at: {}", phase_title(std::string(ph.name())), ph.point), c) << "\n";
   }
   out << "\n";
 
   const Phase& p = est.phases[peak];
-  out << style_bold(fmt::format("peak: {} ({})", p.name, p.point), c) << "\n";
+  out << style_bold(fmt::format("peak: {} ({})", p.name(), p.point), c) << "\n";
   out << fmt::format("  allocated {}  (torch.cuda.max_memory_allocated)\n", format_size(est.peak_allocated, u));
   out << fmt::format("  reserved  {}  (max_memory_reserved: + allocator reserve)\n", format_size(est.peak_reserved, u));
   out << fmt::format("  device    {}  (nvidia-smi: + CUDA context, non-PyTorch)\n", format_size(est.device_total, u));
@@ -87,7 +87,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   if (!est.advice.empty()) {
     out << "\n" << style_bold("to lower the peak (each re-estimated with the one change)", c) << "\n";
     for (const auto& a : est.advice) {
-      out << fmt::format("  {:<62} {:>9} → {:>9}  ({})\n", a.action, format_size(a.peak_before, u), format_size(a.peak_after, u), a.why);
+      out << fmt::format("  {:<62} {:>9} → {:>9}  ({})\n", advice_action(a), format_size(a.peak_before, u), format_size(a.peak_after, u), a.why);
     }
   }
   out << "\n";
@@ -117,9 +117,9 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     }
     out << "\n" << style_bold("phases", c) << "\n";
     for (const auto& ph : est.phases) {
-      out << fmt::format("  {:<15} {:>10}  at {}\n", ph.name, format_size(ph.allocated, u), ph.point);
+      out << fmt::format("  {:<15} {:>10}  at {}\n", ph.name(), format_size(ph.allocated, u), ph.point);
       for (const auto& e : ph.entries) {
-        out << fmt::format("      {:<22} {:>10}{}\n", e.name, format_size(e.bytes, u), e.note.empty() ? "" : "  " + e.note);
+        out << fmt::format("      {:<22} {:>10}{}\n", name_of(e.id), format_size(e.bytes, u), e.note.empty() ? "" : "  " + e.note);
       }
     }
   } else {

@@ -393,90 +393,86 @@ void warn_unmodeled(const std::string& key, const json& value, Reader& r) {
   }
 }
 
-ZeroSettings parse_zero(const json& zero, Reader& r) {
-  if (zero.is_boolean()) {
-    // DeepSpeed's deprecated form (read_zero_config_deprecated): true = stage 1.
-    const int stage = zero.get<bool>() ? 1 : 0;
-    r.warn(fmt::format("zero_optimization: {}: deprecated boolean form; DeepSpeed reads it as stage {}", shown(zero),
-                       stage));
-    return default_zero_settings(stage, 0, false);
-  }
-  if (zero.is_null()) return default_zero_settings(0, 0, false);
-  r.object(zero, "zero_optimization");
-
-  const int stage = parse_stage(zero, r);
-  ZeroSettings s = default_zero_settings(stage, 0, false);
+// The hidden-size keys HF/Accelerate fill when "auto" (only the stage3_ names, as they do).
+void resolve_hf_auto(const std::string& key, int stage, std::uint64_t& field, std::uint64_t fallback, Reader& r) {
+  const std::string at = "zero_optimization." + key;
+  const bool stage3_key = key != "reduce_bucket_size";
   const std::uint64_t h = r.hidden();
-  std::optional<bool> overlap_comm;
-  bool has_offload_optimizer = false;
-  bool has_offload_param = false;
-
-  // The hidden-size keys HF/Accelerate fill when "auto" (only the stage3_ names, as they do).
-  auto hf_auto = [&](const std::string& key, std::uint64_t& field, std::uint64_t fallback) {
-    const std::string at = "zero_optimization." + key;
-    const bool stage3_key = key != "reduce_bucket_size";
-    if (stage3_key && stage != 3) {
-      field = fallback;  // HF fills these only for ZeRO-3; DeepSpeed drops "auto" (unused below stage 3)
-      return;
-    }
-    if (h == 0) {
-      field = fallback;
-      r.warn(fmt::format("{}: \"auto\" needs the model's hidden_size; using DeepSpeed's default {}", at, fallback));
-      return;
-    }
-    const ZeroSettings filled = default_zero_settings(stage, h, true);
-    if (key == "reduce_bucket_size") field = filled.reduce_bucket_size;
-    else if (key == "stage3_prefetch_bucket_size") field = filled.stage3_prefetch_bucket_size;
-    else field = filled.stage3_param_persistence_threshold;
-  };
-
-  for (const auto& [key, value] : zero.items()) {
-    const std::string at = "zero_optimization." + key;
-    if (!contains(known_zero_keys(), key)) {
-      r.unknown("zero_optimization", key, known_zero_keys(), "DeepSpeed rejects unknown zero_optimization keys");
-      continue;
-    }
-    if (key == "stage") continue;
-    if (is_auto(value)) {
-      if (key == "reduce_bucket_size") hf_auto(key, s.reduce_bucket_size, kDefaultBucket);
-      else if (key == "stage3_prefetch_bucket_size") hf_auto(key, s.stage3_prefetch_bucket_size, kDefaultPrefetch);
-      else if (key == "stage3_param_persistence_threshold")
-        hf_auto(key, s.stage3_param_persistence_threshold, kDefaultPersistence);
-      else if (contains(used_zero_keys(), key)) r.auto_default(at);
-      continue;
-    }
-    if (key == "reduce_bucket_size") s.reduce_bucket_size = r.count(value, at);
-    else if (key == "allgather_bucket_size") s.allgather_bucket_size = r.count(value, at);
-    else if (key == "stage3_prefetch_bucket_size" || key == "prefetch_bucket_size")
-      s.stage3_prefetch_bucket_size = r.count(value, at);
-    else if (key == "stage3_param_persistence_threshold" || key == "param_persistence_threshold")
-      s.stage3_param_persistence_threshold = r.count(value, at);
-    else if (key == "stage3_model_persistence_threshold" || key == "model_persistence_threshold")
-      s.stage3_model_persistence_threshold = r.count(value, at);
-    else if (key == "stage3_max_live_parameters" || key == "max_live_parameters")
-      s.stage3_max_live_parameters = r.count(value, at);
-    else if (key == "stage3_max_reuse_distance" || key == "max_reuse_distance")
-      s.stage3_max_reuse_distance = r.count(value, at);
-    else if (key == "sub_group_size") s.sub_group_size = r.count(value, at);
-    else if (key == "contiguous_gradients") s.contiguous_gradients = r.boolean(value, at);
-    else if (key == "reduce_scatter") s.reduce_scatter = r.boolean(value, at);
-    else if (key == "overlap_comm") {
-      if (!value.is_null()) overlap_comm = r.boolean(value, at);
-    } else if (key == "offload_optimizer") {
-      has_offload_optimizer = true;
-      parse_offload_optimizer(value, at, r, s.offload_optimizer);
-    } else if (key == "offload_param") {
-      has_offload_param = true;
-      parse_offload_param(value, at, r, s.offload_param);
-    } else {
-      if (const KeyKind* k = kind_of(kZeroKinds, key)) check_kind(value, k->kind, at, r);
-      warn_unmodeled(key, value, r);
-    }
+  if (stage3_key && stage != 3) {
+    field = fallback;  // HF fills these only for ZeRO-3; DeepSpeed drops "auto" (unused below stage 3)
+    return;
   }
+  if (h == 0) {
+    field = fallback;
+    r.warn(fmt::format("{}: \"auto\" needs the model's hidden_size; using DeepSpeed's default {}", at, fallback));
+    return;
+  }
+  const ZeroSettings filled = default_zero_settings(stage, h, true);
+  if (key == "reduce_bucket_size") field = filled.reduce_bucket_size;
+  else if (key == "stage3_prefetch_bucket_size") field = filled.stage3_prefetch_bucket_size;
+  else field = filled.stage3_param_persistence_threshold;
+}
 
-  // Deprecated booleans (DeepSpeedConfigModel._process_deprecated_field): they set the new
-  // section, and may not be given together with it.
-  auto legacy = [&](const char* key, const char* replacement, bool has_replacement, auto apply) {
+// An "auto" value: resolved as HF does for the hidden-size keys, DeepSpeed's default otherwise.
+void apply_auto(const std::string& key, int stage, ZeroSettings& s, Reader& r) {
+  if (key == "reduce_bucket_size") resolve_hf_auto(key, stage, s.reduce_bucket_size, kDefaultBucket, r);
+  else if (key == "stage3_prefetch_bucket_size") resolve_hf_auto(key, stage, s.stage3_prefetch_bucket_size, kDefaultPrefetch, r);
+  else if (key == "stage3_param_persistence_threshold")
+    resolve_hf_auto(key, stage, s.stage3_param_persistence_threshold, kDefaultPersistence, r);
+  else if (contains(used_zero_keys(), key)) r.auto_default("zero_optimization." + key);
+}
+
+// Whether `key` is one of the size counts, and if so sets it.
+bool apply_count_key(const std::string& key, const json& value, const std::string& at, ZeroSettings& s, Reader& r) {
+  std::uint64_t* field = nullptr;
+  if (key == "reduce_bucket_size") field = &s.reduce_bucket_size;
+  else if (key == "allgather_bucket_size") field = &s.allgather_bucket_size;
+  else if (key == "stage3_prefetch_bucket_size" || key == "prefetch_bucket_size") field = &s.stage3_prefetch_bucket_size;
+  else if (key == "stage3_param_persistence_threshold" || key == "param_persistence_threshold")
+    field = &s.stage3_param_persistence_threshold;
+  else if (key == "stage3_model_persistence_threshold" || key == "model_persistence_threshold")
+    field = &s.stage3_model_persistence_threshold;
+  else if (key == "stage3_max_live_parameters" || key == "max_live_parameters") field = &s.stage3_max_live_parameters;
+  else if (key == "stage3_max_reuse_distance" || key == "max_reuse_distance") field = &s.stage3_max_reuse_distance;
+  else if (key == "sub_group_size") field = &s.sub_group_size;
+  if (field == nullptr) return false;
+  *field = r.count(value, at);
+  return true;
+}
+
+// What parsing the keys found beyond ZeroSettings itself.
+struct ZeroKeysSeen {
+  std::optional<bool> overlap_comm;
+  bool offload_optimizer = false;
+  bool offload_param = false;
+};
+
+// One key of zero_optimization (not "stage", not "auto").
+void apply_zero_key(const std::string& key, const json& value, ZeroSettings& s, ZeroKeysSeen& seen, Reader& r) {
+  const std::string at = "zero_optimization." + key;
+  if (apply_count_key(key, value, at, s, r)) return;
+  if (key == "contiguous_gradients") {
+    s.contiguous_gradients = r.boolean(value, at);
+  } else if (key == "reduce_scatter") {
+    s.reduce_scatter = r.boolean(value, at);
+  } else if (key == "overlap_comm") {
+    if (!value.is_null()) seen.overlap_comm = r.boolean(value, at);
+  } else if (key == "offload_optimizer") {
+    seen.offload_optimizer = true;
+    parse_offload_optimizer(value, at, r, s.offload_optimizer);
+  } else if (key == "offload_param") {
+    seen.offload_param = true;
+    parse_offload_param(value, at, r, s.offload_param);
+  } else {
+    if (const KeyKind* k = kind_of(kZeroKinds, key)) check_kind(value, k->kind, at, r);
+    warn_unmodeled(key, value, r);
+  }
+}
+
+// Deprecated booleans (DeepSpeedConfigModel._process_deprecated_field): they set the new
+// section, and may not be given together with it.
+void apply_legacy_offload(const json& zero, const ZeroKeysSeen& seen, ZeroSettings& s, Reader& r) {
+  auto legacy = [&](const char* key, const char* replacement, bool has_replacement, OffloadDevice& device) {
     const auto it = zero.find(key);
     if (it == zero.end() || is_auto(*it)) return;
     const std::string at = fmt::format("zero_optimization.{}", key);
@@ -488,20 +484,19 @@ ZeroSettings parse_zero(const json& zero, Reader& r) {
     if (it->is_null()) return;
     const bool on = r.boolean(*it, at);
     r.warn(fmt::format("{}: deprecated; DeepSpeed reads it as {} device {}", at, replacement, on ? "cpu" : "none"));
-    if (on) apply();
+    if (on) device = OffloadDevice::kCpu;
   };
-  legacy("cpu_offload", "offload_optimizer", has_offload_optimizer,
-         [&] { s.offload_optimizer.device = OffloadDevice::kCpu; });
-  legacy("cpu_offload_param", "offload_param", has_offload_param,
-         [&] { s.offload_param.device = OffloadDevice::kCpu; });
+  legacy("cpu_offload", "offload_optimizer", seen.offload_optimizer, s.offload_optimizer.device);
+  legacy("cpu_offload_param", "offload_param", seen.offload_param, s.offload_param.device);
   if (const auto it = zero.find("cpu_offload_use_pin_memory"); it != zero.end() && !it->is_null()) {
     r.boolean(*it, "zero_optimization.cpu_offload_use_pin_memory");
     r.warn("zero_optimization.cpu_offload_use_pin_memory: deprecated and ignored by DeepSpeed; set pin_memory in "
            "offload_optimizer / offload_param");
   }
+}
 
-  s.overlap_comm = overlap_comm.value_or(stage == 3);  // validator overlap_comm_valid
-
+// Offload settings the stage cannot use: DeepSpeed asserts on some, ignores others.
+void check_offload_for_stage(int stage, ZeroSettings& s, Reader& r) {
   if (s.offload_optimizer.ratio < 1.0 && stage != 3) {
     throw InputError(ds_config_field("zero_optimization.offload_optimizer.ratio"), fmt::format("{}", s.offload_optimizer.ratio),
                      fmt::format("partial offload (ratio < 1) needs ZeRO stage 3 (DeepSpeed asserts this) in {}",
@@ -523,6 +518,32 @@ ZeroSettings parse_zero(const json& zero, Reader& r) {
   if (s.offload_param.device == OffloadDevice::kNvme && s.offload_param.nvme_path.empty()) {
     r.warn("zero_optimization.offload_param: device nvme without nvme_path; DeepSpeed needs one");
   }
+}
+
+ZeroSettings parse_zero(const json& zero, Reader& r) {
+  if (zero.is_boolean()) {
+    // DeepSpeed's deprecated form (read_zero_config_deprecated): true = stage 1.
+    const int stage = zero.get<bool>() ? 1 : 0;
+    r.warn(fmt::format("zero_optimization: {}: deprecated boolean form; DeepSpeed reads it as stage {}", shown(zero),
+                       stage));
+    return default_zero_settings(stage, 0, false);
+  }
+  if (zero.is_null()) return default_zero_settings(0, 0, false);
+  r.object(zero, "zero_optimization");
+  const int stage = parse_stage(zero, r);
+  ZeroSettings s = default_zero_settings(stage, 0, false);
+  ZeroKeysSeen seen;
+  for (const auto& [key, value] : zero.items()) {
+    if (!contains(known_zero_keys(), key)) {
+      r.unknown("zero_optimization", key, known_zero_keys(), "DeepSpeed rejects unknown zero_optimization keys");
+    } else if (key != "stage") {
+      if (is_auto(value)) apply_auto(key, stage, s, r);
+      else apply_zero_key(key, value, s, seen, r);
+    }
+  }
+  apply_legacy_offload(zero, seen, s, r);
+  s.overlap_comm = seen.overlap_comm.value_or(stage == 3);  // validator overlap_comm_valid
+  check_offload_for_stage(stage, s, r);
   return s;
 }
 

@@ -1,4 +1,4 @@
-// Output stage: lm_head logits and the cross-entropy loss (modeling.md §4.5).
+// Output stage: lm_head logits and the cross-entropy loss.
 // N = T·V logits. HF ForCausalLMLoss: logits (bf16, or fp32 in the fp32 regime) → .float()
 // → log_softmax (saves its fp32 output) → nll_loss. HF Trainer drops the model output before
 // backward, so the low-precision logits are gone when the loss backward runs.
@@ -12,69 +12,95 @@
 
 namespace vramcalc {
 
-LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
+namespace {
+
+// What every loss variant reads: N = T·V logits of `el` bytes, the fp32 upcast when the
+// logits are not fp32, Gemma2's tanh soft-cap (one more logits-sized tensor).
+struct LossShape {
+  Bytes T, V, N, el, upcast, softcap;
+  std::string softcap_note;
+};
+
+LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
   const PrecisionBytes pb = precision_bytes(setup.precision);
   const Bytes T = checked_mul(setup.seq_len, setup.micro_batch);
-  const Bytes V = m.vocab_size;
-  const Bytes N = checked_mul(T, V);
-  const Bytes el = pb.compute;       // logits dtype: lm_head output (bf16 under autocast)
-  const Bytes upcast = el == 4 ? 0 : 4;  // .float() copies only when logits are not fp32 already
-  // Gemma2 soft-caps logits with tanh, which saves its output (one more logits-sized tensor).
+  const Bytes el = pb.compute;  // logits dtype: lm_head output (bf16 under autocast)
   const Bytes softcap = m.final_logit_softcapping > 0.0 ? el : 0;
-  const std::string softcap_note = softcap ? fmt::format(" + {}·N tanh soft-cap output", softcap) : "";
+  return {T, m.vocab_size, checked_mul(T, m.vocab_size), el, el == 4 ? Bytes{0} : Bytes{4}, softcap,
+          softcap ? fmt::format(" + {}·N tanh soft-cap output", softcap) : ""};
+}
+
+LogitsLoss full_loss(const LossShape& x) {
+  const Bytes N = x.N, T = x.T, V = x.V, el = x.el, upcast = x.upcast, softcap = x.softcap;
+  const std::string& softcap_note = x.softcap_note;
   LogitsLoss out;
-  switch (setup.loss) {
-    case LossImpl::kFull: {
-      const Bytes fwd_per = el + upcast + 4 + softcap;
-      out.forward = {"logits_loss", checked_mul(N, fwd_per),
-                     fmt::format("{}·N logits + {}·N fp32 upcast + 4·N log_softmax output{} (N = T·V = {} × {})", el, upcast,
-                                 softcap_note, T, V),
-                     "transformers loss/loss_utils.py ForCausalLMLoss (logits.float(), cross_entropy)", true};
-      out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log_softmax output{}", softcap_note),
-                   "torch log_softmax saves its result", true};
-      out.backward = {"logits_loss", checked_mul(N, 12 + softcap),
-                      fmt::format("4·N saved log-probs + 4·N nll grad + 4·N log_softmax grad{} (N = {} × {})", softcap_note, T, V),
-                      "torch log_softmax_backward_data / nll_loss_backward (dense fp32 grads)", true};
-      break;
-    }
-    case LossImpl::kChunked: {
-      const Bytes n = setup.loss_chunks;
-      const Bytes chunk = ceil_div(N, n);
-      const Bytes fwd = checked_add(checked_mul(N, el + 4 + softcap), checked_mul(chunk, upcast));
-      const Bytes bwd = checked_add(checked_mul(N, 4 + softcap), checked_mul(chunk, 8));
-      out.forward = {"logits_loss", fwd,
-                     fmt::format("{}·N logits + 4·N log-probs (all chunks) + {}·N/{} upcast chunk{} (N = {} × {})", el, upcast, n,
-                                 softcap_note, T, V),
-                     "torchtune modules/loss CEWithChunkedOutputLoss (per-chunk .float() + cross_entropy)", true};
-      out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log-probs of all chunks{}", softcap_note),
-                   "torchtune CEWithChunkedOutputLoss", true};
-      out.backward = {"logits_loss", bwd,
-                      fmt::format("4·N saved log-probs + 8·N/{} grads of one chunk{} (N = {} × {})", n, softcap_note, T, V),
-                      "torchtune CEWithChunkedOutputLoss backward, chunk by chunk", true};
-      break;
-    }
-    case LossImpl::kFused: {
-      // Liger: chunk_size = next_pow2(ceil(T / ceil(V / h))); per chunk the logits are made,
-      // turned into their gradient in place, and folded into grad_input and grad_weight.
-      const Bytes inc = ceil_div(V, m.hidden_size);
-      const Bytes chunk_tokens = std::bit_ceil(ceil_div(T, inc));
-      const Bytes grad_input = checked_product({pb.compute, T, m.hidden_size});
-      const Bytes grad_weight = checked_product({pb.weight, V, m.hidden_size});
-      const Bytes chunk_logits = checked_product({pb.compute, std::min(chunk_tokens, T), V});
-      out.forward = {"logits_loss", grad_input + grad_weight + chunk_logits,
-                     fmt::format("grad_input {}·T·h + lm_head grad {}·V·h + one chunk of logits {}·{}·V", pb.compute, pb.weight,
-                                 pb.compute, std::min(chunk_tokens, T)),
-                     "Liger-Kernel ops/fused_linear_cross_entropy.py (gradients computed in forward); Cut Cross-Entropy arXiv:2411.09009",
-                     true};
-      out.saved = {"logits_loss", grad_input + grad_weight, "grad_input + lm_head grad computed in the forward",
-                   "Liger-Kernel ops/fused_linear_cross_entropy.py", true};
-      out.backward = {"logits_loss", grad_input + grad_weight,
-                      fmt::format("grad_input {}·T·h + lm_head grad {}·V·h, kept from the forward", pb.compute, pb.weight),
-                      "Liger-Kernel ops/fused_linear_cross_entropy.py backward (scales the stored gradients)", true};
-      break;
-    }
-  }
+  const Bytes fwd_per = el + upcast + 4 + softcap;
+  out.forward = {"logits_loss", checked_mul(N, fwd_per),
+                 fmt::format("{}·N logits + {}·N fp32 upcast + 4·N log_softmax output{} (N = T·V = {} × {})", el, upcast,
+                             softcap_note, T, V),
+                 "transformers loss/loss_utils.py ForCausalLMLoss (logits.float(), cross_entropy)", true};
+  out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log_softmax output{}", softcap_note),
+               "torch log_softmax saves its result", true};
+  out.backward = {"logits_loss", checked_mul(N, 12 + softcap),
+                  fmt::format("4·N saved log-probs + 4·N nll grad + 4·N log_softmax grad{} (N = {} × {})", softcap_note, T, V),
+                  "torch log_softmax_backward_data / nll_loss_backward (dense fp32 grads)", true};
   return out;
+}
+
+LogitsLoss chunked_loss(const LossShape& x, const TrainingSetup& setup) {
+  const Bytes N = x.N, T = x.T, V = x.V, el = x.el, upcast = x.upcast, softcap = x.softcap;
+  const std::string& softcap_note = x.softcap_note;
+  LogitsLoss out;
+  const Bytes n = setup.loss_chunks;
+  const Bytes chunk = ceil_div(N, n);
+  const Bytes fwd = checked_add(checked_mul(N, el + 4 + softcap), checked_mul(chunk, upcast));
+  const Bytes bwd = checked_add(checked_mul(N, 4 + softcap), checked_mul(chunk, 8));
+  out.forward = {"logits_loss", fwd,
+                 fmt::format("{}·N logits + 4·N log-probs (all chunks) + {}·N/{} upcast chunk{} (N = {} × {})", el, upcast, n,
+                             softcap_note, T, V),
+                 "torchtune modules/loss CEWithChunkedOutputLoss (per-chunk .float() + cross_entropy)", true};
+  out.saved = {"logits_loss", checked_mul(N, 4 + softcap), fmt::format("4·N log-probs of all chunks{}", softcap_note),
+               "torchtune CEWithChunkedOutputLoss", true};
+  out.backward = {"logits_loss", bwd,
+                  fmt::format("4·N saved log-probs + 8·N/{} grads of one chunk{} (N = {} × {})", n, softcap_note, T, V),
+                  "torchtune CEWithChunkedOutputLoss backward, chunk by chunk", true};
+  return out;
+}
+
+LogitsLoss fused_loss(const LossShape& x, const ModelConfig& m, const TrainingSetup& setup) {
+  const Bytes T = x.T, V = x.V;
+  const PrecisionBytes pb = precision_bytes(setup.precision);
+  LogitsLoss out;
+  // Liger: chunk_size = next_pow2(ceil(T / ceil(V / h))); per chunk the logits are made,
+  // turned into their gradient in place, and folded into grad_input and grad_weight.
+  const Bytes inc = ceil_div(V, m.hidden_size);
+  const Bytes chunk_tokens = std::bit_ceil(ceil_div(T, inc));
+  const Bytes grad_input = checked_product({pb.compute, T, m.hidden_size});
+  const Bytes grad_weight = checked_product({pb.weight, V, m.hidden_size});
+  const Bytes chunk_logits = checked_product({pb.compute, std::min(chunk_tokens, T), V});
+  out.forward = {"logits_loss", grad_input + grad_weight + chunk_logits,
+                 fmt::format("grad_input {}·T·h + lm_head grad {}·V·h + one chunk of logits {}·{}·V", pb.compute, pb.weight,
+                             pb.compute, std::min(chunk_tokens, T)),
+                 "Liger-Kernel ops/fused_linear_cross_entropy.py (gradients computed in forward); Cut Cross-Entropy arXiv:2411.09009",
+                 true};
+  out.saved = {"logits_loss", grad_input + grad_weight, "grad_input + lm_head grad computed in the forward",
+               "Liger-Kernel ops/fused_linear_cross_entropy.py", true};
+  out.backward = {"logits_loss", grad_input + grad_weight,
+                  fmt::format("grad_input {}·T·h + lm_head grad {}·V·h, kept from the forward", pb.compute, pb.weight),
+                  "Liger-Kernel ops/fused_linear_cross_entropy.py backward (scales the stored gradients)", true};
+  return out;
+}
+
+}  // namespace
+
+LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
+  const LossShape x = shape_of(m, setup);
+  switch (setup.loss) {
+    case LossImpl::kFull: return full_loss(x);
+    case LossImpl::kChunked: return chunked_loss(x, setup);
+    case LossImpl::kFused: return fused_loss(x, m, setup);
+  }
+  return {};
 }
 
 }  // namespace vramcalc

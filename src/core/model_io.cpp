@@ -12,6 +12,7 @@
 #include "core/embedded_configs.hpp"
 #include "core/json_input.hpp"
 #include "core/spellcheck.hpp"
+#include <vramcalc/architecture.hpp>
 #include <vramcalc/error.hpp>
 
 namespace vramcalc {
@@ -73,18 +74,32 @@ double non_negative_number(const json& j, const std::string& origin, const char*
   return it->get<double>();
 }
 
-Family family_from(const json& j, const std::string& origin) {
+const FamilySpec& family_from(const json& j, const std::string& origin) {
   const auto it = j.find("model_type");
   if (it == j.end() || !it->is_string()) {
     throw InputError(config_field("model_type"), it == j.end() ? "(missing)" : shown(*it),
                      fmt::format("{} must name the model family; supported: {}", origin, supported_model_types()));
   }
   const std::string type = it->get<std::string>();
-  for (Family f : {Family::kLlama, Family::kMistral, Family::kQwen2, Family::kGemma, Family::kGemma2, Family::kPhi3}) {
-    if (type == family_name(f)) return f;
-  }
+  if (const FamilySpec* f = find_family(type)) return *f;
   throw InputError(config_field("model_type"), type, fmt::format("unsupported in {}; supported: {}", origin, supported_model_types()));
 }
+
+// The family files read their own keys through this.
+class JsonConfigReader final : public ConfigReader {
+ public:
+  JsonConfigReader(const json& j, const std::string& origin) : j_(j), origin_(origin) {}
+  std::uint64_t count(const char* key, bool required, std::uint64_t fallback) const override {
+    return positive_int(j_, origin_, key, required, fallback);
+  }
+  bool flag(const char* key, bool fallback) const override { return boolean(j_, origin_, key, fallback); }
+  double number(const char* key, double fallback) const override { return non_negative_number(j_, origin_, key, fallback); }
+  const std::string& origin() const override { return origin_; }
+
+ private:
+  const json& j_;
+  const std::string& origin_;
+};
 
 // `layer_types`, validated as transformers' configuration_utils.layer_type_validation does
 // (every entry one of ALLOWED_LAYER_TYPES, one entry per layer), and its sliding layers.
@@ -111,26 +126,14 @@ std::uint64_t count_sliding_layer_types(const json& types, std::uint64_t layers,
   return n;
 }
 
-// Layers with a sliding-window attention mask: `layer_types` when the config lists them,
-// else each family's rule in its modeling file.
-std::uint64_t sliding_layer_count(const json& j, Family family, std::uint64_t layers, std::uint64_t window,
-                                  const std::string& origin) {
+// Layers with a sliding-window attention mask: `layer_types` when the config lists them, else
+// the family's rule (already in m.sliding_layers); none without a window.
+std::uint64_t sliding_layer_count(const json& j, const ModelConfig& m, const std::string& origin) {
   if (const auto it = j.find("layer_types"); it != j.end() && !it->is_null()) {
-    const std::uint64_t n = count_sliding_layer_types(*it, layers, origin);
-    return window == 0 ? 0 : n;
+    const std::uint64_t n = count_sliding_layer_types(*it, m.num_layers, origin);
+    return m.sliding_window == 0 ? 0 : n;
   }
-  if (window == 0) return 0;
-  switch (family) {
-    case Family::kGemma2: return (layers + 1) / 2;  // even layer indices slide
-    case Family::kQwen2: {
-      if (!boolean(j, origin, "use_sliding_window", false)) return 0;
-      const std::uint64_t first = positive_int(j, origin, "max_window_layers", false, 0);
-      return first >= layers ? 0 : layers - first;
-    }
-    case Family::kMistral:
-    case Family::kPhi3: return layers;
-    default: return 0;
-  }
+  return m.sliding_window == 0 ? 0 : m.sliding_layers;
 }
 
 // Bytes per parameter of the checkpoint (`torch_dtype`, `dtype` in transformers v5).
@@ -155,12 +158,11 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   ModelConfig m;
   m.name = origin;
   m.source = origin;
-  m.family = family_from(j, origin);
+  const FamilySpec& family = family_from(j, origin);
+  m.family = family.family;
   m.hidden_size = positive_int(j, origin, "hidden_size", true);
   m.num_layers = positive_int(j, origin, "num_hidden_layers", true);
   m.num_heads = positive_int(j, origin, "num_attention_heads", true);
-  m.num_kv_heads = positive_int(j, origin, "num_key_value_heads", false, m.num_heads);
-  m.intermediate_size = positive_int(j, origin, "intermediate_size", true);
   m.vocab_size = positive_int(j, origin, "vocab_size", true);
   m.head_dim = positive_int(j, origin, "head_dim", false, 0);
   if (m.head_dim == 0) {
@@ -170,25 +172,15 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     }
     m.head_dim = m.hidden_size / m.num_heads;
   }
+  family.read(JsonConfigReader(j, origin), m);
   if (m.num_kv_heads > m.num_heads || m.num_heads % m.num_kv_heads != 0) {
     throw InputError(config_field("num_key_value_heads"), std::to_string(m.num_kv_heads),
                      fmt::format("must divide num_attention_heads {} ({})", m.num_heads, origin));
   }
-  const bool tied_default = m.family == Family::kGemma || m.family == Family::kGemma2;
-  m.tie_word_embeddings = boolean(j, origin, "tie_word_embeddings", tied_default);
-  const bool has_attention_bias_key =
-      m.family == Family::kLlama || m.family == Family::kGemma || m.family == Family::kGemma2;
-  m.attention_bias = has_attention_bias_key && boolean(j, origin, "attention_bias", false);
-  m.qkv_bias = m.family == Family::kQwen2;  // Qwen2Attention: q/k/v bias=True, o_proj bias=False
-  m.mlp_bias = m.family == Family::kLlama && boolean(j, origin, "mlp_bias", false);
+  if (m.rotary_dim == 0) m.rotary_dim = m.head_dim;
   if (const auto it = j.find("hidden_act"); it != j.end() && it->is_string()) m.hidden_act = it->get<std::string>();
   m.checkpoint_dtype_bytes = checkpoint_dtype(j, origin);
-  m.sliding_window = positive_int(j, origin, "sliding_window", false, m.family == Family::kGemma2 ? 4096 : 0);
-  m.sliding_layers = sliding_layer_count(j, m.family, m.num_layers, m.sliding_window, origin);
-  if (m.family == Family::kGemma2) {
-    m.attn_logit_softcapping = non_negative_number(j, origin, "attn_logit_softcapping", 50.0);
-    m.final_logit_softcapping = non_negative_number(j, origin, "final_logit_softcapping", 30.0);
-  }
+  m.sliding_layers = sliding_layer_count(j, m, origin);
   // Reject sizes whose parameter bytes could not be represented (fp32 bytes of all parameters),
   // naming the config rather than an intermediate product.
   try {

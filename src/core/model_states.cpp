@@ -1,4 +1,4 @@
-// Model states per precision regime and optimizer (modeling.md §1.1-§1.5).
+// Model states per precision regime and optimizer (ZeRO, arXiv:1910.02054 §3.1; torch/optim).
 #include <vramcalc/model_states.hpp>
 
 #include <fmt/format.h>
@@ -124,7 +124,7 @@ Term step_temp_term(const ParameterCounts& pc, const TrainingSetup& setup, const
 
 }  // namespace
 
-ModelStates model_states(const ModelConfig& /*model*/, const ParameterCounts& pc, const TrainingSetup& setup) {
+ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) {
   const PrecisionBytes pb = precision_bytes(setup.precision);
   const std::uint64_t P = pc.total;
   const char* regime = to_string(setup.precision);

@@ -60,7 +60,7 @@ Term nccl_buffers(const ParallelLayout& layout) {
   return {"nccl_buffers", bytes,
           fmt::format("{} communicators × {} channels × {} receive connections × {} ({}, {})", kCommunicators, channels,
                       connections, simple_only ? "4 MiB Simple buffer" : "9.19 MiB (Simple 4 + LL 0.5 + LL128 4.69 MiB)",
-                      to_string(fabric), layout.nccl_channels ? "--nccl-channels" : "typical channel count, assumed"),
+                      to_string(fabric), layout.nccl_channels ? "channel count given" : "typical channel count, assumed"),
           "NVIDIA/nccl src/init.cc (DEFAULT_BUFFSIZE, computeBuffSizes), src/include/device.h (NCCL_LL_*, NCCL_LL128_*); aws-ofi-nccl forces the Simple protocol", true};
 }
 

@@ -151,8 +151,30 @@ GRIDS = {
     ],
 }
 
+def hf_grid(quick=False):
+    """The CPU grid of hf_measure.py (kind step; families, shapes, seq up to 8192, vocab up to 128k, masks,
+    checkpointing, optimizers) as gpu_step settings, each with its own model config, so GPU records line up with
+    tests/data/measured/hf_cpu.json id for id ("gpu-" + the CPU run id). Skipped: selective (a CPU-harness
+    construction) and the lora/compile/fsdp2 kinds."""
+    sys.path.insert(0, HERE)
+    import hf_measure as hm
+
+    out = []
+    for sp in hm.grid(quick):
+        if sp["kind"] != "step" or sp["ckpt"] == "selective":
+            continue
+        cfg = hm.model_cfg(sp["family"], vocab=sp["vocab"], layers=sp["layers"], **hm.SHAPES[sp["shape"]])
+        out.append(_g(seq=sp["seq"], batch=sp["batch"], precision=sp["precision"], optimizer=sp["optimizer"],
+                      attention=sp["attention"], grad_ckpt=sp["ckpt"], mask=sp["mask"], model=cfg,
+                      hf_id=hm.run_id(sp)))
+    return out
+
+
+GRIDS["hf-cpu"] = "hf_grid"  # resolved lazily (imports hf_measure)
+GRIDS["hf-cpu-quick"] = "hf_grid_quick"
+
 PRECISIONS = ("fp32", "amp", "bf16", "mixed")
-OPTIMIZERS = ("adamw", "adamw-fused", "sgd", "sgd-momentum", "lion", "adafactor")
+OPTIMIZERS = ("adamw", "adamw-forloop", "adamw-fused", "sgd", "sgd-momentum", "lion", "adafactor")
 STATS_KEYS = ("allocated_bytes.all.current", "allocated_bytes.all.peak", "reserved_bytes.all.current",
               "reserved_bytes.all.peak", "active_bytes.all.peak", "requested_bytes.all.peak",
               "inactive_split_bytes.all.peak", "num_alloc_retries", "num_ooms", "num_device_alloc",
@@ -160,6 +182,8 @@ STATS_KEYS = ("allocated_bytes.all.current", "allocated_bytes.all.peak", "reserv
 
 
 def spec_id(spec, model_tag):
+    if spec.get("hf_id"):
+        return "gpu-" + spec["hf_id"]
     if spec["kind"] == "saved":
         return (f"gpu-saved-{model_tag}-{spec['precision']}-{spec['attention']}-s{spec['seq']}-b{spec['batch']}")
     return (f"gpu-step-{model_tag}-{spec['precision']}-{spec['optimizer']}-{spec['attention']}-ckpt{spec['grad_ckpt']}"
@@ -381,6 +405,8 @@ def make_optimizer(name, params, notes):
         except TypeError:
             notes.append("AdamW(foreach=) unsupported; default AdamW")
             return torch.optim.AdamW(params, lr=1e-5)
+    if name == "adamw-forloop":
+        return torch.optim.AdamW(params, lr=1e-5, foreach=False)
     if name == "adamw-fused":
         try:
             opt = torch.optim.AdamW(params, lr=1e-5, fused=True)
@@ -482,6 +508,8 @@ def _is_oom(e):
 def run_setting(spec, cfg_dict, args, dry):
     import torch
 
+    cfg_dict = spec.get("model") or cfg_dict  # hf-cpu grid: each setting has its own config
+
     cuda = torch.cuda.is_available() and not dry
     device = "cuda" if cuda else "cpu"
     mem = Mem(cuda)
@@ -520,7 +548,8 @@ def run_setting(spec, cfg_dict, args, dry):
         if hasattr(model, "config"):
             model.config.use_cache = False
         if spec["grad_ckpt"] == "full":
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+            # transformers 5 defaults to non-reentrant checkpointing
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         n_params = sum(p.numel() for p in model.parameters())
         res["n_params"] = n_params
         res["param_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -531,13 +560,23 @@ def run_setting(spec, cfg_dict, args, dry):
         vocab = cfg_dict["vocab_size"]
         input_ids = torch.randint(0, vocab, (spec["batch"], spec["seq"]), generator=g).to(device)
         labels = input_ids.clone()
+        extra = {}  # padding mask / packed documents, as hf_measure.py
+        if spec.get("mask") == "padding":
+            am = torch.ones_like(input_ids)
+            am[0, 3 * spec["seq"] // 4:] = 0
+            labels[0, 3 * spec["seq"] // 4:] = -100
+            extra["attention_mask"] = am
+        elif spec.get("mask") == "packed":
+            half = spec["seq"] // 2
+            pos = torch.cat([torch.arange(half), torch.arange(spec["seq"] - half)])
+            extra["position_ids"] = pos.expand(spec["batch"], -1).contiguous().to(device)
         ac = (lambda: torch.autocast(device_type=device, dtype=torch.bfloat16)) if autocast else contextlib.nullcontext
 
         def forward_loss():
             with ac():
                 if spec["loss"] == "chunked":
                     return chunked_loss(model, input_ids, labels)
-                out = model(input_ids=input_ids, labels=labels, use_cache=False)
+                out = model(input_ids=input_ids, labels=labels, use_cache=False, **extra)
                 loss = out.loss
                 del out  # like transformers.Trainer: only the loss lives on into backward
                 return loss
@@ -665,10 +704,13 @@ TOL = {"allocated": 8, "reserved": 15, "nvidia-smi": 15, "saved_per_layer": 2, "
 
 def records_for(res, cfg_dict, model_tag, date):
     spec = res["spec"]
+    cfg_dict = spec.get("model") or cfg_dict
     rid = spec_id(spec, model_tag)
     setup = {"seq": spec["seq"], "batch": spec["batch"], "grad_accum": 1, "precision": spec["precision"],
-             "optimizer": spec["optimizer"], "attention": spec["attention"], "grad_ckpt": spec["grad_ckpt"],
-             "loss": spec["loss"]}
+             "optimizer": "adamw" if spec["optimizer"] == "adamw-forloop" else spec["optimizer"],
+             "attention": spec["attention"], "grad_ckpt": spec["grad_ckpt"], "loss": spec["loss"]}
+    if spec.get("mask", "none") != "none":
+        setup["mask"] = "explicit"
     where = res.get("gpu") or "CPU (dry run)"
     source = (f"tools/measure/gpu_step.py on {where}, torch {res['torch']}, transformers {res['transformers']}, "
               f"{date}")
@@ -799,6 +841,8 @@ def main(argv=None):
         return 0
 
     specs = GRIDS[args.grid]
+    if isinstance(specs, str):
+        specs = hf_grid(quick=specs.endswith("quick"))
     tag = model_tag_of(cfg, args.layers)
     if args.only:
         specs = [s for s in specs if any(o in spec_id(s, tag) for o in args.only)]

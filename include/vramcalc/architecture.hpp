@@ -1,0 +1,117 @@
+#pragma once
+/// Architectures as data. A model family is its parameter tensors and its decoder layer as a
+/// list of ops (norms, the Linears' inputs, the attention block, the MLP). Each op kind knows
+/// what autograd saves for it and what its backward allocates (src/core/ops.cpp); each family
+/// is one file in src/core/families/ that lists its tensors and ops.
+
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <vramcalc/model.hpp>
+
+namespace vramcalc {
+
+enum class NormKind {
+  kRms,           ///< LlamaRMSNorm: fp32 x, rsqrt; x·rstd cast back to the input dtype, then `weight *`
+  kRmsFp32Scale,  ///< Gemma (1 + w) / OLMo2 (w · x in fp32): the fp32 normalised tensor is saved
+  kLayerNorm,     ///< nn.LayerNorm: saves its input and per-row mean and rstd (fp32 on CUDA)
+};
+
+/// A normalisation. `width` elements per row; its output is read by `consumers` Linears (0: it
+/// feeds a residual add or the attention's RoPE, and nobody saves it).
+struct NormOp {
+  std::string name;
+  NormKind kind = NormKind::kRms;
+  std::uint64_t width = 0;
+  std::uint64_t rows_per_token = 1;  ///< per-head norms (Qwen3 QK-norm) have one row per head
+  std::uint64_t consumers = 0;
+  bool input_in_compute_dtype = false;  ///< normalises a projection output (QK-norm), not the residual
+  bool input_already_saved = false;     ///< LayerNorm whose input another norm of the layer saved
+  BackwardRegion region = BackwardRegion::kInput;
+};
+
+/// The residual stream read directly by `consumers` Linears (no norm in between: OLMo2).
+struct LinearInputOp {
+  std::string name;
+  std::uint64_t consumers = 1;
+  BackwardRegion region = BackwardRegion::kInput;
+};
+
+/// The attention block from the projections' outputs to o_proj's input.
+struct AttentionOp {
+  bool fused_qkv = false;        ///< one qkv Linear: v is a view of its output
+  bool always_masked = false;    ///< the model always passes a materialised mask (Falcon)
+  bool output_copy = false;      ///< the kernel's output layout is heads-first: o_proj's input is a copy
+};
+
+enum class MlpKind {
+  kGated,       ///< down(act(gate(x)) · up(x))
+  kFusedGated,  ///< gate_up(x).chunk(2), then as kGated (Phi-3)
+  kPlain,       ///< fc2(act(fc1(x))) (GPT-NeoX, Falcon)
+};
+
+struct MlpOp {
+  MlpKind kind = MlpKind::kGated;
+};
+
+using LayerOp = std::variant<NormOp, LinearInputOp, AttentionOp, MlpOp>;
+
+/// One decoder layer, in forward order.
+struct LayerSpec {
+  std::vector<LayerOp> ops;
+  NormKind final_norm = NormKind::kRms;  ///< the norm after the last layer (feeds lm_head)
+  bool rope_tables_fp32 = false;         ///< cos/sin stay fp32 (OLMo2) instead of the hidden dtype
+};
+
+/// Reads config.json keys for a family's own fields (errors name the key and the file).
+class ConfigReader {
+ public:
+  virtual ~ConfigReader() = default;
+  /// A positive integer; `fallback` when absent (InputError when absent and `required`).
+  virtual std::uint64_t count(const char* key, bool required, std::uint64_t fallback = 0) const = 0;
+  virtual bool flag(const char* key, bool fallback) const = 0;
+  /// A non-negative number; `fallback` when absent, 0 when null.
+  virtual double number(const char* key, double fallback) const = 0;
+  /// Where the config came from, for messages.
+  virtual const std::string& origin() const = 0;
+};
+
+/// A supported family: its HF model_type, how it reads its config, its parameter inventory
+/// and its layer.
+struct FamilySpec {
+  Family family;
+  std::string_view model_type;
+  /// Fills the family's fields of `m` (KV heads, MLP width, tying, biases, windows, ...) after
+  /// the common ones (hidden_size, num_hidden_layers, num_attention_heads, vocab_size, head_dim).
+  void (*read)(const ConfigReader& config, ModelConfig& m);
+  std::vector<ParamTensor> (*parameters)(const ModelConfig& model);
+  LayerSpec (*layer)(const ModelConfig& model);
+};
+
+const FamilySpec& family_spec(Family family);
+/// The family whose model_type is `model_type`, or nullptr.
+const FamilySpec* find_family(std::string_view model_type);
+/// Every supported family, in Family order.
+const std::vector<FamilySpec>& family_specs();
+
+/// Builders the family files share.
+namespace build {
+/// A Linear's weight (out × in) and, with `bias`, its bias (out), `count` of them.
+void linear(std::vector<ParamTensor>& out, const std::string& name, std::uint64_t out_features, std::uint64_t in_features,
+            std::uint64_t count, bool bias, BackwardRegion region);
+/// A norm's weight (and bias) of `width`, `count` of them.
+void norm(std::vector<ParamTensor>& out, const std::string& name, std::uint64_t width, std::uint64_t count, bool bias,
+          BackwardRegion region);
+/// The input embedding table (first in the inventory).
+void embedding(std::vector<ParamTensor>& out, const ModelConfig& m, const std::string& name);
+/// The final norm and, when untied, lm_head (last in the inventory).
+void head(std::vector<ParamTensor>& out, const ModelConfig& m, const std::string& final_norm, bool final_norm_bias,
+          const std::string& lm_head);
+/// The llama-style fields shared by most families: num_key_value_heads, intermediate_size,
+/// tie_word_embeddings (with the family's default).
+void read_common(const ConfigReader& config, ModelConfig& m, bool tied_default);
+}  // namespace build
+
+}  // namespace vramcalc

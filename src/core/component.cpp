@@ -1,0 +1,68 @@
+// The component table: each memory component's id, name, label, kind and what shards it.
+#include <vramcalc/component.hpp>
+
+#include <array>
+
+namespace vramcalc {
+namespace {
+
+using enum ComponentId;
+using TK = TermKind;
+using SU = ShardUnit;
+
+constexpr std::array kTable = {
+    ComponentInfo{kWeights, "weights", "model parameters", TK::kAllocated, SU::kParameters, true},
+    ComponentInfo{kMasterWeights, "master_weights", "fp32 master copy of the parameters", TK::kAllocated, SU::kOptimizer, false},
+    ComponentInfo{kGradients, "gradients", "parameter gradients", TK::kAllocated, SU::kGradients, true},
+    ComponentInfo{kOptimizerStates, "optimizer_states", "optimizer states (moments)", TK::kAllocated, SU::kOptimizer, true},
+    ComponentInfo{kOptimizerStepTemp, "optimizer_step_temp", "temporaries of optimizer.step()", TK::kAllocated, SU::kOptimizer, false},
+    ComponentInfo{kGradFp32Copy, "grad_fp32_copy", "fp32 copy of the gradients for the step", TK::kAllocated, SU::kOptimizer, false},
+    ComponentInfo{kAutocastCache, "autocast_cache", "autocast's bf16 copies of the weights", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kGatheredParams, "gathered_params", "parameters gathered in full (ZeRO-3)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kGatheredGrad, "gathered_grad", "a gathered module's full gradient (ZeRO-3)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kPersistentParams, "persistent_params", "small parameters kept whole (ZeRO-3)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kReduceBucket, "reduce_bucket", "ZeRO gradient reduce bucket", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kDdpGradBuckets, "ddp_grad_buckets", "DDP gradient buckets (a second copy of the gradients)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kReduceScatterTemp, "reduce_scatter_temp", "reduce-scatter staging", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kActivations, "activations", "tensors saved for backward", TK::kAllocated, SU::kNone, true},
+    ComponentInfo{kAttentionMask, "attention_mask", "materialised attention masks (forward)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kLayerForward, "layer_forward", "one layer's forward temporaries", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kLayerBackward, "layer_backward", "one layer's backward working set", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kLogitsLoss, "logits_loss", "logits and cross-entropy loss", TK::kAllocated, SU::kNone, true},
+    ComponentInfo{kCublasWorkspace, "cublas_workspace", "cuBLAS workspaces", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kAllocatorReserve, "allocator_reserve", "caching allocator reserve", TK::kReserve, SU::kNone, false},
+    ComponentInfo{kCudaContext, "cuda_context", "CUDA context and libraries", TK::kNonPytorch, SU::kNone, false},
+    ComponentInfo{kNcclBuffers, "nccl_buffers", "NCCL communication buffers", TK::kNonPytorch, SU::kNone, false},
+};
+
+constexpr bool ordered() {
+  for (std::size_t i = 0; i < kTable.size(); ++i) {
+    if (static_cast<std::size_t>(kTable[i].id) != i) return false;
+  }
+  return true;
+}
+static_assert(ordered(), "kTable rows must follow ComponentId order");
+
+}  // namespace
+
+const char* to_string(TermKind kind) {
+  switch (kind) {
+    case TermKind::kAllocated: return "allocated";
+    case TermKind::kReserve: return "reserve";
+    case TermKind::kNonPytorch: return "non_pytorch";
+  }
+  return "?";
+}
+
+std::span<const ComponentInfo> component_table() { return kTable; }
+const ComponentInfo& info(ComponentId id) { return kTable[static_cast<std::size_t>(id)]; }
+std::string_view name_of(ComponentId id) { return info(id).name; }
+
+std::optional<ComponentId> find_component(std::string_view name) {
+  for (const auto& row : kTable) {
+    if (row.name == name) return row.id;
+  }
+  return std::nullopt;
+}
+
+}  // namespace vramcalc

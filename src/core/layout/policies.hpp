@@ -1,0 +1,37 @@
+#pragma once
+// The layout policies (one file each) and the pieces of the load phase they share.
+
+#include <vramcalc/layout_policy.hpp>
+
+namespace vramcalc {
+
+/// One GPU, or plain data parallelism (torch DDP): every rank holds the whole model states.
+class ReplicatePolicy final : public LayoutPolicy {
+ public:
+  RankStates rank_states(const StepContext& ctx, const ModelStates& full) const override;
+  void buffers_at(Instant instant, const StepContext& ctx, const RankStates& rank, Moment& m) const override;
+  LoadPhase load(const StepContext& ctx, const LoadSetup& load) const override;
+};
+
+/// DeepSpeed ZeRO stages 1-3 with offload (ZeRO-Offload, ZeRO-Infinity).
+class ZeroPolicy final : public LayoutPolicy {
+ public:
+  explicit ZeroPolicy(const ZeroSettings& zero) : z_(zero) {}
+  RankStates rank_states(const StepContext& ctx, const ModelStates& full) const override;
+  bool has(Instant instant) const override;
+  void buffers_at(Instant instant, const StepContext& ctx, const RankStates& rank, Moment& m) const override;
+  LoadPhase load(const StepContext& ctx, const LoadSetup& load) const override;
+  HostMemory host(const StepContext& ctx, const ModelStates& full) const override;
+
+ private:
+  ZeroSettings z_;
+};
+
+/// Host RAM of from_pretrained when every rank materialises the whole model.
+Term host_full_model(const StepContext& ctx, Bytes load_bytes);
+/// GPU terms of moving the whole model to the GPU and building the fp32 master copy.
+void load_whole_model(const StepContext& ctx, Bytes master_rank, const char* master_source, LoadPhase& lp);
+/// Sums the load terms and builds the load moment; a component added twice gets `merge_note`.
+void finish_load(const StepContext& ctx, LoadPhase& lp, const std::string& merge_note = "");
+
+}  // namespace vramcalc

@@ -1,0 +1,197 @@
+// ZeRO stages 1-3 per rank (Rajbhandari et al. 2020, arXiv:1910.02054 §5) and the buffers
+// DeepSpeed allocates around the partitions (runtime/zero/stage_1_and_2.py, stage3.py).
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/layout/policies.hpp"
+
+namespace vramcalc {
+namespace {
+
+constexpr const char* kZeroPaper = "ZeRO (arXiv:1910.02054) §5";
+
+Term shard(const Term& t, std::uint64_t n, const std::string& what) {
+  Term out = t;
+  if (n <= 1 || t.bytes == 0) return out;
+  out.bytes = per_rank(t.bytes, n);
+  out.formula = fmt::format("({}) / N, N = {}: {}", t.formula, n, what);
+  out.source = t.source.empty() ? kZeroPaper : t.source + "; " + kZeroPaper;
+  return out;
+}
+
+Term moved(const Term& t, const char* where) {
+  Term out = t;
+  if (t.bytes == 0) return out;
+  out.bytes = 0;
+  out.formula = fmt::format("offloaded to {} ({} there)", where, group_digits(t.bytes));
+  return out;
+}
+
+const char* device_name(OffloadDevice d) { return d == OffloadDevice::kNvme ? "NVMe" : "host RAM"; }
+
+// Stage 2 and 3 keep gradient partitions between steps; stage 3 also partitions parameters
+// and steps one sub-group of the fp32 partition at a time.
+void shard_gradients_and_params(const ZeroSettings& z, const StepContext& ctx, RankStates& r) {
+  const ParameterCounts& pc = ctx.params;
+  const std::uint64_t N = ctx.layout.gpus;
+  const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
+  ModelStates& s = r.states;
+  const Bytes g = (z.stage == 3 && z.grad_accum_dtype_fp32) ? 4 : pb.grad;
+  s.gradients.bytes = checked_mul(per_rank(pc.total, N), g);
+  s.gradients.formula = fmt::format("⌈P/N⌉ × {} B = ⌈{} / {}⌉ × {}: ZeRO-{} gradient partition, kept between steps", g,
+                                    group_digits(pc.total), N, g, z.stage);
+  s.gradients.source = z.stage == 3 ? "DeepSpeed runtime/zero/stage3.py (grad_partitions_flat_buffer)"
+                                    : "DeepSpeed runtime/zero/stage_1_and_2.py (grads_in_partition)";
+  r.gradients_persistent = true;
+  if (z.stage != 3) return;
+  s.weights.bytes = checked_mul(per_rank(pc.total, N), pb.weight);
+  s.weights.formula = fmt::format("⌈P/N⌉ × {} B = ⌈{} / {}⌉ × {}: ZeRO-3 parameter partition", pb.weight,
+                                  group_digits(pc.total), N, pb.weight);
+  s.weights.source = "DeepSpeed runtime/zero/partition_parameters.py; " + std::string(kZeroPaper);
+  const Bytes group = std::min(per_rank(pc.total, N), z.sub_group_size);
+  if (ctx.setup.optimizer == Optimizer::kAdamW && s.optimizer_step_temp.bytes > 0) {
+    s.optimizer_step_temp.bytes = checked_mul(group, pb.state);
+    s.optimizer_step_temp.formula = fmt::format(
+        "min(⌈P/N⌉, sub_group_size) × {} B = {} × {}: foreach temporary of one sub-group", pb.state, group_digits(group), pb.state);
+    s.optimizer_step_temp.source =
+        "DeepSpeed runtime/zero/stage3.py step (per sub-group _optimizer_step); torch/optim/adamw.py foreach";
+  }
+  if (s.grad_fp32_copy.bytes > 0) {
+    s.grad_fp32_copy.bytes = checked_mul(group, 4);
+    s.grad_fp32_copy.formula = fmt::format(
+        "min(⌈P/N⌉, sub_group_size) × 4 B = {} × 4: fp32 gradients of one sub-group at the step", group_digits(group));
+    s.grad_fp32_copy.source = "DeepSpeed runtime/zero/stage3.py _prepare_fp32_grad_for_sub_group";
+  }
+}
+
+// ZeRO-Offload / ZeRO-Infinity: what leaves the GPU.
+void offload(const ZeroSettings& z, ModelStates& s) {
+  const OffloadDevice opt = z.offload_optimizer.device;
+  if (opt != OffloadDevice::kNone) {
+    const double keep = z.stage == 3 ? 1.0 - z.offload_optimizer.ratio : 0.0;
+    auto partial = [&](Term& t) {
+      const Bytes total = t.bytes;
+      t = moved(t, device_name(opt));
+      if (keep > 0.0 && total > 0) {
+        t.bytes = static_cast<Bytes>(static_cast<double>(total) * keep);
+        t.formula = fmt::format("{:.0f}% of {} stays on the GPU (offload_optimizer.ratio {})", keep * 100.0,
+                                group_digits(total), z.offload_optimizer.ratio);
+      }
+    };
+    partial(s.master_weights);
+    partial(s.optimizer_states);
+    s.optimizer_step_temp = moved(s.optimizer_step_temp, "host (DeepSpeedCPUAdam steps on the CPU)");
+    s.grad_fp32_copy = moved(s.grad_fp32_copy, "host RAM");
+    if (z.stage >= 2) s.gradients = moved(s.gradients, "host RAM (gradient partitions are copied out during backward)");
+  }
+  if (z.offload_param.device != OffloadDevice::kNone) s.weights = moved(s.weights, device_name(z.offload_param.device));
+}
+
+// Stage 3's unsharded buffers: gathered modules, their full gradients, persistent parameters.
+void stage3_buffers(const ZeroSettings& z, const StepContext& ctx, Bytes bucket, std::vector<Term>& out) {
+  const ParameterCounts& pc = ctx.params;
+  const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
+  const std::uint64_t prefetch = std::min(z.stage3_prefetch_bucket_size, z.stage3_max_live_parameters);
+  out.push_back(component_term(ComponentId::kGatheredParams, checked_mul(checked_add(pc.largest_module, prefetch), pb.weight),
+                               fmt::format("(largest module {} + prefetch ≤ {}) × {} B: gathered in full on every rank",
+                                           group_digits(pc.largest_module), group_digits(prefetch), pb.weight),
+                               "DeepSpeed runtime/zero/partitioned_param_coordinator.py fetch_sub_module (stage3_prefetch_bucket_size)",
+                               true));
+  out.push_back(component_term(ComponentId::kGatheredGrad, checked_mul(pc.largest_module, pb.grad),
+                               fmt::format("largest module {} × {} B: its full gradient before reduce-scatter",
+                                           group_digits(pc.largest_module), pb.grad),
+                               "DeepSpeed runtime/zero/stage3.py reduce_partition_and_remove_grads (full param.grad first)", true));
+  std::uint64_t persistent = 0;
+  for (const auto& t : pc.tensors) {
+    if (t.numel() <= z.stage3_param_persistence_threshold) persistent += t.total();
+  }
+  persistent = std::min(persistent, z.stage3_model_persistence_threshold);
+  out.push_back(component_term(ComponentId::kPersistentParams, checked_mul(persistent, pb.weight),
+                               fmt::format("{} params with numel ≤ {} (stage3_param_persistence_threshold) × {} B, full copies",
+                                           group_digits(persistent), group_digits(z.stage3_param_persistence_threshold), pb.weight),
+                               "DeepSpeed runtime/zero/parameter_offload.py mark_persistent_parameters"));
+  out.push_back(component_term(ComponentId::kReduceBucket, z.contiguous_gradients ? checked_mul(bucket, pb.grad) : 0,
+                               fmt::format("reduce_bucket_size {} × {} B (contiguous_gradients)", group_digits(bucket), pb.grad),
+                               "DeepSpeed runtime/zero/stage3.py __ipg_bucket_flat_buffer"));
+}
+
+// Bytes of one decoder layer's largest tensor plus the prefetch: what stage 3 gathers inside
+// the stack.
+Bytes gathered_layer_bytes(const ZeroSettings& z, const StepContext& ctx) {
+  std::uint64_t largest = 0;
+  for (const auto& t : ctx.params.tensors) {
+    if (t.scope == ParamScope::kLayer) largest = std::max(largest, t.numel());
+  }
+  const std::uint64_t prefetch = std::min(z.stage3_prefetch_bucket_size, z.stage3_max_live_parameters);
+  return checked_mul(largest + prefetch, precision_bytes(ctx.setup.precision).weight);
+}
+
+bool is_layer_backward(Instant i) {
+  return i == Instant::kBackwardLastMlp || i == Instant::kBackwardFirstMlp || i == Instant::kBackwardLastAttn ||
+         i == Instant::kBackwardFirstAttn;
+}
+
+}  // namespace
+
+RankStates ZeroPolicy::rank_states(const StepContext& ctx, const ModelStates& full) const {
+  const std::uint64_t N = ctx.layout.gpus;
+  RankStates r{full, false, {}};
+  ModelStates& s = r.states;
+  s.master_weights = shard(full.master_weights, N, "ZeRO-1 shards the fp32 master copy");
+  s.optimizer_states = shard(full.optimizer_states, N, "ZeRO-1 shards optimizer states");
+  s.optimizer_step_temp = shard(full.optimizer_step_temp, N, "the step runs on this rank's partition");
+  s.grad_fp32_copy = shard(full.grad_fp32_copy, N, "fp32 copy of this rank's gradient partition");
+  if (z_.stage >= 2) shard_gradients_and_params(z_, ctx, r);
+  offload(z_, s);
+
+  const Bytes g = precision_bytes(ctx.setup.precision).grad;
+  const Bytes bucket = std::min<Bytes>(z_.reduce_bucket_size, ctx.params.total);
+  if (z_.stage == 3) {
+    stage3_buffers(z_, ctx, bucket, r.buffers);
+  } else if (N > 1) {
+    const Bytes copies = (z_.stage == 2 && z_.overlap_comm) ? 2 : 1;
+    r.buffers.push_back(component_term(ComponentId::kReduceBucket, checked_product({copies, bucket, g}),
+                                       fmt::format("{} × reduce_bucket_size {} × {} B{}", copies, group_digits(bucket), g,
+                                                   copies == 2 ? " (overlap_comm double-buffers)" : ""),
+                                       "DeepSpeed runtime/zero/stage_1_and_2.py backward (ipg_buffer)"));
+  }
+  if (z_.stage >= 2 && N > 1) {
+    r.buffers.push_back(component_term(
+        ComponentId::kReduceScatterTemp, checked_mul(bucket, g),
+        fmt::format("one bucket {} × {} B: padded partitions concatenated for reduce-scatter", group_digits(bucket), g),
+        "DeepSpeed runtime/comm/coalesced_collectives.py reduce_scatter_coalesced", true));
+  }
+  return r;
+}
+
+bool ZeroPolicy::has(Instant instant) const { return instant != Instant::kBackwardHead || z_.stage == 3; }
+
+void ZeroPolicy::buffers_at(Instant i, const StepContext& ctx, const RankStates& rank, Moment& m) const {
+  if (i == Instant::kLoad) return;
+  auto bytes = [&](ComponentId id) {
+    const Term* t = find_term(rank.buffers, id);
+    return t ? t->bytes : Bytes{0};
+  };
+  const bool zero3 = z_.stage == 3;
+  const bool layer = is_layer_backward(i);
+  m.add(ComponentId::kPersistentParams, bytes(ComponentId::kPersistentParams));
+  // Stage 3 allocates its reduce bucket at initialisation; stages 1-2 while backward reduces.
+  if (zero3 || i == Instant::kBackwardLoss || layer) m.add(ComponentId::kReduceBucket, bytes(ComponentId::kReduceBucket));
+  if (layer || i == Instant::kBackwardHead || (zero3 && i == Instant::kBackwardEnd)) {
+    m.add(ComponentId::kReduceScatterTemp, bytes(ComponentId::kReduceScatterTemp));
+  }
+  if (!zero3) return;
+  if (layer || i == Instant::kForwardLastLayer) {
+    m.add(ComponentId::kGatheredParams, gathered_layer_bytes(z_, ctx), "one layer's module + prefetch");
+  } else if (i != Instant::kStep) {
+    m.add(ComponentId::kGatheredParams, bytes(ComponentId::kGatheredParams),
+          i == Instant::kBackwardEnd ? "embedding gathered" : "lm_head gathered");
+  }
+  if (i == Instant::kBackwardHead || i == Instant::kBackwardEnd) {
+    m.add(ComponentId::kGatheredGrad, bytes(ComponentId::kGatheredGrad),
+          i == Instant::kBackwardEnd ? "embedding's full gradient" : "lm_head's full gradient");
+  }
+}
+
+}  // namespace vramcalc

@@ -1,0 +1,155 @@
+// The timeline of one training step. Steady state: the optimizer states exist (created lazily
+// at the first step); with grad_accum = 1 and no gradient partitions kept by the layout,
+// gradients are set to None after each step (HF Trainer, torch ≥ 2.0) and live only from
+// backward to the step. Each function below says what one part of the model has alive at an
+// instant; build_timeline() asks each of them at every instant.
+#include "core/step.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace vramcalc {
+namespace {
+
+using enum Instant;
+
+bool is_mlp(Instant i) { return i == kBackwardLastMlp || i == kBackwardFirstMlp; }
+bool is_last_layer(Instant i) { return i == kBackwardLastMlp || i == kBackwardLastAttn; }
+bool is_layer(Instant i) { return is_mlp(i) || i == kBackwardLastAttn || i == kBackwardFirstAttn; }
+bool is_forward(Instant i) { return i == kForwardLoss || i == kForwardLastLayer; }
+
+// Parameters of one decoder layer, grouped by when its backward has produced their gradients.
+struct LayerShape {
+  std::uint64_t head = 0;        ///< lm_head (or the tied embedding) in the output matmul
+  std::uint64_t layer_matmul = 0;///< matmul parameters of one layer
+  std::uint64_t at_mlp = 0;      ///< gradients made by the MLP peak (the output projection's)
+  std::uint64_t at_attn = 0;     ///< gradients made by the attention peak (MLP, o_proj, later norms)
+  std::uint64_t at_mlp_matmul = 0;
+  std::uint64_t at_attn_matmul = 0;
+};
+
+LayerShape layer_shape(const StepContext& ctx) {
+  const ParameterCounts& pc = ctx.params;
+  LayerShape s;
+  s.head = checked_mul(ctx.model.vocab_size, ctx.model.hidden_size);
+  s.layer_matmul = (pc.matmul_weights - s.head) / ctx.model.num_layers;
+  for (const auto& t : pc.tensors) {
+    if (t.backward_region == BackwardRegion::kOutput) {
+      s.at_mlp += t.numel();
+      if (t.matmul) s.at_mlp_matmul += t.numel();
+    }
+    if (t.backward_region == BackwardRegion::kOutput || t.backward_region == BackwardRegion::kAfterAttention) {
+      s.at_attn += t.numel();
+      if (t.matmul) s.at_attn_matmul += t.numel();
+    }
+  }
+  return s;
+}
+
+void states_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
+  const ModelStates& s = p.rank.states;
+  m.add(ComponentId::kWeights, s.weights.bytes);
+  m.add(ComponentId::kMasterWeights, s.master_weights.bytes);
+  m.add(ComponentId::kOptimizerStates, s.optimizer_states.bytes);
+  const bool persistent = p.rank.gradients_persistent || ctx.setup.grad_accum > 1;
+  const char* kept = p.rank.gradients_persistent ? "gradient partition kept between steps by the layout"
+                                                 : "kept across micro-batches (grad_accum > 1)";
+  if (i == kBackwardEnd || i == kStep) {
+    m.add(ComponentId::kGradients, s.gradients.bytes);
+  } else if (persistent) {
+    m.add(ComponentId::kGradients, s.gradients.bytes, kept);
+  } else if (is_layer(i)) {
+    const ParameterCounts& pc = ctx.params;
+    const std::uint64_t in_layer = is_mlp(i) ? shape.at_mlp : shape.at_attn;
+    const std::uint64_t after = is_last_layer(i) ? shape.head + pc.final_norm
+                                                 : pc.total - (ctx.model.tie_word_embeddings ? 0 : pc.embedding) - pc.per_layer;
+    const Bytes made = checked_mul(after + in_layer, precision_bytes(ctx.setup.precision).grad);
+    m.add(ComponentId::kGradients, std::min(made, s.gradients.bytes),
+          is_last_layer(i) ? "lm_head, final norm and this layer's so far" : "every gradient but the embedding's and this layer's rest");
+  }
+  if (i == kStep) {
+    m.add(ComponentId::kGradFp32Copy, s.grad_fp32_copy.bytes);
+    m.add(ComponentId::kOptimizerStepTemp, s.optimizer_step_temp.bytes);
+  }
+}
+
+// Autocast caches the bf16 cast of each fp32 weight from its first use until backward has
+// used it: all of them after the forward; a checkpointed layer's only during its recompute.
+void autocast_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
+  if (ctx.setup.precision != Precision::kAmp) return;
+  const Bytes cache = p.rank.states.autocast_cache.bytes;
+  const Bytes head = checked_mul(shape.head, 2);
+  const Bytes layer = checked_mul(shape.layer_matmul, 2);
+  const bool ckpt = ctx.setup.grad_ckpt == GradCkpt::kFull;
+  const Bytes released = checked_mul(is_mlp(i) ? shape.at_mlp_matmul : shape.at_attn_matmul, 2);
+  switch (i) {
+    case kForwardLoss: m.add(ComponentId::kAutocastCache, cache); break;
+    case kForwardLastLayer: m.add(ComponentId::kAutocastCache, cache - head); break;
+    case kBackwardLoss:
+    case kBackwardHead:
+      m.add(ComponentId::kAutocastCache, ckpt ? head : cache,
+            ckpt ? "only lm_head's cast is saved (checkpointed layers ran without grad)" : "");
+      break;
+    case kBackwardLastMlp:
+    case kBackwardLastAttn: m.add(ComponentId::kAutocastCache, (ckpt ? layer : cache - head) - released); break;
+    case kBackwardFirstMlp:
+    case kBackwardFirstAttn: m.add(ComponentId::kAutocastCache, layer - released); break;
+    default: break;
+  }
+}
+
+// Saved activations: all of them until the layers' backward starts; then every other layer's
+// and, for the layer in backward, its saved (or recomputed) tensors not yet released plus its
+// gradient buffers.
+void activations_at(Instant i, const StepParts& p, Moment& m) {
+  const Activations& a = p.act;
+  if (is_forward(i) || i == kBackwardLoss || i == kBackwardHead) m.add(ComponentId::kActivations, a.stack.bytes);
+  if (is_forward(i)) m.add(ComponentId::kAttentionMask, a.forward_masks.bytes);
+  if (i == kForwardLastLayer) m.add(ComponentId::kLayerForward, a.forward_transient, "one layer's forward temporaries");
+  if (!is_layer(i)) return;
+  const Bytes other = is_last_layer(i) ? a.stack.bytes - a.kept_per_layer - a.final_norm_saved : a.outside - a.final_norm_saved;
+  m.add(ComponentId::kActivations, other, is_last_layer(i) ? "every other layer, ids, RoPE tables" : "ids, RoPE tables");
+  const Bytes materialised = checked_add(a.kept_per_layer, a.recompute);
+  const Bytes freed = is_mlp(i) ? a.freed_before_mlp_peak : a.freed_before_attn_peak;
+  const Bytes transient = is_mlp(i) ? a.mlp_backward_transient : a.attn_backward_transient;
+  m.add(ComponentId::kLayerBackward, checked_add(materialised > freed ? materialised - freed : 0, transient),
+        "this layer's saved/recomputed tensors + gradient buffers");
+}
+
+void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
+  if (i == kForwardLoss) m.add(ComponentId::kLogitsLoss, p.loss.forward.bytes);
+  if (i == kBackwardLoss) m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes);
+  if (i == kBackwardHead && ctx.setup.loss == LossImpl::kFused) {
+    // The fused linear cross-entropy computed lm_head's input and weight gradients in its
+    // forward; its backward only scales them. No logits or logits gradient exist.
+    m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes, "gradients stored by the fused loss (no logits)");
+  } else if (i == kBackwardHead) {
+    const TrainingSetup& s = ctx.setup;
+    const Bytes logits_grad = checked_product({precision_bytes(s.precision).compute, s.seq_len, s.micro_batch, ctx.model.vocab_size});
+    m.add(ComponentId::kLogitsLoss, logits_grad, "gradient of the logits");
+  }
+}
+
+constexpr std::array kStepInstants = {kForwardLoss, kForwardLastLayer, kBackwardLoss, kBackwardHead, kBackwardLastMlp,
+                                      kBackwardFirstMlp, kBackwardLastAttn, kBackwardFirstAttn, kBackwardEnd, kStep};
+
+}  // namespace
+
+std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& policy, const StepParts& parts) {
+  const LayerShape shape = layer_shape(ctx);
+  std::vector<Moment> timeline = {parts.load.moment};
+  for (Instant i : kStepInstants) {
+    if (!policy.has(i)) continue;
+    Moment m{i, std::string(info(i).label), {}};
+    states_at(i, ctx, parts, shape, m);
+    policy.buffers_at(i, ctx, parts.rank, m);
+    autocast_at(i, ctx, parts, shape, m);
+    activations_at(i, parts, m);
+    loss_at(i, ctx, parts, m);
+    m.add(ComponentId::kCublasWorkspace, parts.cublas.bytes);
+    timeline.push_back(std::move(m));
+  }
+  return timeline;
+}
+
+}  // namespace vramcalc

@@ -1,0 +1,221 @@
+// The golden corpus: every byte the estimator produces over a fixed, seeded grid of command
+// lines, so that a change to the code's shape can be proved not to change a single number.
+//
+//   golden --generate N --seed S > tests/data/golden/corpus.jsonl   (scripts/gen_golden.sh)
+//   golden --check tests/data/golden/corpus.jsonl                  (the ctest)
+//
+// Each line holds the command line (its arguments, as a user would type them after `vramcalc`)
+// and what the estimate made of it: per phase the allocated bytes and every component's bytes,
+// every component's bytes at the peak / its largest / its own size, the peak, reserve, device
+// total, the load phase, host memory and the advice's re-estimated peaks. Notes, formulas and
+// labels are text and are not compared.
+#include <cstdint>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/app.hpp"
+#include <vramcalc/vramcalc.hpp>
+
+namespace {
+
+using nlohmann::json;
+using namespace vramcalc;
+
+// Parses `args` the way the CLI does and estimates; throws InputError for invalid lines.
+Estimate estimate_args(const std::vector<std::string>& args) {
+  cli::CliOptions o;
+  for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
+    const std::string& k = args[i];
+    const std::string& v = args[i + 1];
+    if (k == "--model") o.model = v;
+    else if (k == "--seq") o.seq = v;
+    else if (k == "--batch") o.batch = v;
+    else if (k == "--grad-accum") o.grad_accum = v;
+    else if (k == "--precision") o.precision = v;
+    else if (k == "--optimizer") o.optimizer = v;
+    else if (k == "--attention") o.attention = v;
+    else if (k == "--grad-ckpt") o.grad_ckpt = v;
+    else if (k == "--loss") o.loss = v;
+    else if (k == "--loss-chunks") o.loss_chunks = v;
+    else if (k == "--mask") o.mask = v;
+    else if (k == "--fragmentation") o.fragmentation = v;
+    else if (k == "--zero") o.zero = v;
+    else if (k == "--gpus") o.gpus = v;
+    else if (k == "--gpus-per-node") o.gpus_per_node = v;
+    else if (k == "--offload-optimizer") o.offload_optimizer = v;
+    else if (k == "--offload-params") o.offload_params = v;
+    else if (k == "--zero-init") o.zero_init = v == "on", o.no_zero_init = v == "off";
+    else if (k == "--load-dtype") o.load_dtype = v;
+    else if (k == "--interconnect") o.interconnect = v;
+    else if (k == "--nccl-channels") o.nccl_channels = v;
+    else if (k == "--deepspeed") o.deepspeed = std::string(VRAMCALC_SOURCE_DIR) + "/" + v;
+    else if (k == "--cpu-mem") o.cpu_mem = v;
+    else if (k == "--gpu") o.gpu = v;
+    else if (k == "--gpu-mem") o.gpu_mem = v;
+    else throw std::runtime_error("golden: unknown key " + k);
+  }
+  std::vector<std::string> warnings;
+  return estimate(cli::to_inputs(o, warnings));
+}
+
+json record(const std::vector<std::string>& args, const Estimate& est) {
+  json phases = json::object();
+  for (const auto& ph : est.phases) {
+    json entries = json::object();
+    for (const auto& e : ph.entries) entries[std::string(name_of(e.id))] = e.bytes;
+    phases[std::string(ph.name())] = {{"allocated", ph.allocated}, {"entries", entries}};
+  }
+  json components = json::object();
+  for (const auto& c : est.components) {
+    components[std::string(name_of(c.id))] = {c.term.bytes, c.max_bytes, c.size_bytes, to_string(c.kind)};
+  }
+  json advice = json::array();
+  for (const auto& a : est.advice) advice.push_back(a.peak_after);
+  return {{"args", args},
+          {"peak_allocated", est.peak_allocated},
+          {"peak_reserved", est.peak_reserved},
+          {"non_pytorch", est.non_pytorch},
+          {"device_total", est.device_total},
+          {"peak_phase", std::string(est.phases[est.peak_phase].name())},
+          {"phases", phases},
+          {"components", components},
+          {"load", {est.load.gpu, est.load.cpu_per_rank, est.load.cpu_per_node}},
+          {"host", {est.host.ram_per_rank, est.host.ram_per_node, est.host.pinned_per_node, est.host.nvme.bytes}},
+          {"cpu_peak_per_node", est.cpu_peak_per_node},
+          {"advice_peaks", advice}};
+}
+
+// A deterministic pick from a list (std::mt19937_64's sequence is fixed by the standard).
+template <typename T>
+const T& pick(std::mt19937_64& rng, const std::vector<T>& options) {
+  return options[rng() % options.size()];
+}
+
+std::vector<std::string> random_args(std::mt19937_64& rng) {
+  static const std::vector<std::string> models = {
+      "llama-3-8b", "llama-3.1-8b", "llama-3-70b", "llama-2-7b", "llama-2-13b", "llama-2-70b",
+      "llama-3.2-1b", "llama-3.2-3b", "mistral-7b", "qwen2.5-7b", "qwen2.5-0.5b", "gemma-2b",
+      "gemma-7b", "gemma-2-9b", "gemma-2-2b", "phi-3-mini"};
+  std::vector<std::string> a = {"--model", pick(rng, models)};
+  auto maybe = [&](const char* key, const std::vector<std::string>& values) {
+    if (rng() % 2 == 0) {
+      a.push_back(key);
+      a.push_back(pick(rng, values));
+    }
+  };
+  // Sequence length: log-uniform over 1..131072, plus the powers of two people use.
+  const std::uint64_t seq = rng() % 3 == 0 ? (std::uint64_t{1} << (rng() % 18)) : 1 + rng() % (std::uint64_t{1} << (1 + rng() % 17));
+  a.insert(a.end(), {"--seq", std::to_string(seq)});
+  maybe("--batch", {"1", "2", "3", "4", "8", "16", "32", "64"});
+  maybe("--grad-accum", {"1", "2", "8"});
+  maybe("--precision", {"fp32", "amp", "mixed", "bf16"});
+  maybe("--optimizer", {"adamw", "adamw-fused", "adamw-8bit", "sgd", "sgd-momentum", "adafactor", "lion"});
+  maybe("--attention", {"eager", "sdpa"});
+  maybe("--grad-ckpt", {"none", "full", "selective", "op-sac"});
+  maybe("--loss", {"full", "chunked", "fused"});
+  maybe("--loss-chunks", {"4", "8", "16"});
+  maybe("--mask", {"causal", "explicit"});
+  maybe("--fragmentation", {"0", "5", "10"});
+  if (rng() % 5 == 0) {
+    a.insert(a.end(), {"--deepspeed", pick(rng, std::vector<std::string>{
+        "tests/data/ds_configs/hf_zero2_auto.json", "tests/data/ds_configs/hf_zero3_auto.json",
+        "tests/data/ds_configs/hf_zero3_offload_cpu.json", "tests/data/ds_configs/hf_zero2_offload.json",
+        "tests/data/ds_configs/hf_zero3_nvme.json", "tests/data/ds_configs/axolotl_zero3_bf16.json"})});
+  } else {
+    maybe("--zero", {"0", "1", "2", "3", "3"});
+  }
+  const std::uint64_t per_node = std::uint64_t{1} << (rng() % 4);
+  const std::uint64_t nodes = pick(rng, std::vector<std::uint64_t>{1, 1, 2, 4, 8, 32});
+  a.insert(a.end(), {"--gpus", std::to_string(per_node * nodes), "--gpus-per-node", std::to_string(per_node)});
+  if (rng() % 4 == 0) maybe("--offload-optimizer", {"none", "cpu", "nvme"});
+  if (rng() % 4 == 0) maybe("--offload-params", {"none", "cpu", "nvme"});
+  if (rng() % 4 == 0) maybe("--zero-init", {"on", "off"});
+  maybe("--load-dtype", {"auto", "fp32", "bf16"});
+  if (rng() % 3 == 0) maybe("--interconnect", {"auto", "nvlink", "pcie", "ib", "efa"});
+  if (rng() % 6 == 0) maybe("--nccl-channels", {"2", "8", "32"});
+  if (rng() % 3 == 0) maybe("--gpu", {"a100-40gb", "a100-80gb", "h100-80gb", "l4", "rtx-4090", "mi300x"});
+  if (rng() % 6 == 0) maybe("--gpu-mem", {"24GiB", "40GB", "141GB"});
+  if (rng() % 6 == 0) maybe("--cpu-mem", {"64GiB", "512GiB", "2TiB"});
+  return a;
+}
+
+int generate(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::size_t written = 0;
+  std::size_t rejected = 0;
+  while (written < count) {
+    const std::vector<std::string> args = random_args(rng);
+    try {
+      std::cout << record(args, estimate_args(args)).dump() << "\n";
+      ++written;
+    } catch (const InputError&) {
+      ++rejected;  // invalid combination (e.g. offload without ZeRO): not part of the corpus
+    }
+  }
+  std::cerr << fmt::format("golden: {} configurations written, {} invalid combinations skipped\n", written, rejected);
+  return 0;
+}
+
+// Lists every path where `want` and `got` differ (at most `room` of them).
+void diff(const json& want, const json& got, const std::string& path, std::vector<std::string>& out) {
+  if (out.size() >= 20) return;
+  if (want.is_object() && got.is_object()) {
+    for (const auto& [k, v] : want.items()) {
+      if (!got.contains(k)) out.push_back(fmt::format("{}.{}: missing (want {})", path, k, v.dump()));
+      else diff(v, got.at(k), path + "." + k, out);
+    }
+    for (const auto& [k, v] : got.items()) {
+      if (!want.contains(k)) out.push_back(fmt::format("{}.{}: unexpected {}", path, k, v.dump()));
+    }
+  } else if (want != got) {
+    out.push_back(fmt::format("{}: want {}, got {}", path, want.dump(), got.dump()));
+  }
+}
+
+int check(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "golden: cannot read " << path << "\n";
+    return 1;
+  }
+  std::string line;
+  std::size_t n = 0;
+  std::size_t failed = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    const json want = json::parse(line);
+    const auto args = want.at("args").get<std::vector<std::string>>();
+    std::vector<std::string> diffs;
+    try {
+      diff(want, record(args, estimate_args(args)), "", diffs);
+    } catch (const std::exception& e) {
+      diffs.push_back(std::string("threw: ") + e.what());
+    }
+    if (!diffs.empty()) {
+      if (++failed <= 10) {
+        std::cerr << fmt::format("line {}: vramcalc {}\n", n, fmt::join(args, " "));
+        for (const auto& d : diffs) std::cerr << "  " << d << "\n";
+      }
+    }
+  }
+  std::cout << fmt::format("{} passed, {} failed\n", n - failed, failed);
+  return failed == 0 && n > 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 4 && args[0] == "--generate" && args[2] == "--seed") {
+    return generate(std::stoul(args[1]), std::stoull(args[3]));
+  }
+  if (args.size() == 2 && args[0] == "--check") return check(args[1]);
+  std::cerr << "usage: golden --generate N --seed S | golden --check FILE\n";
+  return 2;
+}

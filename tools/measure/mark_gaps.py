@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Marks the records of a measured-data file that the current estimator misses beyond tolerance with
+`"known_gap": {"error_pct": ..., "finding": "FINDINGS.md#anchor"}`, by the rules below (one per finding in
+tools/measure/FINDINGS.md), and removes known_gap from records that are now within tolerance. A miss that no
+rule explains is printed and left unmarked, so the accuracy test fails on it until it is analysed.
+
+    python3 tools/measure/mark_gaps.py tests/data/measured/hf_cpu.json [--report build/tests/accuracy_report]
+
+The estimator's predictions come from build/tests/accuracy_report --tsv (the C++ accuracy code itself).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def _id(pattern):
+    rx = re.compile(pattern)
+    return lambda r, pred, meas: bool(rx.search(r["id"]))
+
+
+def _all(*preds):
+    return lambda r, pred, meas: all(p(r, pred, meas) for p in preds)
+
+
+def _metric(*names):
+    return lambda r, pred, meas: r["metric"] in names
+
+
+def _phase(*names):
+    return lambda r, pred, meas: r["phase"] in names
+
+
+def _diff(nbytes):
+    return lambda r, pred, meas: meas - pred == nbytes
+
+
+# (anchor in FINDINGS.md, predicate(record, predicted, measured)); first match wins.
+RULES = [
+    ("head-nll-total-weight", _all(_metric("saved_head"), _diff(4))),
+    ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-phi3-.*-sdpa-ckptnone-"))),
+    ("selective-core-attention", _all(_metric("saved_per_layer"), _id(r"-ckptselective-"))),
+]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data")
+    ap.add_argument("--report", default=os.path.join(ROOT, "build/tests/accuracy_report"))
+    a = ap.parse_args(argv)
+    with open(a.data) as f:
+        doc = json.load(f)
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(a.data, os.path.join(d, os.path.basename(a.data)))
+        out = subprocess.run([a.report, d, "--tsv"], capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        rid, split, pred, meas, err, tol, ok = line.split("\t")
+        rows[rid] = (float(pred), float(meas), float(err), ok == "ok")
+    marked, cleared, unexplained = {}, 0, []
+    for r in doc["records"]:
+        if r["id"] not in rows:
+            continue
+        pred, meas, err, ok = rows[r["id"]]
+        if ok:
+            if r.pop("known_gap", None) is not None:
+                cleared += 1
+            continue
+        for anchor, pr in RULES:
+            if pr(r, pred, meas):
+                r["known_gap"] = {"error_pct": round(err, 3), "finding": f"FINDINGS.md#{anchor}"}
+                marked[anchor] = marked.get(anchor, 0) + 1
+                break
+        else:
+            r.pop("known_gap", None)
+            unexplained.append((r["id"], pred, meas, err))
+    sys.path.insert(0, HERE)
+    from hf_measure import dump
+    dump(doc, a.data)
+    for k, n in marked.items():
+        print(f"{n:5d} known gaps: {k}")
+    print(f"{cleared} gaps cleared; {len(unexplained)} misses without a rule:")
+    for u in unexplained:
+        print("   %s predicted %d measured %d error %+.3f%%" % u)
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
