@@ -26,7 +26,7 @@ inline std::string estimate_problem(const Estimate& est) {
   for (const auto& ph : est.phases) {
     U128 sum = 0;
     for (const auto& e : ph.entries) sum += e.bytes;
-    if (sum != ph.allocated) return "phase " + ph.name + " is not the sum of its entries";
+    if (sum != ph.allocated) return "phase " + std::string(ph.name()) + " is not the sum of its entries";
     if (ph.allocated > largest) largest = ph.allocated;
   }
   if (est.peak_allocated != largest) return "peak_allocated is not the largest phase";

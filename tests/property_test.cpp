@@ -73,8 +73,8 @@ EstimateInputs random_inputs(std::mt19937_64& rng) {
 Bytes model_states(const Estimate& est) {
   Bytes sum = 0;
   for (const auto& c : est.components) {
-    if (c.term.name == "weights" || c.term.name == "master_weights" || c.term.name == "gradients" ||
-        c.term.name == "optimizer_states") {
+    if (c.id == ComponentId::kWeights || c.id == ComponentId::kMasterWeights || c.id == ComponentId::kGradients ||
+        c.id == ComponentId::kOptimizerStates) {
       sum += c.max_bytes;
     }
   }
