@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 
@@ -89,4 +90,10 @@ TEST_CASE("config files that are not regular files, or too large, say what they 
   CHECK(error_of([&] { load_model_config(big); }) ==
         "model: '" + big + "': file of 16777217 bytes is larger than the 16 MiB a config file may have");
   std::filesystem::remove(big);
+}
+
+TEST_CASE("the allocator reserve is checked, not wrapped by llround", "[hardening]") {
+  CHECK(allocator_reserve(1000, 0.05).bytes == 50);
+  CHECK(allocator_reserve(1ULL << 63, 1.0).bytes == 1ULL << 63);  // llround would overflow long long here
+  CHECK_THROWS_AS(allocator_reserve(~0ULL, 1.0), InputError);
 }

@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <regex>
 #include <sys/stat.h>
 
 #include <fmt/format.h>
@@ -70,14 +69,10 @@ nlohmann::json parse_json_object(const std::string& text, const std::string& fie
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    // nlohmann's message carries "at line L, column C"; keep only that position.
-    const std::string detail = e.what();
-    static const std::regex where("line ([0-9]+), column ([0-9]+)");
-    std::smatch m;
-    const std::string position = std::regex_search(detail, m, where)
-                                     ? fmt::format("line {}, column {}", m[1].str(), m[2].str())
-                                     : fmt::format("byte {}", e.byte);
-    throw InputError(field, origin, fmt::format("malformed JSON at {}", position));
+    // nlohmann's message carries "at line L, column C" (its own, possibly quoting the input);
+    // keep only the position, recomputed from the byte offset it reports.
+    const std::size_t offset = e.byte > 0 ? e.byte - 1 : 0;
+    throw InputError(field, origin, fmt::format("malformed JSON at {}", position_of(text, offset)));
   } catch (const nlohmann::json::out_of_range&) {
     // A number beyond double's range (1e400), even under a key vramcalc ignores.
     throw InputError(field, origin, "a JSON number is too large to represent (beyond about 1.8e308)");

@@ -65,7 +65,13 @@ Term nccl_buffers(const ParallelLayout& layout) {
 }
 
 Term allocator_reserve(Bytes allocated_peak, double fragmentation) {
-  const auto reserve = static_cast<Bytes>(std::llround(static_cast<double>(allocated_peak) * fragmentation));
+  // Rounded as before (llround of the double product), but checked: llround wraps at 2^63.
+  const double rounded = std::round(static_cast<double>(allocated_peak) * fragmentation);
+  if (!(rounded >= 0.0 && rounded < 18446744073709551616.0)) {
+    throw InputError(field::kSizes, fmt::format("{} x {}", allocated_peak, fragmentation),
+                     "allocator reserve would overflow 64 bits");
+  }
+  const auto reserve = static_cast<Bytes>(rounded);
   return {"allocator_reserve", reserve,
           fmt::format("allocated peak × {:.0f}% (fragmentation and block rounding)", fragmentation * 100.0),
           "c10/cuda/CUDACachingAllocator.cpp (2 MiB / 20 MiB segments); empirical 1-19% of allocated in public OOM logs, default 5%",
