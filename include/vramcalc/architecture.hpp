@@ -103,6 +103,10 @@ void linear(std::vector<ParamTensor>& out, const std::string& name, std::uint64_
 /// A norm's weight (and bias) of `width`, `count` of them.
 void norm(std::vector<ParamTensor>& out, const std::string& name, std::uint64_t width, std::uint64_t count, bool bias,
           BackwardRegion region);
+/// Llama-style self_attn.{q,k,v}_proj (with `qkv_bias`) and o_proj (with `o_bias`), one per layer.
+void attention_projections(std::vector<ParamTensor>& out, const ModelConfig& m, bool qkv_bias, bool o_bias);
+/// Llama-style mlp.{gate,up,down}_proj, one per layer.
+void gated_mlp(std::vector<ParamTensor>& out, const ModelConfig& m, bool bias);
 /// The input embedding table (first in the inventory).
 void embedding(std::vector<ParamTensor>& out, const ModelConfig& m, const std::string& name);
 /// The final norm and, when untied, lm_head (last in the inventory).

@@ -19,6 +19,23 @@ void norm(std::vector<ParamTensor>& out, const std::string& name, std::uint64_t 
   if (bias) out.push_back({name + ".bias", width, 1, count, false, false, ParamScope::kLayer, true, region});
 }
 
+void attention_projections(std::vector<ParamTensor>& out, const ModelConfig& m, bool qkv_bias, bool o_bias) {
+  const std::uint64_t h = m.hidden_size;
+  const std::uint64_t L = m.num_layers;
+  linear(out, "layers.*.self_attn.q_proj", m.q_dim(), h, L, qkv_bias, BackwardRegion::kInput);
+  linear(out, "layers.*.self_attn.k_proj", m.kv_dim(), h, L, qkv_bias, BackwardRegion::kInput);
+  linear(out, "layers.*.self_attn.v_proj", m.kv_dim(), h, L, qkv_bias, BackwardRegion::kInput);
+  linear(out, "layers.*.self_attn.o_proj", h, m.q_dim(), L, o_bias, BackwardRegion::kAfterAttention);
+}
+
+void gated_mlp(std::vector<ParamTensor>& out, const ModelConfig& m, bool bias) {
+  const std::uint64_t h = m.hidden_size;
+  const std::uint64_t L = m.num_layers;
+  linear(out, "layers.*.mlp.gate_proj", m.intermediate_size, h, L, bias, BackwardRegion::kAfterAttention);
+  linear(out, "layers.*.mlp.up_proj", m.intermediate_size, h, L, bias, BackwardRegion::kAfterAttention);
+  linear(out, "layers.*.mlp.down_proj", h, m.intermediate_size, L, bias, BackwardRegion::kOutput);
+}
+
 void embedding(std::vector<ParamTensor>& out, const ModelConfig& m, const std::string& name) {
   out.push_back({name, m.vocab_size, m.hidden_size, 1, false, true, ParamScope::kEmbedding, true, BackwardRegion::kNone});
 }

@@ -27,13 +27,8 @@ std::vector<ParamTensor> parameters(const ModelConfig& m) {
   const bool qkv_bias = m.attention_bias || m.qkv_bias;
   std::vector<ParamTensor> t;
   build::embedding(t, m, "embed_tokens.weight");
-  build::linear(t, "layers.*.self_attn.q_proj", m.q_dim(), h, L, qkv_bias, kInput);
-  build::linear(t, "layers.*.self_attn.k_proj", m.kv_dim(), h, L, qkv_bias, kInput);
-  build::linear(t, "layers.*.self_attn.v_proj", m.kv_dim(), h, L, qkv_bias, kInput);
-  build::linear(t, "layers.*.self_attn.o_proj", h, m.q_dim(), L, m.attention_bias, kAfterAttention);
-  build::linear(t, "layers.*.mlp.gate_proj", m.intermediate_size, h, L, m.mlp_bias, kAfterAttention);
-  build::linear(t, "layers.*.mlp.up_proj", m.intermediate_size, h, L, m.mlp_bias, kAfterAttention);
-  build::linear(t, "layers.*.mlp.down_proj", h, m.intermediate_size, L, m.mlp_bias, kOutput);
+  build::attention_projections(t, m, qkv_bias, m.attention_bias);
+  build::gated_mlp(t, m, m.mlp_bias);
   build::norm(t, "layers.*.input_layernorm", h, L, false, kInput);
   build::norm(t, "layers.*.post_attention_layernorm", h, L, false, kAfterAttention);
   build::head(t, m, "norm", false, "lm_head");

@@ -20,16 +20,11 @@ std::vector<ParamTensor> parameters(const ModelConfig& m) {
   const bool bias = m.attention_bias;
   std::vector<ParamTensor> t;
   build::embedding(t, m, "embed_tokens.weight");
-  build::linear(t, "layers.*.self_attn.q_proj", m.q_dim(), h, L, bias, kInput);
-  build::linear(t, "layers.*.self_attn.k_proj", m.kv_dim(), h, L, bias, kInput);
-  build::linear(t, "layers.*.self_attn.v_proj", m.kv_dim(), h, L, bias, kInput);
-  build::linear(t, "layers.*.self_attn.o_proj", h, m.q_dim(), L, bias, kAfterAttention);
+  build::attention_projections(t, m, bias, bias);
   build::norm(t, "layers.*.self_attn.q_norm", m.q_dim(), L, false, kInput);
   build::norm(t, "layers.*.self_attn.k_norm", m.kv_dim(), L, false, kInput);
   build::norm(t, "layers.*.post_attention_layernorm", h, L, false, kAfterAttention);
-  build::linear(t, "layers.*.mlp.gate_proj", m.intermediate_size, h, L, false, kAfterAttention);
-  build::linear(t, "layers.*.mlp.up_proj", m.intermediate_size, h, L, false, kAfterAttention);
-  build::linear(t, "layers.*.mlp.down_proj", h, m.intermediate_size, L, false, kOutput);
+  build::gated_mlp(t, m, false);
   build::norm(t, "layers.*.post_feedforward_layernorm", h, L, false, kOutput);
   build::head(t, m, "norm", false, "lm_head");
   return t;
