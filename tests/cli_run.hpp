@@ -26,7 +26,7 @@ struct RunResult {
 
 // `env` is prepended to the command line (e.g. "NO_COLOR=1").
 inline RunResult run_vramcalc(const std::string& args, const std::string& env = "NO_COLOR=") {
-  const std::string err_path = (scratch("plan") / ("stderr_" + std::to_string(getpid()) + ".txt")).string();
+  const std::string err_path = (scratch("run") / ("stderr_" + std::to_string(getpid()) + ".txt")).string();
   const std::string cmd = env + " " + VRAMCALC_BINARY + " " + args + " 2>" + err_path;
   RunResult r;
   FILE* pipe = popen(cmd.c_str(), "r");

@@ -1,51 +1,21 @@
 // End to end: the real binary, its exit codes, streams and error lines.
 #include <catch2/catch.hpp>
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include "cli_run.hpp"
 
 namespace {
 
 // Tests write only under the build tree.
-std::filesystem::path scratch_dir() {
-  const std::filesystem::path dir = std::filesystem::path(VRAMCALC_TEST_SCRATCH) / "cli";
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+std::filesystem::path scratch_dir() { return vramcalc_test::scratch("cli"); }
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = vramcalc_test::RunResult;
 
 // Runs the vramcalc binary with `args` (shell words), capturing stdout and stderr apart.
-Result vramcalc_run(const std::string& args) {
-  // Per-process names: ctest runs test cases in parallel in one directory.
-  const std::string err_path = (scratch_dir() / ("stderr_" + std::to_string(getpid()) + ".txt")).string();
-  const std::string cmd = std::string("NO_COLOR= ") + VRAMCALC_BINARY + " " + args + " 2>" + err_path;
-  Result r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_path);
-  std::stringstream ss;
-  ss << err.rdbuf();
-  r.err = ss.str();
-  std::remove(err_path.c_str());
-  return r;
-}
+Result vramcalc_run(const std::string& args) { return vramcalc_test::run_vramcalc(args); }
 
 // One line on stderr, prefixed, naming the field; nothing on stdout; exit 2.
 void expect_input_error(const std::string& args, const std::string& expected) {
