@@ -50,6 +50,8 @@ struct CliOptions {
   std::string units = "gib";
   std::string color = "auto";
   bool explain = false;
+  std::string recipe;              // --recipe: a framework recipe (vramcalc/recipe.hpp)
+  std::vector<std::string> given;  // the long flags given on the command line ("--optimizer")
 };
 
 /// How output is to be presented (not part of the estimate).
