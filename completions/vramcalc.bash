@@ -11,6 +11,7 @@ _vramcalc() {
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
     --cpu-mem --deepspeed --recipe"
+    --cpu-mem --deepspeed --kernels --fused-norm --fused-rope --fused-swiglu"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -29,6 +30,7 @@ _vramcalc() {
     --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
     --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
+    --kernels) COMPREPLY=($(compgen -W "hf liger" -- "$cur")); return ;;
     --zero) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;
     --offload-optimizer|--offload-params) COMPREPLY=($(compgen -W "none cpu nvme" -- "$cur")); return ;;
     --load-dtype) COMPREPLY=($(compgen -W "auto fp32 bf16 fp16" -- "$cur")); return ;;

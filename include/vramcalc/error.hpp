@@ -44,6 +44,10 @@ inline constexpr const char* kDsGpusPerNode = "deepspeed_estimate.gpus_per_node"
 inline constexpr const char* kDsBufferFactor = "deepspeed_estimate.additional_buffer_factor";
 inline constexpr const char* kRecipe = "recipe";  ///< a framework recipe name (vramcalc/recipe.hpp)
 inline constexpr const char* kSizes = "sizes";  ///< an intermediate byte count (overflow)
+inline constexpr const char* kKernels = "training.kernels";                  ///< a named kernel set (hf, liger)
+inline constexpr const char* kFusedNorm = "training.kernels.fused_norm";
+inline constexpr const char* kFusedRope = "training.kernels.fused_rope";
+inline constexpr const char* kFusedSwiglu = "training.kernels.fused_swiglu";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <vramcalc/kernels.hpp>
+
 namespace vramcalc {
 
 /// How weights, gradients, optimizer states and activations are stored.
@@ -57,6 +59,7 @@ struct TrainingSetup {
   bool explicit_mask = false;           ///< an attention mask is passed (padding, packed documents)
   std::uint64_t loss_chunks = 8;        ///< chunks for LossImpl::kChunked (torchtune default 8)
   double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
+  KernelSet kernels;                    ///< fused kernels (Liger) instead of HF's eager modules
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -129,7 +129,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--optimizer", o.optimizer, "Optimizer: " + join(optimizer_names()) + " (default adamw)");
   app.add_option("--attention", o.attention, "Attention kernel: " + join(attention_names()) + " (default sdpa)");
   app.add_option("--grad-ckpt", o.grad_ckpt, "Activation checkpointing: " + join(grad_ckpt_names()) + " (default none)");
-  app.add_option("--loss", o.loss, "Loss implementation: " + join(loss_names()) + " (default full)");
+  app.add_option("--loss", o.loss, "Loss implementation: " + join(loss_names()) + " (default full; fused with --kernels liger)");
   app.add_option("--mask", o.mask, "Attention mask: causal (no padding) | explicit (padding or packed documents)");
   app.add_option("--loss-chunks", o.loss_chunks, "Chunks for --loss chunked (default 8)");
   app.add_option("--gpu", o.gpu, "GPU from the catalog (see `vramcalc gpus`); gives a fits / exceeds verdict");
@@ -150,6 +150,10 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
   app.add_option("--recipe", o.recipe, "A framework's defaults (see `vramcalc recipes`); flags you give override its knobs");
+  app.add_option("--kernels", o.kernels, "Kernel set: hf (eager modules) | liger (fused RMSNorm, RoPE, SwiGLU and --loss fused)");
+  app.add_flag("--fused-norm", o.fused_norm, "Liger's fused RMSNorm / LayerNorm (saves the input and per-row rstd)");
+  app.add_flag("--fused-rope", o.fused_rope, "Liger's in-place RoPE (saves cos/sin only)");
+  app.add_flag("--fused-swiglu", o.fused_swiglu, "Liger's fused SiLU·mul (saves gate and up, recomputes the activation)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -185,6 +189,10 @@ constexpr FlagName kFlags[] = {
     {field::kDsNodes, "--nodes"},
     {field::kDsGpusPerNode, "--gpus-per-node"},
     {field::kRecipe, "--recipe"},
+    {field::kKernels, "--kernels"},
+    {field::kFusedNorm, "--fused-norm"},
+    {field::kFusedRope, "--fused-rope"},
+    {field::kFusedSwiglu, "--fused-swiglu"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -308,7 +316,13 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   in.setup.optimizer = parse_optimizer(o.optimizer);
   in.setup.attention = parse_attention(o.attention);
   in.setup.grad_ckpt = parse_grad_ckpt(o.grad_ckpt);
-  in.setup.loss = parse_loss(o.loss);
+  const KernelPreset preset = parse_kernel_preset(o.kernels);
+  in.setup.kernels = kernel_set_of(preset);
+  in.setup.kernels.fused_norm = in.setup.kernels.fused_norm || o.fused_norm;
+  in.setup.kernels.fused_rope = in.setup.kernels.fused_rope || o.fused_rope;
+  in.setup.kernels.fused_swiglu = in.setup.kernels.fused_swiglu || o.fused_swiglu;
+  // Liger's model patches turn on fused_linear_cross_entropy with the other kernels.
+  in.setup.loss = parse_loss(!o.loss.empty() ? o.loss : preset == KernelPreset::kLiger ? "fused" : "full");
   in.setup.loss_chunks = parse_count(o.loss_chunks, "--loss-chunks", kMaxSteps);
   if (o.mask != "causal" && o.mask != "explicit") {
     throw InputError("--mask", o.mask, "expected causal (no padding: SDPA is_causal) or explicit (padding or packed-document mask)");

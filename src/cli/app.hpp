@@ -26,7 +26,7 @@ struct CliOptions {
   std::string optimizer = "adamw";
   std::string attention = "sdpa";
   std::string grad_ckpt = "none";
-  std::string loss = "full";
+  std::string loss;  // "" = full, or fused with --kernels liger
   std::string loss_chunks = "8";
   std::string mask = "causal";
   std::string fragmentation = "5";
@@ -52,6 +52,10 @@ struct CliOptions {
   bool explain = false;
   std::string recipe;              // --recipe: a framework recipe (vramcalc/recipe.hpp)
   std::vector<std::string> given;  // the long flags given on the command line ("--optimizer")
+  std::string kernels = "hf";  // --kernels hf | liger
+  bool fused_norm = false;     // --fused-norm
+  bool fused_rope = false;     // --fused-rope
+  bool fused_swiglu = false;   // --fused-swiglu
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -47,7 +47,11 @@ void render_json(std::ostream& out, const Estimate& est) {
                  {"loss", to_string(s.loss)},
                  {"loss_chunks", s.loss_chunks},
                  {"fragmentation", s.fragmentation},
-                 {"gpus", est.inputs.layout.gpus}};
+                 {"gpus", est.inputs.layout.gpus},
+                 {"kernels", {{"set", describe(s.kernels)},
+                              {"fused_norm", s.kernels.fused_norm},
+                              {"fused_rope", s.kernels.fused_rope},
+                              {"fused_swiglu", s.kernels.fused_swiglu}}}};
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;
   j["layout"] = {{"zero", z.stage},

@@ -159,8 +159,11 @@ void describe_layer(const std::vector<SavedTensor>& saved, const MlpOp& mlp, con
   act.forward_transient = eager_forward_transient(setup, x);
 }
 
-// Outside the layers: embedding ids, RoPE tables, the final norm.
-void describe_outside(const LayerSpec& spec, const Dims& x, Activations& act) {
+// Outside the layers: embedding ids, RoPE tables, the final norm. The fused linear
+// cross-entropy computes lm_head's input gradient in its forward and saves neither the hidden
+// states nor the logits (Liger-Kernel ops/fused_linear_cross_entropy.py), so nobody saves the
+// final norm's output then.
+void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_input, Activations& act) {
   act.outside_parts.push_back({"input_ids", checked_mul(8, x.T), "8·T: int64 token ids saved by the embedding backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   const Bytes table = spec.rope_tables_fp32 ? 4 : x.r;
@@ -168,7 +171,8 @@ void describe_outside(const LayerSpec& spec, const Dims& x, Activations& act) {
                                fmt::format("2·{}·T·rotary_dim: cos and sin tables, shared by every layer", table),
                                "transformers LlamaRotaryEmbedding.forward (cast to the hidden dtype; OLMo2 keeps fp32)"});
   std::vector<SavedTensor> norm;
-  norm_saved({"final_norm", spec.final_norm, x.h, 1, 1, false, false, BackwardRegion::kNone}, x, norm);
+  norm_saved({"final_norm", spec.final_norm, x.h, 1, head_saves_input ? Bytes{1} : Bytes{0}, false, false, BackwardRegion::kNone}, x,
+             norm);
   for (const auto& p : norm) {
     act.outside_parts.push_back(p.term);
     act.final_norm_saved += p.term.bytes;
@@ -217,7 +221,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
   act.masked_layers = masked_layers;
   act.mask_per_masked_layer = mask_per_masked_layer;
   const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
-  describe_outside(spec, x, act);
+  describe_outside(spec, x, setup.loss != LossImpl::kFused, act);
 
   act.stack = component_term(ComponentId::kActivations, checked_add(kept_total, act.outside),
                              fmt::format("L × kept_per_layer + outside = {} × {} + {}{}", m.num_layers, group_digits(act.kept_per_layer),

@@ -39,6 +39,10 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kAttention) s.attention = parse_attention(c.value);
   else if (f == field::kGradCkpt) s.grad_ckpt = parse_grad_ckpt(c.value);
   else if (f == field::kLoss) s.loss = parse_loss(c.value);
+  else if (f == field::kKernels) s.kernels = kernel_set_of(parse_kernel_preset(c.value));
+  else if (f == field::kFusedNorm) s.kernels.fused_norm = boolean(c);
+  else if (f == field::kFusedRope) s.kernels.fused_rope = boolean(c);
+  else if (f == field::kFusedSwiglu) s.kernels.fused_swiglu = boolean(c);
   else return false;
   return true;
 }

@@ -14,6 +14,7 @@
 #include <vramcalc/vramcalc.hpp>
 
 #include "core/advice.hpp"
+#include "core/ops_fused.hpp"
 #include "core/step.hpp"
 
 namespace vramcalc {
@@ -57,6 +58,7 @@ void validate(const EstimateInputs& in) {
     throw InputError(field::kFragmentation, fmt::format("{}", setup.fragmentation), "must be between 0 and 1");
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
+  validate_kernels(in.model, setup);
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
 }
 

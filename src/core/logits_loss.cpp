@@ -75,6 +75,16 @@ LogitsLoss chunked_loss(const LossShape& x, const TrainingSetup& setup) {
   return out;
 }
 
+// The weight-gradient update of one chunk (Liger >= 0.6.2, commit 2845fe83, accum_dtype None):
+// `grad_weight += torch.mm(grad_logits_chunk.t(), _input_chunk).float()` — a V×h product in
+// the logits dtype and its fp32 copy, alive together. fp32 logits: .float() is a no-op (4·V·h).
+// Autocast (fp32 grad_weight, bf16 logits) takes the addmm(out_dtype=fp32, out=grad_weight)
+// path on sm80+ with torch >= 2.8: no V×h temporary.
+Bytes fused_weight_grad_temp(const PrecisionBytes& pb, Bytes vh) {
+  if (pb.weight == 4 && pb.compute == 2) return 0;
+  return checked_mul(vh, pb.compute == 4 ? 4 : pb.compute + 4);
+}
+
 LogitsLoss fused_loss(const LossShape& x, const ModelConfig& m, const TrainingSetup& setup) {
   const Bytes T = x.T, V = x.V;
   const PrecisionBytes pb = precision_bytes(setup.precision);
@@ -86,9 +96,12 @@ LogitsLoss fused_loss(const LossShape& x, const ModelConfig& m, const TrainingSe
   const Bytes grad_input = checked_product({pb.compute, T, m.hidden_size});
   const Bytes grad_weight = checked_product({pb.weight, V, m.hidden_size});
   const Bytes chunk_logits = checked_product({pb.compute, std::min(chunk_tokens, T), V});
-  out.forward = {"logits_loss", grad_input + grad_weight + chunk_logits,
-                 fmt::format("grad_input {}·T·h + lm_head grad {}·V·h + one chunk of logits {}·{}·V", pb.compute, pb.weight,
-                             pb.compute, std::min(chunk_tokens, T)),
+  const Bytes vh = checked_mul(V, m.hidden_size);
+  const Bytes temp = fused_weight_grad_temp(pb, vh);
+  out.forward = {"logits_loss", grad_input + grad_weight + chunk_logits + temp,
+                 fmt::format("grad_input {}·T·h + lm_head grad {}·V·h + one chunk of logits {}·{}·V + chunk weight-grad product {}·V·h "
+                             "(mm, then .float(), before the add)",
+                             pb.compute, pb.weight, pb.compute, std::min(chunk_tokens, T), temp / vh),
                  "Liger-Kernel ops/fused_linear_cross_entropy.py (gradients computed in forward); Cut Cross-Entropy arXiv:2411.09009",
                  true};
   out.saved = {"logits_loss", grad_input + grad_weight, "grad_input + lm_head grad computed in the forward",

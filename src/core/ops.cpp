@@ -5,6 +5,8 @@
 
 #include <vramcalc/model_states.hpp>
 
+#include "core/ops_fused.hpp"
+
 namespace vramcalc {
 namespace {
 
@@ -30,7 +32,7 @@ Dims dims_of(const ModelConfig& m, const TrainingSetup& setup) {
   const PrecisionBytes pb = precision_bytes(setup.precision);
   return {checked_mul(setup.seq_len, setup.micro_batch), m.hidden_size, m.q_dim(), m.kv_dim(), m.intermediate_size,
           m.num_heads, setup.seq_len, setup.micro_batch, m.head_dim, m.rotary_dim, pb.residual, pb.compute,
-          setup.precision == Precision::kAmp};
+          setup.precision == Precision::kAmp, setup.kernels};
 }
 
 void norm_saved(const NormOp& op, const Dims& x, std::vector<SavedTensor>& out) {
@@ -38,7 +40,9 @@ void norm_saved(const NormOp& op, const Dims& x, std::vector<SavedTensor>& out) 
   const Bytes n = checked_mul(op.width, op.rows_per_token);  // elements per token
   const Bytes in_bytes = op.input_in_compute_dtype ? x.e : x.r;
   const Bytes rows = checked_mul(x.T, op.rows_per_token);
-  if (op.kind == NormKind::kLayerNorm) {
+  if (x.kernels.fused_norm) {
+    fused_norm_saved(op, x, out);
+  } else if (op.kind == NormKind::kLayerNorm) {
     if (!op.input_already_saved) {
       add(out, op.name + ".input", checked_product({in_bytes, x.T, n}), fmt::format("{}·T·h: the input, saved by layer_norm", in_bytes), src, op.region);
     }
@@ -80,6 +84,7 @@ void linear_input_saved(const LinearInputOp& op, const Dims& x, std::vector<Save
 void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   const BackwardRegion after = BackwardRegion::kAfterAttention;
   const Bytes tI = checked_product({x.e, x.T, x.I});
+  if (x.kernels.fused_swiglu && op.kind != MlpKind::kPlain) return fused_glu_saved(op, x, out);
   if (op.kind == MlpKind::kPlain) {
     const char* src = "transformers models/gpt_neox GPTNeoXMLP, models/falcon FalconMLP";
     add(out, "mlp.fc_in", tI, fmt::format("{}·T·I: first Linear's output, saved by the activation", x.e), src, after);
@@ -103,6 +108,7 @@ void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
 Bytes mlp_backward_transient(const MlpOp& op, const Dims& x) {
   // Gated: the product's gradient, then the gradients of act and up. Plain: the activation
   // output's gradient, then its input's.
+  if (x.kernels.fused_swiglu && op.kind != MlpKind::kPlain) return fused_glu_backward_transient(op, x);
   return checked_product({op.kind == MlpKind::kPlain ? Bytes{2} : Bytes{3}, x.e, x.T, x.I});
 }
 

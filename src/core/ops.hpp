@@ -30,6 +30,7 @@ struct Dims {
   Bytes T, h, qd, kvd, I, a, s, b, d, rot;
   Bytes r, e;  ///< residual and compute bytes
   bool amp;
+  KernelSet kernels;  ///< fused kernels replacing the eager ops (ops_fused.cpp)
 };
 
 Dims dims_of(const ModelConfig& m, const TrainingSetup& setup);
