@@ -78,6 +78,7 @@ void linear_input_saved(const LinearInputOp& op, const Dims& x, std::vector<Save
 }
 
 void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
+  if (op.kind == MlpKind::kMoe) return moe_saved(op, x, out);
   const BackwardRegion after = BackwardRegion::kAfterAttention;
   const Bytes tI = checked_product({x.e, x.T, x.I});
   if (op.kind == MlpKind::kPlain) {
@@ -103,6 +104,7 @@ void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
 Bytes mlp_backward_transient(const MlpOp& op, const Dims& x) {
   // Gated: the product's gradient, then the gradients of act and up. Plain: the activation
   // output's gradient, then its input's.
+  if (op.kind == MlpKind::kMoe) return moe_backward_transient(op, x);
   return checked_product({op.kind == MlpKind::kPlain ? Bytes{2} : Bytes{3}, x.e, x.T, x.I});
 }
 
