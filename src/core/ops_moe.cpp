@@ -4,6 +4,8 @@
 // saved bytes depend on S only, not on how the router spreads the tokens over the experts.
 // Measured on transformers 5.24 / torch 2.15 CPU (tools/measure/FINDINGS.md §MoE): the experts'
 // _grouped_mm is not autocast, so under AMP they run in the residual (fp32) dtype.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/ops.hpp"
@@ -31,9 +33,10 @@ void router_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out)
   }
 }
 
+// Every routed tensor is alive at the block's backward peak (the combine's backward runs first),
+// so all of them are released after it (kAfterAttention).
 void experts_saved(const MlpOp& op, const Dims& x, Bytes S, std::vector<SavedTensor>& out) {
   const auto after = BackwardRegion::kAfterAttention;
-  const auto output = BackwardRegion::kOutput;
   const Bytes r = x.r;  // _grouped_mm runs in the parameters' dtype (no autocast)
   const Bytes I = op.expert_width;
   const Bytes w = op.fp32_routing_weights ? 4 : x.e;
@@ -46,12 +49,12 @@ void experts_saved(const MlpOp& op, const Dims& x, Bytes S, std::vector<SavedTen
       fmt::format("{}·S·2I_e: gate_up output (gate saved by the activation, up by the product)", r), kGrouped, after);
   add(out, "moe.act", checked_product({r, S, I}), fmt::format("{}·S·I_e: activation output saved by the product", r), kGrouped, after);
   add(out, "moe.product", checked_product({r, S, I}), fmt::format("{}·S·I_e: act·up, the down _grouped_mm's saved input", r), kGrouped,
-      output);
+      after);
   add(out, "moe.down_out", checked_product({r, S, x.h}),
-      fmt::format("{}·S·h: down output, saved by the routing-weight multiply", r), kGrouped, output);
+      fmt::format("{}·S·h: down output, saved by the routing-weight multiply", r), kGrouped, after);
   add(out, "moe.routing_weights", checked_product({w, S}),
       fmt::format("{}·S: routing weights in expert order ({}), saved by the multiply", w, op.fp32_routing_weights ? "fp32" : "logits' dtype"),
-      kGrouped, output);
+      kGrouped, after);
 }
 
 // Qwen2-MoE's shared expert: a SwiGLU MLP over all T tokens (as LlamaMLP) and its down output
@@ -75,12 +78,17 @@ void moe_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
 }
 
 Bytes moe_backward_transient(const MlpOp& op, const Dims& x) {
-  // The routed experts' backward: the gradient of the down output (S×h), of the product, the
-  // activation and up (3·S·I_e), as the dense gated MLP's 3·T·I with S rows (estimated).
+  // The combine's backward, first in the block: sum(dim=1) expands the T×h gradient to (T, k, h),
+  // the view back to S×h copies it, and the inverse-permutation index's backward allocates zeros
+  // and index_puts into a new S×h tensor: 3·c·S·h, c the dtype of weighted_out (proj_out × routing
+  // weights: fp32 when the weights are fp32). Later, the experts' own backward holds the gradients of
+  // the product and of act·up (2·r·S·I_e) once the combine's buffers are gone.
   const Bytes S = checked_mul(x.T, op.top_k);
-  const Bytes routed = checked_product({x.r, S, checked_add(x.h, checked_mul(3, op.expert_width))});
+  const Bytes c = op.fp32_routing_weights ? 4 : std::max(x.r, x.e);
+  const Bytes combine = checked_product({3, c, S, x.h});
+  const Bytes experts = checked_product({2, x.r, S, op.expert_width});
   const Bytes shared = checked_product({3, x.e, x.T, op.shared_width});
-  return routed > shared ? routed : shared;
+  return std::max({combine, experts, shared});
 }
 
 }  // namespace vramcalc
