@@ -49,10 +49,18 @@ enum class MlpKind {
   kGated,       ///< down(act(gate(x)) · up(x))
   kFusedGated,  ///< gate_up(x).chunk(2), then as kGated (Phi-3)
   kPlain,       ///< fc2(act(fc1(x))) (GPT-NeoX, Falcon)
+  kMoe,         ///< router + top-k routed gated experts (+ a gated shared expert) (Mixtral, Qwen-MoE)
 };
 
 struct MlpOp {
   MlpKind kind = MlpKind::kGated;
+  // kMoe only:
+  std::uint64_t experts = 0;          ///< E
+  std::uint64_t top_k = 0;            ///< k
+  std::uint64_t expert_width = 0;     ///< I_e
+  std::uint64_t shared_width = 0;     ///< I_s of the sigmoid-gated shared expert, 0 = none
+  bool renormalize = false;           ///< top-k probabilities divided by their sum (in place)
+  bool fp32_routing_weights = false;  ///< routing weights stay fp32 (Mixtral) instead of the hidden dtype
 };
 
 using LayerOp = std::variant<NormOp, LinearInputOp, AttentionOp, MlpOp>;
@@ -75,6 +83,8 @@ class ConfigReader {
   virtual double number(const char* key, double fallback) const = 0;
   /// Where the config came from, for messages.
   virtual const std::string& origin() const = 0;
+  /// The number of entries of a list field (0 when absent or null).
+  virtual std::uint64_t list_length(const char* key) const { (void)key; return 0; }
 };
 
 /// A supported family: its HF model_type, how it reads its config, its parameter inventory

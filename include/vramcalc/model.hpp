@@ -12,7 +12,8 @@ namespace vramcalc {
 
 /// The model families vramcalc models op for op. Each maps to one HF `model_type`; each is one
 /// file in src/core/families/ (architecture.hpp).
-enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2 };
+enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2,
+                    kMixtral, kQwen2Moe, kQwen3Moe };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);
@@ -46,6 +47,12 @@ struct ModelConfig {
   bool parallel_block = false;            ///< attention and MLP read the same input (GPT-NeoX, Falcon)
   std::uint64_t block_norms = 2;          ///< norms before attention/MLP in a parallel block (Falcon-7B: 1)
   std::uint64_t checkpoint_dtype_bytes = 4;  ///< bytes per parameter of config.torch_dtype (fp32 when absent)
+  // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE): 0 experts = a dense model.
+  std::uint64_t num_experts = 0;              ///< E routed experts per MoE layer
+  std::uint64_t experts_per_token = 0;        ///< k (num_experts_per_tok)
+  std::uint64_t moe_intermediate_size = 0;    ///< I_e, each routed expert's MLP width
+  std::uint64_t shared_expert_intermediate_size = 0;  ///< I_s of the gated shared expert (Qwen2-MoE), 0 = none
+  bool norm_topk_prob = false;                ///< the top-k probabilities are renormalised to sum to 1
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d
@@ -70,6 +77,7 @@ struct ParamTensor {
   ParamScope scope = ParamScope::kLayer;
   bool trainable = true;   ///< gets a gradient and optimizer states
   BackwardRegion backward_region = BackwardRegion::kNone;
+  std::uint64_t experts = 0;  ///< > 0: one 3-D tensor holding this many routed experts' weights (rows = experts × out)
 
   std::uint64_t numel() const { return rows * cols; }
   std::uint64_t total() const { return rows * cols * count; }
@@ -87,6 +95,8 @@ struct ParameterCounts {
   std::uint64_t matmul_weights = 0; ///< parameters autocast casts (Linear weights/biases incl. lm_head)
   std::uint64_t largest_tensor = 0; ///< numel of the largest single tensor
   std::uint64_t largest_module = 0; ///< params owned directly by the largest module (DeepSpeed's "largest layer")
+  std::uint64_t active_per_token = 0;  ///< parameters one token uses: routed experts count k of E (= total when dense)
+  std::uint64_t routed_experts = 0;    ///< parameters of the routed experts (0 when dense)
 };
 
 /// Counts the parameters of `model` exactly, tensor by tensor, as HF builds the module.

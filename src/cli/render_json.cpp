@@ -37,6 +37,14 @@ void render_json(std::ostream& out, const Estimate& est) {
                 {"intermediate_size", m.intermediate_size},
                 {"vocab_size", m.vocab_size},
                 {"tie_word_embeddings", m.tie_word_embeddings}};
+  if (m.num_experts > 0) {  // mixtures of experts only (dense output unchanged)
+    j["model"]["active_parameters"] = est.params.active_per_token;
+    j["model"]["routed_expert_parameters"] = est.params.routed_experts;
+    j["model"]["num_experts"] = m.num_experts;
+    j["model"]["experts_per_token"] = m.experts_per_token;
+    j["model"]["moe_intermediate_size"] = m.moe_intermediate_size;
+    j["model"]["shared_expert_intermediate_size"] = m.shared_expert_intermediate_size;
+  }
   j["inputs"] = {{"seq_len", s.seq_len},
                  {"micro_batch", s.micro_batch},
                  {"grad_accum", s.grad_accum},

@@ -24,6 +24,12 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << fmt::format("{}: {} layers, hidden {}, {} heads / {} KV heads × {}, MLP {}, vocab {}{}\n", family_name(m.family),
                      m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
                      group_digits(m.vocab_size), m.tie_word_embeddings ? ", tied embeddings" : "");
+  if (m.num_experts > 0) {
+    out << fmt::format("MoE: {} experts × MLP {}, top-{}{}; {} parameters active per token ({} in routed experts)\n", m.num_experts,
+                       m.moe_intermediate_size, m.experts_per_token,
+                       m.shared_expert_intermediate_size > 0 ? fmt::format(", shared expert MLP {}", m.shared_expert_intermediate_size) : "",
+                       group_digits(est.params.active_per_token), group_digits(est.params.routed_experts));
+  }
   out << describe_setup(est) << "\n";
   const std::string layout = describe_layout(est);
   if (!layout.empty()) out << "layout: " << layout << "\n";

@@ -51,6 +51,9 @@ ParameterCounts count_parameters(const ModelConfig& m) {
     if (p.scope == ParamScope::kLayer) pc.per_layer += p.numel();
     if (p.scope == ParamScope::kFinalNorm) pc.final_norm += p.numel();
     pc.largest_tensor = std::max(pc.largest_tensor, p.numel());
+    // A token passes through k of the E routed experts (router and shared experts: all).
+    if (p.experts > 0) pc.routed_experts = checked_add(pc.routed_experts, n);
+    pc.active_per_token = checked_add(pc.active_per_token, p.experts > 0 ? n / p.experts * m.experts_per_token : n);
   }
   pc.embedding = m.vocab_size * m.hidden_size;
   pc.lm_head = m.tie_word_embeddings ? 0 : m.vocab_size * m.hidden_size;

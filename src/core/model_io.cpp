@@ -95,6 +95,12 @@ class JsonConfigReader final : public ConfigReader {
   bool flag(const char* key, bool fallback) const override { return boolean(j_, origin_, key, fallback); }
   double number(const char* key, double fallback) const override { return non_negative_number(j_, origin_, key, fallback); }
   const std::string& origin() const override { return origin_; }
+  std::uint64_t list_length(const char* key) const override {
+    const auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return 0;
+    if (!it->is_array()) throw InputError(config_field(key), shown(*it), fmt::format("expected a list in {}", origin_));
+    return it->size();
+  }
 
  private:
   const json& j_;

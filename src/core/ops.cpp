@@ -82,6 +82,7 @@ void linear_input_saved(const LinearInputOp& op, const Dims& x, std::vector<Save
 }
 
 void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
+  if (op.kind == MlpKind::kMoe) return moe_saved(op, x, out);
   const BackwardRegion after = BackwardRegion::kAfterAttention;
   const Bytes tI = checked_product({x.e, x.T, x.I});
   if (x.kernels.fused_swiglu && op.kind != MlpKind::kPlain) return fused_glu_saved(op, x, out);
@@ -108,6 +109,7 @@ void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
 Bytes mlp_backward_transient(const MlpOp& op, const Dims& x) {
   // Gated: the product's gradient, then the gradients of act and up. Plain: the activation
   // output's gradient, then its input's.
+  if (op.kind == MlpKind::kMoe) return moe_backward_transient(op, x);
   if (x.kernels.fused_swiglu && op.kind != MlpKind::kPlain) return fused_glu_backward_transient(op, x);
   return checked_product({op.kind == MlpKind::kPlain ? Bytes{2} : Bytes{3}, x.e, x.T, x.I});
 }

@@ -43,6 +43,10 @@ void attention_saved(const AttentionOp& op, const ModelConfig& m, const Training
                      std::vector<SavedTensor>& out);
 void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
 
+/// The MoE block (router, routed experts, shared expert) of MlpKind::kMoe (ops_moe.cpp).
+void moe_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
+Bytes moe_backward_transient(const MlpOp& op, const Dims& x);
+
 /// Gradient buffers alive at the MLP's backward peak.
 Bytes mlp_backward_transient(const MlpOp& op, const Dims& x);
 /// Gradient buffers alive at the attention's backward peak.

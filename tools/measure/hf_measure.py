@@ -34,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 SUPPORTED = ("llama", "mistral", "qwen2", "gemma", "gemma2", "phi3")  # families the estimator models
 NEW = ("gpt_neox", "falcon", "qwen3", "olmo2")  # being added to the estimator; records marked predict: false
+MOE = ("mixtral", "qwen2_moe", "qwen3_moe")  # mixtures of experts (grid block (j)); the estimator models them
 
 
 def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=4096, layers=3):
@@ -63,6 +64,18 @@ def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=
         c.update(num_kv_heads=1, multi_query=True, new_decoder_architecture=False, parallel_attn=True,
                  bias=False, alibi=False, attention_dropout=0.0, hidden_dropout=0.0, tie_word_embeddings=True)
         c.pop("max_position_embeddings")
+    elif family in MOE:
+        # 8 experts, top-2, expert width 96 (Mixtral: intermediate_size is the expert width); Qwen2-MoE adds a
+        # shared expert of width 192 and keeps q/k/v biases; Qwen3-MoE renormalises the top-k probabilities.
+        c.update(num_key_value_heads=kv, head_dim=head_dim, tie_word_embeddings=False, num_experts_per_tok=2,
+                 sliding_window=None)
+        if family == "mixtral":
+            c.update(intermediate_size=96, num_local_experts=8)
+        else:
+            c.update(intermediate_size=inter, moe_intermediate_size=96, num_experts=8, decoder_sparse_step=1,
+                     mlp_only_layers=[], use_sliding_window=False, norm_topk_prob=family == "qwen3_moe")
+        if family == "qwen2_moe":
+            c.update(shared_expert_intermediate_size=192)
     return c
 
 
@@ -76,7 +89,7 @@ def spec(family="llama", seq=256, batch=1, precision="fp32", attention="eager", 
 
 
 # Gemma2ForCausalLM has no SDPA support in transformers 5.x (attention soft-capping): eager only.
-ATTN = {f: (("eager",) if f == "gemma2" else ("eager", "sdpa")) for f in SUPPORTED + NEW}
+ATTN = {f: (("eager",) if f == "gemma2" else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE}
 
 SHAPES = {  # name -> model_cfg kwargs (small hidden sizes so the s² and T·V terms dominate)
     "h128": dict(hidden=128, heads=4, kv=2, head_dim=32),
@@ -171,6 +184,19 @@ def grid(quick=False):
                               extra={"world": w, "reshard": rf, "mp": mp}))
     for p, a in (("fp32", "sdpa"), ("bf16", "eager")):  # inductor compiles C++: minutes per run
         g.append(spec("llama", seq=256, precision=p, attention=a, kind="compile", layers=2))
+    # (j) mixtures of experts (transformers 5 default experts implementation, grouped_mm): every MoE family x
+    # precision x attention at seq 256, full checkpointing, batch 2; the routed tokens per expert are recorded
+    for fam in MOE:
+        for p in P3:
+            for a in ATTN[fam]:
+                g.append(spec(fam, seq=256, precision=p, attention=a))
+        for p in ("fp32", "bf16"):
+            g.append(spec(fam, seq=256, precision=p, attention="sdpa", ckpt="full"))
+        g.append(spec(fam, seq=128, batch=2, precision="bf16", attention="sdpa"))
+    # a vocabulary of 256 so that an MoE layer's backward, not the loss, holds the backward peak
+    for fam in ("mixtral", "qwen3_moe"):
+        for c in ("none", "full"):
+            g.append(spec(fam, seq=512, precision="bf16", attention="sdpa", ckpt=c, vocab=256))
     return g
 
 
@@ -416,6 +442,21 @@ def measure(sp):
     lm_head = base.get_output_embeddings()
     hooks.append(lm_head.register_forward_pre_hook(set_window("head")))
     hooks.append(lm_head.register_forward_hook(lambda m, i, o: set_window("loss")(m)))
+    # MoE: routed tokens per expert in each layer's router (the last forward's counts are kept)
+    res["expert_tokens"] = {}
+
+    def count_routed(label):
+        def post(mod, inp, out):
+            idx = out[-1].reshape(-1)
+            res["expert_tokens"][label] = [int((idx == e).sum()) for e in range(mod.num_experts)]
+        return post
+
+    for i, layer in enumerate(layers):
+        for mname, mod in layer.named_modules():
+            if type(mod).__name__.endswith("TopKRouter"):
+                hooks.append(mod.register_forward_hook(count_routed(f"L{i}")))
+    if hasattr(model.config, "_experts_implementation"):
+        res["experts_implementation"] = model.config._experts_implementation
 
     # load: what lives after the model is built, before inputs and optimizer exist
     with tr:
@@ -655,7 +696,7 @@ def records_for(res, env):
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2"):
         why = WHY_NOT[sp["kind"]]
-    elif sp["family"] not in SUPPORTED:
+    elif sp["family"] not in SUPPORTED + MOE:
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":
         why = WHY_NOT["adamw-forloop"]
@@ -665,6 +706,9 @@ def records_for(res, env):
             "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
             "harness_commit": res.get("harness_commit", env["commit"]), "host": env["host"], "wall_s": res["wall_s"],
             "measured_setup": extra_setup}
+    if res.get("expert_tokens"):
+        extra_setup["expert_tokens"] = res["expert_tokens"]
+        extra_setup["experts_implementation"] = res.get("experts_implementation")
     if sp["kind"] == "lora":
         base["lora"] = {"r": sp["lora_r"], "alpha": 2 * sp["lora_r"], "targets": sp["lora_targets"],
                         "dropout": sp["lora_dropout"], "trainable_params": res["n_trainable"]}

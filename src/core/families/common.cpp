@@ -62,7 +62,8 @@ const std::vector<FamilySpec>& family_specs() {
   static const std::vector<FamilySpec> specs = {llama_family(Family::kLlama), llama_family(Family::kMistral),
                                                 llama_family(Family::kQwen2), gemma_family(Family::kGemma),
                                                 gemma_family(Family::kGemma2), phi3_family(), gpt_neox_family(),
-                                                falcon_family(), qwen3_family(), olmo2_family()};
+                                                falcon_family(), qwen3_family(), olmo2_family(),
+                                                mixtral_family(), qwen2_moe_family(), qwen3_moe_family()};
   return specs;
 }
 

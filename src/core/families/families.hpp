@@ -12,5 +12,19 @@ FamilySpec gpt_neox_family();
 FamilySpec falcon_family();
 FamilySpec qwen3_family();
 FamilySpec olmo2_family();
+FamilySpec mixtral_family();
+FamilySpec qwen2_moe_family();
+FamilySpec qwen3_moe_family();
+
+/// What the mixture-of-experts families share (families/moe_common.cpp).
+namespace moe {
+/// num_experts_per_tok, the expert count under `experts_key`, the expert width under `width_key`;
+/// rejects configs whose layers are not all MoE layers (mlp_only_layers, decoder_sparse_step).
+void read(const ConfigReader& c, ModelConfig& m, const char* experts_key, const char* width_key);
+/// mlp.gate.weight (the router, E × h) and mlp.experts.gate_up_proj (E, 2·I_e, h) / down_proj (E, h, I_e).
+void routed_experts(std::vector<ParamTensor>& out, const ModelConfig& m);
+/// The layer's MoE block op.
+MlpOp block(const ModelConfig& m, bool fp32_routing_weights);
+}  // namespace moe
 
 }  // namespace vramcalc

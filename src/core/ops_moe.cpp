@@ -1,0 +1,94 @@
+// What the transformers 5 MoE block saves for backward, for its default experts implementation
+// "grouped_mm" (modeling_utils.py get_correct_experts_implementation; integrations/moe.py
+// grouped_mm_experts_forward). The tokens are sorted by expert into one S = T·k row buffer, so the
+// saved bytes depend on S only, not on how the router spreads the tokens over the experts.
+// Measured on transformers 5.24 / torch 2.15 CPU (tools/measure/FINDINGS.md §MoE): the experts'
+// _grouped_mm is not autocast, so under AMP they run in the residual (fp32) dtype.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/ops.hpp"
+
+namespace vramcalc {
+namespace {
+
+constexpr const char* kGrouped = "transformers integrations/moe.py grouped_mm_experts_forward";
+constexpr const char* kRouter = "transformers models/mixtral/modeling_mixtral.py MixtralTopKRouter (qwen2_moe, qwen3_moe alike)";
+constexpr const char* kShared = "transformers models/qwen2_moe/modeling_qwen2_moe.py Qwen2MoeSparseMoeBlock (shared_expert)";
+
+void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::string formula, const char* source,
+         BackwardRegion region) {
+  out.push_back({{std::move(name), bytes, std::move(formula), source, false}, region, false});
+}
+
+void router_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
+  const auto after = BackwardRegion::kAfterAttention;
+  add(out, "moe.router_probs", checked_product({4, x.T, op.experts}), "4·T·E: fp32 softmax of the router logits, saved by softmax",
+      kRouter, after);
+  add(out, "moe.topk_indices", checked_product({8, x.T, op.top_k}), "8·T·k: int64 top-k indices, saved by topk", kRouter, after);
+  if (op.renormalize) {
+    add(out, "moe.renorm", checked_add(checked_product({4, x.T, op.top_k}), checked_mul(4, x.T)),
+        "4·T·k + 4·T: fp32 top-k values (cloned by the in-place division) and their sum", kRouter, after);
+  }
+}
+
+// Every routed tensor is alive at the block's backward peak (the combine's backward runs first),
+// so all of them are released after it (kAfterAttention).
+void experts_saved(const MlpOp& op, const Dims& x, Bytes S, std::vector<SavedTensor>& out) {
+  const auto after = BackwardRegion::kAfterAttention;
+  const Bytes r = x.r;  // _grouped_mm runs in the parameters' dtype (no autocast)
+  const Bytes I = op.expert_width;
+  const Bytes w = op.fp32_routing_weights ? 4 : x.e;
+  add(out, "moe.sort_indices", checked_product({24, S}),
+      "3×8·S: int64 perm // k, the sort permutation and its inverse, saved by the three index ops", kGrouped, after);
+  add(out, "moe.offsets", checked_mul(4, op.experts), "4·E: int32 cumulative tokens per expert, saved by _grouped_mm", kGrouped, after);
+  add(out, "moe.gathered_input", checked_product({r, S, x.h}),
+      fmt::format("{}·S·h: the input gathered into expert order (S = T·k rows), saved by the up _grouped_mm", r), kGrouped, after);
+  add(out, "moe.gate_up", checked_product({r, S, 2 * I}),
+      fmt::format("{}·S·2I_e: gate_up output (gate saved by the activation, up by the product)", r), kGrouped, after);
+  add(out, "moe.act", checked_product({r, S, I}), fmt::format("{}·S·I_e: activation output saved by the product", r), kGrouped, after);
+  add(out, "moe.product", checked_product({r, S, I}), fmt::format("{}·S·I_e: act·up, the down _grouped_mm's saved input", r), kGrouped,
+      after);
+  add(out, "moe.down_out", checked_product({r, S, x.h}),
+      fmt::format("{}·S·h: down output, saved by the routing-weight multiply", r), kGrouped, after);
+  add(out, "moe.routing_weights", checked_product({w, S}),
+      fmt::format("{}·S: routing weights in expert order ({}), saved by the multiply", w, op.fp32_routing_weights ? "fp32" : "logits' dtype"),
+      kGrouped, after);
+}
+
+// Qwen2-MoE's shared expert: a SwiGLU MLP over all T tokens (as LlamaMLP) and its down output
+// times sigmoid(shared_expert_gate(x)) (the mul saves both; sigmoid saves its output).
+void shared_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
+  const Bytes tI = checked_product({x.e, x.T, op.shared_width});
+  add(out, "moe.shared_mlp", checked_mul(4, tI), fmt::format("4×{}·T·I_s: gate, up, act and act·up of the shared expert", x.e), kShared,
+      BackwardRegion::kAfterAttention);
+  add(out, "moe.shared_out", checked_add(checked_product({x.e, x.T, x.h}), checked_mul(x.e, x.T)),
+      fmt::format("{}·T·h + {}·T: shared expert output and sigmoid gate, saved by the gating multiply", x.e, x.e), kShared,
+      BackwardRegion::kOutput);
+}
+
+}  // namespace
+
+void moe_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
+  const Bytes S = checked_mul(x.T, op.top_k);
+  router_saved(op, x, out);
+  experts_saved(op, x, S, out);
+  if (op.shared_width > 0) shared_saved(op, x, out);
+}
+
+Bytes moe_backward_transient(const MlpOp& op, const Dims& x) {
+  // The combine's backward, first in the block: sum(dim=1) expands the T×h gradient to (T, k, h),
+  // the view back to S×h copies it, and the inverse-permutation index's backward allocates zeros
+  // and index_puts into a new S×h tensor: 3·c·S·h, c the dtype of weighted_out (proj_out × routing
+  // weights: fp32 when the weights are fp32). Later, the experts' own backward holds the gradients of
+  // the product and of act·up (2·r·S·I_e) once the combine's buffers are gone.
+  const Bytes S = checked_mul(x.T, op.top_k);
+  const Bytes c = op.fp32_routing_weights ? 4 : std::max(x.r, x.e);
+  const Bytes combine = checked_product({3, c, S, x.h});
+  const Bytes experts = checked_product({2, x.r, S, op.expert_width});
+  const Bytes shared = checked_product({3, x.e, x.T, op.shared_width});
+  return std::max({combine, experts, shared});
+}
+
+}  // namespace vramcalc
