@@ -171,6 +171,11 @@ def grid(quick=False):
                               extra={"world": w, "reshard": rf, "mp": mp}))
     for p, a in (("fp32", "sdpa"), ("bf16", "eager")):  # inductor compiles C++: minutes per run
         g.append(spec("llama", seq=256, precision=p, attention=a, kind="compile", layers=2))
+    # (j) fine-tuning optimizers: bitsandbytes 8-bit, torchao 8/4-bit (torch.compile'd step: minutes per run),
+    #     torch AdamW stepped inside backward per parameter (torchtune optimizer_in_bwd)
+    for o in ("adamw-8bit", "ao-adamw-8bit", "ao-adamw-4bit", "adamw-inbwd", "adamw-fused-inbwd"):
+        for p in ("fp32", "bf16"):
+            g.append(spec("llama", seq=256, precision=p, attention="sdpa", optimizer=o))
     return g
 
 
@@ -341,6 +346,10 @@ def measure(sp):
         res["peft"] = peft.__version__
     except Exception:
         res["peft"] = None
+    for mod in ("bitsandbytes", "torchao"):
+        if mod in sp["optimizer"] or (mod == "torchao" and sp["optimizer"].startswith("ao-")) or \
+                (mod == "bitsandbytes" and sp["optimizer"] == "adamw-8bit"):
+            res[mod] = __import__(mod).__version__
     prec = sp["precision"]
     wdtype = torch.bfloat16 if prec == "bf16" else torch.float32
     amp = prec == "amp"
@@ -458,6 +467,36 @@ def measure(sp):
         elif opt_name == "adafactor":
             from transformers.optimization import Adafactor
             opt = Adafactor(trainable, lr=1e-3, scale_parameter=False, relative_step=False, warmup_init=False)
+        elif opt_name == "adamw-8bit":
+            import bitsandbytes as bnb
+            opt = bnb.optim.AdamW8bit(trainable, lr=1e-4)
+        elif opt_name in ("ao-adamw-8bit", "ao-adamw-4bit"):
+            from torchao.optim import AdamW4bit, AdamW8bit
+            opt = (AdamW8bit if opt_name == "ao-adamw-8bit" else AdamW4bit)(trainable, lr=1e-4)
+        elif opt_name in ("adamw-inbwd", "adamw-fused-inbwd"):
+            # torchtune modules/optim.py OptimizerInBackward: one optimizer per parameter, stepped and zeroed in
+            # the parameter's post-accumulate-grad hook, so each gradient is freed as soon as it is made
+            fused = opt_name == "adamw-fused-inbwd"
+            per_param = {q: torch.optim.AdamW([q], lr=1e-4, fused=fused, foreach=None if fused else True)
+                         for q in trainable}
+
+            def inbwd_hook(q):
+                per_param[q].step()
+                per_param[q].zero_grad(set_to_none=True)
+
+            for q in trainable:
+                q.register_post_accumulate_grad_hook(inbwd_hook)
+
+            class _InBwd:
+                state = {}
+
+                def step(self):
+                    pass
+
+                def zero_grad(self, set_to_none=True):
+                    pass
+            opt = _InBwd()
+            opt.per_param = per_param
         else:
             raise ValueError(opt_name)
 
@@ -535,10 +574,15 @@ def measure(sp):
             del prof
         steps.append(st)
     state_keys = set()
-    for stt in opt.state.values():
+    states = ([o.state[q] for q, o in opt.per_param.items()] if hasattr(opt, "per_param")
+              else list(opt.state.values()))
+    for stt in states:
         for v in stt.values():
-            if isinstance(v, torch.Tensor) and tr.entry(v):
-                state_keys.add(tr.entry(v)[2])
+            # torchao's low-bit states are tensor subclasses: count their inner tensors (codes, scale, qmap)
+            inner = [getattr(v, n) for n in v.__tensor_flatten__()[0]] if hasattr(v, "__tensor_flatten__") else [v]
+            for t in inner:
+                if isinstance(t, torch.Tensor) and tr.entry(t):
+                    state_keys.add(tr.entry(t)[2])
     for h in hooks:
         h.remove()
     res["wall_s"] = round(time.time() - t_start, 2)
@@ -642,13 +686,20 @@ WHY_NOT = {
     "adamw-forloop": "the estimator has no for-loop (foreach=False) AdamW option",
 }
 
+# harness optimizer -> (estimator optimizer, optimizer_in_backward)
+OPTIMIZER_SETUP = {"adamw-forloop": ("adamw", False), "adamw-inbwd": ("adamw", True),
+                   "adamw-fused-inbwd": ("adamw-fused", True)}
+
 
 def records_for(res, env):
     sp = res["spec"]
     rid = run_id(sp)
     setup = {"seq": sp["seq"], "batch": sp["batch"], "grad_accum": 1, "precision": sp["precision"],
-             "optimizer": "adamw" if sp["optimizer"] == "adamw-forloop" else sp["optimizer"],
+             "optimizer": OPTIMIZER_SETUP.get(sp["optimizer"], (sp["optimizer"], False))[0],
              "attention": sp["attention"], "grad_ckpt": sp["ckpt"], "loss": "full"}
+    in_bwd = OPTIMIZER_SETUP.get(sp["optimizer"], (None, False))[1]
+    if in_bwd:
+        setup["optimizer_in_backward"] = True
     if sp["mask"] != "none":
         setup["mask"] = "explicit"
     extra_setup = {"mask_kind": sp["mask"], "optimizer_impl": sp["optimizer"], "layers": sp["layers"]}
@@ -662,7 +713,8 @@ def records_for(res, env):
     src = f"tools/measure/hf_measure.py (CPU), {env['date']}; versions, harness_commit, host: record fields"
     base = {"kind": sp["kind"] if sp["kind"] != "step" else "step", "model": res["model"], "setup": setup,
             "device": "cpu", "source": src,
-            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
+            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"],
+                     **{k: res[k] for k in ("bitsandbytes", "torchao") if res.get(k)}},
             "harness_commit": res.get("harness_commit", env["commit"]), "host": env["host"], "wall_s": res["wall_s"],
             "measured_setup": extra_setup}
     if sp["kind"] == "lora":
@@ -705,6 +757,8 @@ def records_for(res, env):
     tol = 3.0
     note = "phase peak of live tensor bytes, second step"
     for ph in ("forward", "backward", "optimizer_step"):
+        if in_bwd and ph == "optimizer_step":
+            continue  # stepped inside backward: the step() phase is empty
         d = dict(st1[ph])
         d["top_at_peak"] = d["top_at_peak"][:4]
         d["first_step"] = {k: st0[ph][k] for k in ("start", "peak", "end", "peak_op", "peak_window")}
@@ -737,7 +791,8 @@ def alloc_records_for(res, env):
     src = (f"tools/measure/hf_measure.py + alloc_measure.py @ {env['commit']} on {env['host']} (CPU), torch "
            f"{res['torch']}, transformers {res['transformers']}, peft {res['peft']}, {env['date']}")
     base = {"kind": sp["kind"], "model": res["model"], "setup": setup, "device": "cpu", "source": src,
-            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
+            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"],
+                     **{k: res[k] for k in ("bitsandbytes", "torchao") if res.get(k)}},
             "harness_commit": res.get("harness_commit", env["commit"]), "host": env["host"], "wall_s": res["wall_s"],
             "predict": False,
             "why_not": WHY_NOT[sp["kind"]], "tolerance_pct": 3.0}
