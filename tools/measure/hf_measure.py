@@ -580,13 +580,16 @@ def measure(sp):
     state_keys = set()
     states = ([o.state[q] for q, o in opt.per_param.items()] if hasattr(opt, "per_param")
               else list(opt.state.values()))
+    step_keys = set()  # the 0-dim step counters (torchao, torch foreach: host tensors on a GPU too)
     for stt in states:
-        for v in stt.values():
+        for k, v in stt.items():
             # torchao's low-bit states are tensor subclasses: count their inner tensors (codes, scale, qmap)
             inner = [getattr(v, n) for n in v.__tensor_flatten__()[0]] if hasattr(v, "__tensor_flatten__") else [v]
             for t in inner:
                 if isinstance(t, torch.Tensor) and tr.entry(t):
                     state_keys.add(tr.entry(t)[2])
+                    if k == "step":
+                        step_keys.add(tr.entry(t)[2])
     for h in hooks:
         h.remove()
     res["wall_s"] = round(time.time() - t_start, 2)
@@ -653,6 +656,7 @@ def measure(sp):
     res["steps"] = out_steps
     res["allocator_check"] = alloc
     res["state_bytes"] = sum(info[k][0] for k in state_keys)
+    res["step_counter_bytes"] = sum(info[k][0] for k in step_keys)
     return res
 
 
@@ -791,10 +795,11 @@ def records_for(res, env):
     if in_bwd and pk_phase == "optimizer_step" or sp["optimizer"].startswith("ao-") and pk_phase == "optimizer_step":
         recs[-1]["predict"] = False
         recs[-1]["why_not"] = WHY_NOT["ao-step"]
-    if sp["optimizer"] in ("adamw-8bit", "ao-adamw-8bit", "ao-adamw-4bit", "adamw-inbwd", "adamw-fused-inbwd"):
-        add("optimizer_states", "states", res["state_bytes"], 0.0,
-            "bytes of every tensor in the optimizer's state (torchao subclasses: codes, scale, qmap), after two steps",
-            {"state_bytes": res["state_bytes"]})
+    if sp["optimizer"] in ("adamw-8bit", "ao-adamw-8bit", "ao-adamw-4bit"):
+        add("optimizer_states", "states", res["state_bytes"] - res.get("step_counter_bytes", 0), 0.0,
+            "bytes of the optimizer's state tensors after two steps (torchao subclasses: codes, scale, qmap), "
+            "without the 0-dim step counters (torchao creates them on the host: torch.tensor(0.0))",
+            {"state_bytes": res["state_bytes"], "step_counter_bytes": res.get("step_counter_bytes", 0)})
     return recs
 
 
