@@ -10,7 +10,7 @@ _vramcalc() {
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
-    --cpu-mem --deepspeed"
+    --cpu-mem --deepspeed --optimizer-in-backward"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -23,7 +23,7 @@ _vramcalc() {
       return ;;
     --gpu) COMPREPLY=($(compgen -W "$(vramcalc gpus --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 amp mixed bf16" -- "$cur")); return ;;
-    --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion" -- "$cur")); return ;;
+    --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion paged-adamw-32bit paged-adamw-8bit ao-adamw-8bit ao-adamw-4bit" -- "$cur")); return ;;
     --attention) COMPREPLY=($(compgen -W "eager sdpa" -- "$cur")); return ;;
     --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
     --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;

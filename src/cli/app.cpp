@@ -148,6 +148,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--nccl-channels", o.nccl_channels, "NCCL channels per communicator (default by interconnect)");
   app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
+  app.add_flag("--optimizer-in-backward", o.optimizer_in_backward,
+                "Step each parameter in its gradient hook, freeing the gradient at once (torchtune optimizer_in_bwd)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -182,6 +184,7 @@ constexpr FlagName kFlags[] = {
     {field::kNcclChannels, "--nccl-channels"},
     {field::kDsNodes, "--nodes"},
     {field::kDsGpusPerNode, "--gpus-per-node"},
+    {field::kOptimizerInBackward, "--optimizer-in-backward"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -297,6 +300,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   }
   in.setup.explicit_mask = o.mask == "explicit";
   in.setup.fragmentation = parse_percent(o.fragmentation, "--fragmentation");
+  in.setup.optimizer_in_backward = o.optimizer_in_backward;
   if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
   if (!o.cuda_context.empty()) in.cuda_context_bytes = parse_size(o.cuda_context, "--cuda-context");

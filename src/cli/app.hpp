@@ -50,6 +50,7 @@ struct CliOptions {
   std::string units = "gib";
   std::string color = "auto";
   bool explain = false;
+  bool optimizer_in_backward = false;  // --optimizer-in-backward
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -39,6 +39,7 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kAttention) s.attention = parse_attention(c.value);
   else if (f == field::kGradCkpt) s.grad_ckpt = parse_grad_ckpt(c.value);
   else if (f == field::kLoss) s.loss = parse_loss(c.value);
+  else if (f == field::kOptimizerInBackward) s.optimizer_in_backward = boolean(c);
   else return false;
   return true;
 }
