@@ -222,6 +222,10 @@ def measure(sp):
             return self.st.get(t.untyped_storage()._cdata)
 
         def track(self, t, op, taint):
+            if type(t) is not torch.Tensor and hasattr(type(t), "__tensor_flatten__"):
+                # a wrapper tensor subclass (torchao's low-bit optimizer states): no storage of its own; its
+                # inner tensors (codes, scale, qmap) are tracked where the aten ops that made them ran
+                return None
             s = t.untyped_storage()
             k = s._cdata
             n = s.nbytes()
