@@ -51,6 +51,7 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("grad_ckpt")) setup.grad_ckpt = parse_grad_ckpt(s.at("grad_ckpt").get<std::string>());
   if (s.contains("loss")) setup.loss = parse_loss(s.at("loss").get<std::string>());
   if (s.contains("mask")) setup.explicit_mask = s.at("mask").get<std::string>() == "explicit";
+  if (s.contains("optimizer_in_backward")) setup.optimizer_in_backward = s.at("optimizer_in_backward").get<bool>();
 }
 
 std::string describe(const ModelConfig& m, const TrainingSetup& s) {
@@ -125,6 +126,14 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     row.predicted = static_cast<double>(in.setup.grad_ckpt == GradCkpt::kNone ? a.per_layer + masked : a.kept_per_layer);
   } else if (row.metric == "saved_head") {
     row.predicted = head_saved(in.model, in.setup, activations(in.model, in.setup));
+  } else if (row.metric == "optimizer_states") {
+    // Every state tensor, wherever it lives (allocated, or paged in unified memory).
+    const Estimate est = estimate(in);
+    Bytes states = 0;
+    for (ComponentId id : {ComponentId::kOptimizerStates, ComponentId::kPagedOptimizerStates}) {
+      if (const Component* c = est.find(id)) states += c->size_bytes;
+    }
+    row.predicted = static_cast<double>(states);
   } else if (row.metric == "allocated_difference") {
     EstimateInputs base = in;
     apply_setup(r.at("baseline_setup"), base.setup);

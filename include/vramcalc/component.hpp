@@ -45,6 +45,7 @@ enum class ComponentId {
   kAllocatorReserve,
   kCudaContext,
   kNcclBuffers,
+  kPagedOptimizerStates,  ///< bitsandbytes paged states: seen by the driver, not by PyTorch's allocator
 };
 
 struct ComponentInfo {

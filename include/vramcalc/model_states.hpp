@@ -28,6 +28,7 @@ struct ModelStates {
   Term optimizer_step_temp;  ///< transient while optimizer.step() runs
   Term grad_fp32_copy;       ///< mixed: fp32 copy of the gradients made for the step
   Term autocast_cache;       ///< amp: bf16 casts of the weights, forward to backward
+  Term paged_states;         ///< bitsandbytes paged optimizers: states in CUDA unified memory (not allocated)
 };
 
 ModelStates model_states(const ParameterCounts& params, const TrainingSetup& setup);

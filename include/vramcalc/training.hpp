@@ -26,6 +26,10 @@ enum class Optimizer {
   kSgdMomentum, ///< SGD with a momentum buffer
   kAdafactor,   ///< HF Adafactor, factored second moment, beta1=None
   kLion,        ///< Lion: one momentum state
+  kPagedAdamW32bit,  ///< bitsandbytes PagedAdamW32bit: fp32 states, large ones in CUDA unified memory
+  kPagedAdamW8bit,   ///< bitsandbytes PagedAdamW8bit: block-wise 8-bit states, large ones in unified memory
+  kAoAdamW8bit,      ///< torchao AdamW8bit: uint8 codes + fp32 scale per 256 (tensor subclass)
+  kAoAdamW4bit,      ///< torchao AdamW4bit: packed 4-bit codes + fp32 scale per 128 (tensor subclass)
 };
 
 enum class Attention {
@@ -60,6 +64,7 @@ struct TrainingSetup {
   std::uint64_t loss_chunks = 8;        ///< chunks for LossImpl::kChunked (torchtune default 8)
   double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
   KernelSet kernels;                    ///< fused kernels (Liger) instead of HF's eager modules
+  bool optimizer_in_backward = false;   ///< torchtune optimizer_in_bwd: each parameter stepped in its grad hook
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -154,6 +154,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_flag("--fused-norm", o.fused_norm, "Liger's fused RMSNorm / LayerNorm (saves the input and per-row rstd)");
   app.add_flag("--fused-rope", o.fused_rope, "Liger's in-place RoPE (saves cos/sin only)");
   app.add_flag("--fused-swiglu", o.fused_swiglu, "Liger's fused SiLU·mul (saves gate and up, recomputes the activation)");
+  app.add_flag("--optimizer-in-backward", o.optimizer_in_backward,
+                "Step each parameter in its gradient hook, freeing the gradient at once (torchtune optimizer_in_bwd)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -193,6 +195,7 @@ constexpr FlagName kFlags[] = {
     {field::kFusedNorm, "--fused-norm"},
     {field::kFusedRope, "--fused-rope"},
     {field::kFusedSwiglu, "--fused-swiglu"},
+    {field::kOptimizerInBackward, "--optimizer-in-backward"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -329,6 +332,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   }
   in.setup.explicit_mask = o.mask == "explicit";
   in.setup.fragmentation = parse_percent(o.fragmentation, "--fragmentation");
+  in.setup.optimizer_in_backward = o.optimizer_in_backward;
   if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
   if (!o.cuda_context.empty()) in.cuda_context_bytes = parse_size(o.cuda_context, "--cuda-context");

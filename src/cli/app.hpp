@@ -56,6 +56,7 @@ struct CliOptions {
   bool fused_norm = false;     // --fused-norm
   bool fused_rope = false;     // --fused-rope
   bool fused_swiglu = false;   // --fused-swiglu
+  bool optimizer_in_backward = false;  // --optimizer-in-backward
 };
 
 /// How output is to be presented (not part of the estimate).

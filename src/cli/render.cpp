@@ -62,8 +62,10 @@ std::string describe_setup(const Estimate& est) {
   const auto& s = est.inputs.setup;
   std::string ckpt = s.grad_ckpt == GradCkpt::kNone ? "no checkpointing" : fmt::format("{} checkpointing", to_string(s.grad_ckpt));
   return fmt::format("seq {} × batch {}, grad-accum {}, {}, {}, {} attention, {}, {} loss{}", s.seq_len, s.micro_batch,
-                     s.grad_accum, describe_precision(s.precision), to_string(s.optimizer), to_string(s.attention), ckpt,
-                     to_string(s.loss), s.kernels.any() ? fmt::format(", {} kernels", describe(s.kernels)) : "");
+                     s.grad_accum, describe_precision(s.precision),
+                     s.optimizer_in_backward ? fmt::format("{} stepped in backward", to_string(s.optimizer)) : to_string(s.optimizer),
+                     to_string(s.attention), ckpt, to_string(s.loss),
+                     s.kernels.any() ? fmt::format(", {} kernels", describe(s.kernels)) : "");
 }
 
 std::string describe_layout(const Estimate& est) {

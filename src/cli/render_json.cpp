@@ -60,6 +60,7 @@ void render_json(std::ostream& out, const Estimate& est) {
                               {"fused_norm", s.kernels.fused_norm},
                               {"fused_rope", s.kernels.fused_rope},
                               {"fused_swiglu", s.kernels.fused_swiglu}}}};
+  if (s.optimizer_in_backward) j["inputs"]["optimizer_in_backward"] = true;
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;
   j["layout"] = {{"zero", z.stage},
@@ -82,6 +83,10 @@ void render_json(std::ostream& out, const Estimate& est) {
     cj["kind"] = to_string(c.kind);
     cj["max_bytes"] = c.max_bytes;
     cj["size_bytes"] = c.size_bytes;
+    if (c.id == ComponentId::kPagedOptimizerStates) {
+      // CUDA managed memory: which of the reported metrics count it.
+      cj["in_metrics"] = {{"allocated_bytes", false}, {"reserved_bytes", false}, {"device_bytes", true}};
+    }
     if (c.id == ComponentId::kActivations) {
       const Activations& a = est.activations;
       cj["per_layer_bytes"] = a.per_layer;

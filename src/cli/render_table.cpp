@@ -71,6 +71,10 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << fmt::format("  allocated {}  (torch.cuda.max_memory_allocated)\n", format_size(est.peak_allocated, u));
   out << fmt::format("  reserved  {}  (max_memory_reserved: + allocator reserve)\n", format_size(est.peak_reserved, u));
   out << fmt::format("  device    {}  (nvidia-smi: + CUDA context, non-PyTorch)\n", format_size(est.device_total, u));
+  if (const Component* paged = est.find(ComponentId::kPagedOptimizerStates)) {
+    out << fmt::format("  of which {} paged optimizer states: in device (nvidia-smi, mem_get_info), not in allocated or reserved\n",
+                       format_size(paged->size_bytes, u));
+  }
   const std::string v = verdict(est, u);
   if (!v.empty()) out << (est.gpu_fits() ? style_green(v, c) : style_red(v, c)) << "\n";
   if (est.load_sets_peak()) {

@@ -15,6 +15,7 @@
 
 #include "core/advice.hpp"
 #include "core/ops_fused.hpp"
+#include "core/optimizer_checks.hpp"
 #include "core/step.hpp"
 
 namespace vramcalc {
@@ -60,6 +61,7 @@ void validate(const EstimateInputs& in) {
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   validate_kernels(in.model, setup);
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
+  validate_optimizer(in);
 }
 
 // Every allocated term that the timeline may hold, one per component.
@@ -103,16 +105,20 @@ std::size_t peak_index(const std::vector<Phase>& phases) {
   return peak;
 }
 
-// The reserve on top of the allocated peak, and non-PyTorch memory.
-void add_totals(Estimate& est, const Term& context, const Term& nccl) {
+// The reserve on top of the allocated peak, and non-PyTorch memory (paged optimizer states
+// live in CUDA managed memory, which the driver counts and PyTorch's allocator does not).
+void add_totals(Estimate& est, const Term& context, const Term& nccl, const Term& paged) {
   est.peak_allocated = est.phases[est.peak_phase].allocated;
   const Term reserve = allocator_reserve(est.peak_allocated, est.inputs.setup.fragmentation);
   est.peak_reserved = checked_add(est.peak_allocated, reserve.bytes);
-  est.non_pytorch = checked_add(context.bytes, nccl.bytes);
+  est.non_pytorch = checked_add(checked_add(context.bytes, nccl.bytes), paged.bytes);
   est.device_total = checked_add(est.peak_reserved, est.non_pytorch);
   est.components.push_back({ComponentId::kAllocatorReserve, reserve, reserve.bytes, reserve.bytes, TermKind::kReserve});
   est.components.push_back({ComponentId::kCudaContext, context, context.bytes, context.bytes, TermKind::kNonPytorch});
   if (nccl.bytes > 0) est.components.push_back({ComponentId::kNcclBuffers, nccl, nccl.bytes, nccl.bytes, TermKind::kNonPytorch});
+  if (paged.bytes > 0) {
+    est.components.push_back({ComponentId::kPagedOptimizerStates, paged, paged.bytes, paged.bytes, TermKind::kNonPytorch});
+  }
 }
 
 void add_capacity(Estimate& est) {
@@ -149,7 +155,7 @@ Estimate estimate(const EstimateInputs& in) {
   est.phases = phases_of(est.timeline);
   est.peak_phase = peak_index(est.phases);
   add_components(est, allocated_terms(rank.states, rank, est.activations, loss, cublas), full.master_weights.bytes > 0);
-  add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout));
+  add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states);
   add_capacity(est);
   if (in.with_advice) add_advice(est);
   return est;

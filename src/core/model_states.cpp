@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "core/low_bit_optim.hpp"
+
 namespace vramcalc {
 
 PrecisionBytes precision_bytes(Precision precision) {
@@ -23,21 +25,6 @@ std::string per_param(const char* symbol, std::uint64_t params, Bytes bytes_per)
   return fmt::format("{} × {} B = {} × {}", symbol, bytes_per, group_digits(params), bytes_per);
 }
 
-// bitsandbytes Optimizer2State.init_state: uint8 state1/state2 plus fp32 absmax per 256-element
-// block for tensors with numel >= min_8bit_size (4096); smaller tensors keep fp32 states.
-Bytes adam8bit_state_bytes(const ParameterCounts& pc) {
-  constexpr Bytes kBlock = 256;
-  constexpr Bytes kMin8bitSize = 4096;
-  constexpr Bytes kQuantMaps = 2 * 256 * 4;  // qmap1 + qmap2, 256 fp32 entries each
-  Bytes total = kQuantMaps;
-  for (const auto& t : pc.tensors) {
-    const Bytes n = t.numel();
-    const Bytes per_tensor = n >= kMin8bitSize ? 2 * (n + 4 * ceil_div(n, kBlock)) : 2 * 4 * n;
-    total = checked_add(total, checked_mul(per_tensor, t.count));
-  }
-  return total;
-}
-
 // HF Adafactor (beta1=None): factored fp32 second moment, a row and a column vector per matrix,
 // a full fp32 vector for 1-D parameters.
 Bytes adafactor_state_bytes(const ParameterCounts& pc) {
@@ -52,17 +39,13 @@ Bytes adafactor_state_bytes(const ParameterCounts& pc) {
 Term optimizer_states_term(const ParameterCounts& pc, const TrainingSetup& setup, const PrecisionBytes& pb) {
   const std::uint64_t P = pc.total;
   Term t{"optimizer_states", 0, "", "", false};
+  if (const LowBitAdam* row = find_low_bit(setup.optimizer)) return low_bit_states(*row, pc, pb.state).allocated;
   switch (setup.optimizer) {
     case Optimizer::kAdamW:
     case Optimizer::kAdamWFused:
       t.bytes = checked_mul(P, 2 * pb.state);
       t.formula = fmt::format("exp_avg + exp_avg_sq: {}", per_param("P", P, 2 * pb.state));
       t.source = fmt::format("torch/optim/adamw.py (state exp_avg, exp_avg_sq in the dtype stepped); {}", kZeroPaper);
-      break;
-    case Optimizer::kAdamW8bit:
-      t.bytes = adam8bit_state_bytes(pc);
-      t.formula = "Σ tensors: 2·(n + 4·⌈n/256⌉) if n ≥ 4096 else 8·n, + 2 KiB quantile maps (≈2.03125 B/param)";
-      t.source = "bitsandbytes optim/optimizer.py Optimizer2State.init_state (blocksize 256, min_8bit_size 4096); arXiv:2110.02861";
       break;
     case Optimizer::kSgd:
       t.formula = "plain SGD keeps no state";
@@ -83,6 +66,7 @@ Term optimizer_states_term(const ParameterCounts& pc, const TrainingSetup& setup
       t.formula = fmt::format("exp_avg: {}", per_param("P", P, pb.state));
       t.source = "Lion, Chen et al. 2023 (arXiv:2302.06675) Alg. 1; lion-pytorch";
       break;
+    default: break;  // the low-bit and paged AdamW variants: low_bit_optim.cpp
   }
   return t;
 }
@@ -91,8 +75,15 @@ Term step_temp_term(const ParameterCounts& pc, const TrainingSetup& setup, const
   const std::uint64_t P = pc.total;
   const std::uint64_t n_max = pc.largest_tensor;
   Term t{"optimizer_step_temp", 0, "", "", false};
+  if (const LowBitAdam* row = find_low_bit(setup.optimizer)) return low_bit_step_temp(*row, n_max);
   switch (setup.optimizer) {
     case Optimizer::kAdamW:
+      if (setup.optimizer_in_backward) {
+        t.bytes = checked_mul(n_max, pb.state);
+        t.formula = fmt::format("one optimizer per parameter: foreach sqrt() of one tensor at a time, at most {} B × {}", pb.state, group_digits(n_max));
+        t.source = "torch/optim/adamw.py _multi_tensor_adamw over a one-tensor list; torchtune modules/optim.py OptimizerInBackward";
+        break;
+      }
       t.bytes = checked_mul(P, pb.state);
       t.formula = fmt::format("foreach exp_avg_sq.sqrt() tensor list: {}", per_param("P", P, pb.state));
       t.source = "torch/optim/adamw.py _multi_tensor_adamw; torch.optim.Adam docs: foreach uses ~sizeof(params) more peak memory";
@@ -115,8 +106,7 @@ Term step_temp_term(const ParameterCounts& pc, const TrainingSetup& setup, const
       break;
     default:
       t.formula = fmt::format("{}: updates in place, no parameter-sized temporary", to_string(setup.optimizer));
-      t.source = setup.optimizer == Optimizer::kAdamW8bit ? "bitsandbytes functional.optimizer_update_8bit_blockwise"
-                                                          : "torch/optim (fused / in-place foreach ops)";
+      t.source = "torch/optim (fused / in-place foreach ops)";
       break;
   }
   return t;
@@ -152,6 +142,8 @@ ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) 
   } else {
     s.autocast_cache = {"autocast_cache", 0, "no autocast in this regime", ""};
   }
+  const LowBitAdam* row = find_low_bit(setup.optimizer);
+  s.paged_states = row ? low_bit_states(*row, pc, pb.state).paged : Term{"paged_optimizer_states", 0, "not a paged optimizer", ""};
   return s;
 }
 

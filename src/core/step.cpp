@@ -46,11 +46,38 @@ LayerShape layer_shape(const StepContext& ctx) {
   return s;
 }
 
+// Optimizer-in-backward (torchtune OptimizerInBackward, modules/optim.py): each parameter's
+// post-accumulate-grad hook runs its own optimizer's step() and zero_grad(), so a gradient lives
+// only while its parameter is stepped, with that one tensor's step temporaries. In flight: lm_head's
+// in its backward, the largest of a layer's tensors inside a layer, the input embedding's at the end.
+void in_backward_states_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
+  const ModelStates& s = p.rank.states;
+  const ParameterCounts& pc = ctx.params;
+  std::uint64_t in_flight = 0;
+  if (i == kBackwardHead) in_flight = shape.head;
+  if (i == kBackwardEnd && !ctx.model.tie_word_embeddings) in_flight = pc.embedding;
+  if (is_layer(i)) {
+    for (const auto& t : pc.tensors) {
+      if (t.scope == ParamScope::kLayer && t.trainable) in_flight = std::max(in_flight, t.numel());
+    }
+  }
+  if (in_flight == 0) return;
+  const Bytes grad = checked_mul(in_flight, precision_bytes(ctx.setup.precision).grad);
+  m.add(ComponentId::kGradients, grad, "one parameter's gradient, stepped and freed by its hook");
+  const std::uint64_t n_max = std::max<std::uint64_t>(pc.largest_tensor, 1);
+  m.add(ComponentId::kOptimizerStepTemp, checked_mul(s.optimizer_step_temp.bytes, in_flight) / n_max,
+        "that parameter's step temporaries");
+}
+
 void states_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
   const ModelStates& s = p.rank.states;
   m.add(ComponentId::kWeights, s.weights.bytes);
   m.add(ComponentId::kMasterWeights, s.master_weights.bytes);
   m.add(ComponentId::kOptimizerStates, s.optimizer_states.bytes);
+  if (ctx.setup.optimizer_in_backward) {
+    in_backward_states_at(i, ctx, p, shape, m);
+    return;
+  }
   const bool persistent = p.rank.gradients_persistent || ctx.setup.grad_accum > 1;
   const char* kept = p.rank.gradients_persistent ? "gradient partition kept between steps by the layout"
                                                  : "kept across micro-batches (grad_accum > 1)";
@@ -146,7 +173,11 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
   const LayerShape shape = layer_shape(ctx);
   std::vector<Moment> timeline = {parts.load.moment};
   for (Instant i : kStepInstants) {
-    if (!policy.has(i)) continue;
+    const bool in_bwd = ctx.setup.optimizer_in_backward;
+    // Stepped inside backward: no step() instant, and lm_head's backward is where its gradient,
+    // stepped at once, meets the logits' gradient.
+    if (!policy.has(i) && !(in_bwd && i == kBackwardHead)) continue;
+    if (i == kStep && in_bwd) continue;
     Moment m{i, std::string(info(i).label), {}};
     states_at(i, ctx, parts, shape, m);
     policy.buffers_at(i, ctx, parts.rank, m);

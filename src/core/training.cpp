@@ -16,13 +16,17 @@ using NameTable = std::array<std::pair<E, const char*>, N>;
 
 constexpr NameTable<Precision, 4> kPrecisions{{
     {Precision::kFp32, "fp32"}, {Precision::kAmp, "amp"}, {Precision::kMixed, "mixed"}, {Precision::kBf16, "bf16"}}};
-constexpr NameTable<Optimizer, 7> kOptimizers{{{Optimizer::kAdamW, "adamw"},
+constexpr NameTable<Optimizer, 11> kOptimizers{{{Optimizer::kAdamW, "adamw"},
                                                {Optimizer::kAdamWFused, "adamw-fused"},
                                                {Optimizer::kAdamW8bit, "adamw-8bit"},
                                                {Optimizer::kSgd, "sgd"},
                                                {Optimizer::kSgdMomentum, "sgd-momentum"},
                                                {Optimizer::kAdafactor, "adafactor"},
-                                               {Optimizer::kLion, "lion"}}};
+                                               {Optimizer::kLion, "lion"},
+                                               {Optimizer::kPagedAdamW32bit, "paged-adamw-32bit"},
+                                               {Optimizer::kPagedAdamW8bit, "paged-adamw-8bit"},
+                                               {Optimizer::kAoAdamW8bit, "ao-adamw-8bit"},
+                                               {Optimizer::kAoAdamW4bit, "ao-adamw-4bit"}}};
 constexpr NameTable<Attention, 2> kAttentions{{{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}}};
 constexpr NameTable<GradCkpt, 4> kGradCkpts{{{GradCkpt::kNone, "none"},
                                              {GradCkpt::kFull, "full"},

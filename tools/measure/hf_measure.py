@@ -197,6 +197,11 @@ def grid(quick=False):
     for fam in ("mixtral", "qwen3_moe"):
         for c in ("none", "full"):
             g.append(spec(fam, seq=512, precision="bf16", attention="sdpa", ckpt=c, vocab=256))
+    # (k) fine-tuning optimizers: bitsandbytes 8-bit, torchao 8/4-bit (torch.compile'd step: minutes per run),
+    #     torch AdamW stepped inside backward per parameter (torchtune optimizer_in_bwd)
+    for o in ("adamw-8bit", "ao-adamw-8bit", "ao-adamw-4bit", "adamw-inbwd", "adamw-fused-inbwd"):
+        for p in ("fp32", "bf16"):
+            g.append(spec("llama", seq=256, precision=p, attention="sdpa", optimizer=o))
     return g
 
 
@@ -243,6 +248,10 @@ def measure(sp):
             return self.st.get(t.untyped_storage()._cdata)
 
         def track(self, t, op, taint):
+            if type(t) is not torch.Tensor and hasattr(type(t), "__tensor_flatten__"):
+                # a wrapper tensor subclass (torchao's low-bit optimizer states): no storage of its own; its
+                # inner tensors (codes, scale, qmap) are tracked where the aten ops that made them ran
+                return None
             s = t.untyped_storage()
             k = s._cdata
             n = s.nbytes()
@@ -367,6 +376,10 @@ def measure(sp):
         res["peft"] = peft.__version__
     except Exception:
         res["peft"] = None
+    for mod in ("bitsandbytes", "torchao"):
+        if mod in sp["optimizer"] or (mod == "torchao" and sp["optimizer"].startswith("ao-")) or \
+                (mod == "bitsandbytes" and sp["optimizer"] == "adamw-8bit"):
+            res[mod] = __import__(mod).__version__
     prec = sp["precision"]
     wdtype = torch.bfloat16 if prec == "bf16" else torch.float32
     amp = prec == "amp"
@@ -499,6 +512,40 @@ def measure(sp):
         elif opt_name == "adafactor":
             from transformers.optimization import Adafactor
             opt = Adafactor(trainable, lr=1e-3, scale_parameter=False, relative_step=False, warmup_init=False)
+        elif opt_name == "adamw-8bit":
+            import bitsandbytes as bnb
+            opt = bnb.optim.AdamW8bit(trainable, lr=1e-4)
+        elif opt_name in ("ao-adamw-8bit", "ao-adamw-4bit"):
+            # dynamo refuses to compile under the tracker's TorchDispatchMode ("non-infra torch dispatch mode
+            # present"), so torchao's per-parameter step runs eagerly here: the states are torchao's own, the
+            # step's temporaries are the eager ones (the compiled kernel's are not measured)
+            torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)
+            from torchao.optim import AdamW4bit, AdamW8bit
+            opt = (AdamW8bit if opt_name == "ao-adamw-8bit" else AdamW4bit)(trainable, lr=1e-4)
+        elif opt_name in ("adamw-inbwd", "adamw-fused-inbwd"):
+            # torchtune modules/optim.py OptimizerInBackward: one optimizer per parameter, stepped and zeroed in
+            # the parameter's post-accumulate-grad hook, so each gradient is freed as soon as it is made
+            fused = opt_name == "adamw-fused-inbwd"
+            per_param = {q: torch.optim.AdamW([q], lr=1e-4, fused=fused, foreach=None if fused else True)
+                         for q in trainable}
+
+            def inbwd_hook(q):
+                per_param[q].step()
+                per_param[q].zero_grad(set_to_none=True)
+
+            for q in trainable:
+                q.register_post_accumulate_grad_hook(inbwd_hook)
+
+            class _InBwd:
+                state = {}
+
+                def step(self):
+                    pass
+
+                def zero_grad(self, set_to_none=True):
+                    pass
+            opt = _InBwd()
+            opt.per_param = per_param
         else:
             raise ValueError(opt_name)
 
@@ -576,10 +623,18 @@ def measure(sp):
             del prof
         steps.append(st)
     state_keys = set()
-    for stt in opt.state.values():
-        for v in stt.values():
-            if isinstance(v, torch.Tensor) and tr.entry(v):
-                state_keys.add(tr.entry(v)[2])
+    states = ([o.state[q] for q, o in opt.per_param.items()] if hasattr(opt, "per_param")
+              else list(opt.state.values()))
+    step_keys = set()  # the 0-dim step counters (torchao, torch foreach: host tensors on a GPU too)
+    for stt in states:
+        for k, v in stt.items():
+            # torchao's low-bit states are tensor subclasses: count their inner tensors (codes, scale, qmap)
+            inner = [getattr(v, n) for n in v.__tensor_flatten__()[0]] if hasattr(v, "__tensor_flatten__") else [v]
+            for t in inner:
+                if isinstance(t, torch.Tensor) and tr.entry(t):
+                    state_keys.add(tr.entry(t)[2])
+                    if k == "step":
+                        step_keys.add(tr.entry(t)[2])
     for h in hooks:
         h.remove()
     res["wall_s"] = round(time.time() - t_start, 2)
@@ -646,6 +701,7 @@ def measure(sp):
     res["steps"] = out_steps
     res["allocator_check"] = alloc
     res["state_bytes"] = sum(info[k][0] for k in state_keys)
+    res["step_counter_bytes"] = sum(info[k][0] for k in step_keys)
     return res
 
 
@@ -681,15 +737,24 @@ WHY_NOT = {
                "execution only",
     "fsdp2": "FSDP2 fully_shard per-rank memory is not modelled by the estimator yet",
     "adamw-forloop": "the estimator has no for-loop (foreach=False) AdamW option",
+    "ao-step": "torchao's step ran eagerly (dynamo refuses the tracker's dispatch mode): its temporaries are not "
+               "those of the torch.compile'd step the estimator models",
 }
+
+# harness optimizer -> (estimator optimizer, optimizer_in_backward)
+OPTIMIZER_SETUP = {"adamw-forloop": ("adamw", False), "adamw-inbwd": ("adamw", True),
+                   "adamw-fused-inbwd": ("adamw-fused", True)}
 
 
 def records_for(res, env):
     sp = res["spec"]
     rid = run_id(sp)
     setup = {"seq": sp["seq"], "batch": sp["batch"], "grad_accum": 1, "precision": sp["precision"],
-             "optimizer": "adamw" if sp["optimizer"] == "adamw-forloop" else sp["optimizer"],
+             "optimizer": OPTIMIZER_SETUP.get(sp["optimizer"], (sp["optimizer"], False))[0],
              "attention": sp["attention"], "grad_ckpt": sp["ckpt"], "loss": "full"}
+    in_bwd = OPTIMIZER_SETUP.get(sp["optimizer"], (None, False))[1]
+    if in_bwd:
+        setup["optimizer_in_backward"] = True
     if sp["mask"] != "none":
         setup["mask"] = "explicit"
     extra_setup = {"mask_kind": sp["mask"], "optimizer_impl": sp["optimizer"], "layers": sp["layers"]}
@@ -703,7 +768,8 @@ def records_for(res, env):
     src = f"tools/measure/hf_measure.py (CPU), {env['date']}; versions, harness_commit, host: record fields"
     base = {"kind": sp["kind"] if sp["kind"] != "step" else "step", "model": res["model"], "setup": setup,
             "device": "cpu", "source": src,
-            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
+            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"],
+                     **{k: res[k] for k in ("bitsandbytes", "torchao") if res.get(k)}},
             "harness_commit": res.get("harness_commit", env["commit"]), "host": env["host"], "wall_s": res["wall_s"],
             "measured_setup": extra_setup}
     if res.get("expert_tokens"):
@@ -749,6 +815,8 @@ def records_for(res, env):
     tol = 3.0
     note = "phase peak of live tensor bytes, second step"
     for ph in ("forward", "backward", "optimizer_step"):
+        if in_bwd and ph == "optimizer_step":
+            continue  # stepped inside backward: the step() phase is empty
         d = dict(st1[ph])
         d["top_at_peak"] = d["top_at_peak"][:4]
         d["first_step"] = {k: st0[ph][k] for k in ("start", "peak", "end", "peak_op", "peak_window")}
@@ -759,6 +827,9 @@ def records_for(res, env):
                                     "allocator_end_minus_start": res["allocator_check"][i][1],
                                     "tracker_end_minus_start": st1[ph]["end"] - st1[ph]["start"]}
         add("allocated", ph, st1[ph]["peak"], tol, note, d)
+        if ph == "optimizer_step" and sp["optimizer"].startswith("ao-"):
+            recs[-1]["predict"] = False
+            recs[-1]["why_not"] = WHY_NOT["ao-step"]
     # load = live bytes after the model is built, before the step's inputs exist (runs made before the load phase
     # moved ahead of the inputs took it after them: their input bytes, known exactly, are left out)
     ld = st0["load"]
@@ -769,6 +840,14 @@ def records_for(res, env):
     add("allocated", "peak", pk, tol, "largest phase peak of the second step",
         {"peak_phase": pk_phase, "peak_window": st1[pk_phase]["peak_window"], "first_step_peak": max(st0[p]["peak"] for p in ("forward", "backward", "optimizer_step")),
          "state_bytes": res["state_bytes"], "loss": [st0["loss"], st1["loss"]]})
+    if in_bwd and pk_phase == "optimizer_step" or sp["optimizer"].startswith("ao-") and pk_phase == "optimizer_step":
+        recs[-1]["predict"] = False
+        recs[-1]["why_not"] = WHY_NOT["ao-step"]
+    if sp["optimizer"] in ("adamw-8bit", "ao-adamw-8bit", "ao-adamw-4bit"):
+        add("optimizer_states", "states", res["state_bytes"] - res.get("step_counter_bytes", 0), 0.0,
+            "bytes of the optimizer's state tensors after two steps (torchao subclasses: codes, scale, qmap), "
+            "without the 0-dim step counters (torchao creates them on the host: torch.tensor(0.0))",
+            {"state_bytes": res["state_bytes"], "step_counter_bytes": res.get("step_counter_bytes", 0)})
     return recs
 
 
@@ -781,7 +860,8 @@ def alloc_records_for(res, env):
     src = (f"tools/measure/hf_measure.py + alloc_measure.py @ {env['commit']} on {env['host']} (CPU), torch "
            f"{res['torch']}, transformers {res['transformers']}, peft {res['peft']}, {env['date']}")
     base = {"kind": sp["kind"], "model": res["model"], "setup": setup, "device": "cpu", "source": src,
-            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"]},
+            "versions": {"torch": res["torch"], "transformers": res["transformers"], "peft": res["peft"],
+                     **{k: res[k] for k in ("bitsandbytes", "torchao") if res.get(k)}},
             "harness_commit": res.get("harness_commit", env["commit"]), "host": env["host"], "wall_s": res["wall_s"],
             "predict": False,
             "why_not": WHY_NOT[sp["kind"]], "tolerance_pct": 3.0}
