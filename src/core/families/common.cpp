@@ -56,13 +56,21 @@ void read_common(const ConfigReader& config, ModelConfig& m, bool tied_default) 
   m.tie_word_embeddings = config.flag("tie_word_embeddings", tied_default);
 }
 
+std::uint64_t act_extra(const ModelConfig& m) {
+  // transformers activations.py NewGELUActivation: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))),
+  // elementwise autograd ops: pow saves x, tanh its output, the last mul both of its operands.
+  return m.hidden_act == "gelu_new" ? 3 : 0;
+}
+
 }  // namespace build
 
 const std::vector<FamilySpec>& family_specs() {
   static const std::vector<FamilySpec> specs = {llama_family(Family::kLlama), llama_family(Family::kMistral),
                                                 llama_family(Family::kQwen2), gemma_family(Family::kGemma),
                                                 gemma_family(Family::kGemma2), phi3_family(), gpt_neox_family(),
-                                                falcon_family(), qwen3_family(), olmo2_family()};
+                                                falcon_family(), qwen3_family(), olmo2_family(),
+                                                gpt2_family(), phi_family(), starcoder2_family(), gemma3_family(),
+                                                bloom_family()};
   return specs;
 }
 

@@ -12,5 +12,10 @@ FamilySpec gpt_neox_family();
 FamilySpec falcon_family();
 FamilySpec qwen3_family();
 FamilySpec olmo2_family();
+FamilySpec gpt2_family();
+FamilySpec phi_family();
+FamilySpec starcoder2_family();
+FamilySpec gemma3_family();
+FamilySpec bloom_family();
 
 }  // namespace vramcalc
