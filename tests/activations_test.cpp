@@ -4,6 +4,7 @@
 #include <vramcalc/activations.hpp>
 #include <vramcalc/logits_loss.hpp>
 #include <vramcalc/model_io.hpp>
+#include <vramcalc/error.hpp>
 
 using namespace vramcalc;
 
@@ -179,4 +180,59 @@ TEST_CASE("newer families save what transformers 5.x saves per layer", "[activat
   const Activations falcon = activations(parse_model_config(f7, "test"), setup);
   const Bytes per_token = falcon.stack.bytes - falcon.outside;  // one layer, its mask copy included
   CHECK(per_token == (1800 + 48) * 16);
+}
+
+// GPT-2, Phi, StarCoder2 and Gemma 3 (issue 14): one layer of the harness's tiny configs (hidden
+// 128, 4 heads, intermediate 320, seq 256, batch 1, fp32), as measured with the real transformers
+// 5.24 classes on CPU (tests/data/measured/hf_cpu.json, hf-step-<family>-h128-L3-v4k-fp32-*-layer).
+// GPT-2 eager, by hand: ln_1 and ln_2 inputs and outputs 4·4·T·h, c_attn output 4·T·3h (q, k, v are
+// views), fp32 softmax 4·a·s², c_proj's contiguous input 4·T·h, gelu_new 5·4·T·I, LayerNorm stats
+// 2·8·T.
+TEST_CASE("GPT-2, Phi, StarCoder2 and Gemma 3 layers save what transformers 5.24 saves", "[activations][families]") {
+  const std::string gpt2 = R"({"model_type":"gpt2","n_embd":128,"n_head":4,"n_layer":3,"n_inner":320,
+    "n_positions":16384,"vocab_size":4096,"activation_function":"gelu_new"})";
+  const std::string phi = R"({"model_type":"phi","hidden_size":128,"num_attention_heads":4,"num_hidden_layers":3,
+    "num_key_value_heads":4,"intermediate_size":320,"vocab_size":4096,"partial_rotary_factor":0.5,"hidden_act":"gelu_new"})";
+  const std::string sc2 = R"({"model_type":"starcoder2","hidden_size":128,"num_attention_heads":4,"num_hidden_layers":3,
+    "num_key_value_heads":2,"intermediate_size":320,"vocab_size":4096,"use_bias":true,"sliding_window":null})";
+  const std::string g3 = R"({"model_type":"gemma3_text","hidden_size":128,"num_attention_heads":4,"num_hidden_layers":3,
+    "num_key_value_heads":2,"head_dim":32,"intermediate_size":320,"vocab_size":4096,"sliding_window":128})";
+  constexpr Bytes T = 256, h = 128, I = 320, a = 4;
+  CHECK(4 * 5 * T * h + 4 * 3 * T * h + 4 * a * T * T + 5 * 4 * T * I + 16 * T == 3'739'648);
+  struct Case {
+    const std::string* config;
+    Attention attention;
+    Bytes measured;
+  };
+  const Case cases[] = {{&gpt2, Attention::kEager, 3'739'648}, {&gpt2, Attention::kSdpa, 2'695'168},
+                        {&phi, Attention::kEager, 3'475'456},  {&sc2, Attention::kEager, 2'756'608},
+                        {&g3, Attention::kEager, 4'597'760}};
+  for (const auto& c : cases) {
+    TrainingSetup setup;
+    setup.seq_len = 256;
+    setup.micro_batch = 1;
+    setup.precision = Precision::kFp32;
+    setup.attention = c.attention;
+    INFO(*c.config << " " << to_string(c.attention));
+    CHECK(activations(parse_model_config(*c.config, "test"), setup).per_layer == c.measured);
+  }
+}
+
+// BLOOM (ALiBi): fused query_key_value whose q, k, v views baddbmm and bmm save, the fp32 softmax,
+// the dense input copy, two LayerNorms and a 4h MLP whose custom GELU saves only its input:
+// measured 3,149,824 B (hf-step-bloom-h128-L3-v4k-fp32-eager-...-layer). transformers has no SDPA
+// path for BLOOM: it runs eager attention, whatever is asked.
+TEST_CASE("BLOOM saves what transformers 5.24 saves and runs eager attention", "[activations][families]") {
+  const std::string bloom = R"({"model_type":"bloom","hidden_size":128,"n_head":4,"n_layer":3,"vocab_size":4096})";
+  const ModelConfig m = parse_model_config(bloom, "test");
+  constexpr Bytes T = 256, h = 128, a = 4;
+  TrainingSetup setup;
+  setup.seq_len = 256;
+  setup.micro_batch = 1;
+  setup.precision = Precision::kFp32;
+  setup.attention = Attention::kEager;
+  CHECK(activations(m, setup).per_layer == 4 * 5 * T * h + 4 * 3 * T * h + 4 * a * T * T + 2 * 4 * T * 4 * h + 16 * T);
+  CHECK(activations(m, setup).per_layer == 3'149'824);
+  setup.attention = Attention::kSdpa;
+  CHECK(activations(m, setup).per_layer == 3'149'824);
 }

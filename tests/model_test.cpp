@@ -101,8 +101,8 @@ TEST_CASE("bad configs get one-line errors naming the field and value", "[model]
                     Catch::StartsWith("num_attention_heads: '30': does not divide hidden_size 4096"));
   CHECK_THROWS_WITH(parse_model_config(llama_with("num_key_value_heads", "5"), "cfg.json"),
                     Catch::StartsWith("num_key_value_heads: '5': must divide num_attention_heads 32"));
-  CHECK_THROWS_WITH(parse_model_config(llama_with("model_type", "\"gpt2\""), "cfg.json"),
-                    Catch::StartsWith("model_type: 'gpt2': unsupported") && Catch::Contains("llama, mistral, qwen2"));
+  CHECK_THROWS_WITH(parse_model_config(llama_with("model_type", "\"xlnet\""), "cfg.json"),
+                    Catch::StartsWith("model_type: 'xlnet': unsupported") && Catch::Contains("llama, mistral, qwen2"));
   CHECK_THROWS_WITH(parse_model_config("{\"hidden_size\": 4096,\n \"x\": }", "cfg.json"),
                     Catch::StartsWith("model: 'cfg.json': malformed JSON at line 2, column"));
   CHECK_THROWS_WITH(parse_model_config(llama_with("hidden_size", "4000000000000"), "cfg.json"),
@@ -122,4 +122,30 @@ TEST_CASE("unknown model names suggest the closest built-in", "[model][errors]")
                                                   Catch::Contains("did you mean 'llama-8b'?"));
   CHECK_THROWS_WITH(resolve_model("/nonexistent/config.json"), Catch::StartsWith("model: '/nonexistent/config.json': cannot open"));
   CHECK(find_builtin_model("LLAMA-8B") != nullptr);
+}
+
+TEST_CASE("GPT-2, Phi, StarCoder2 and Gemma 3 match their published parameter counts", "[model][families]") {
+  // configs/models/README.md: keras-hub presets and HF safetensors metadata.
+  CHECK(params_of("gpt2") == 124'439'808);
+  CHECK(params_of("gpt2-medium") == 354'823'168);
+  CHECK(params_of("phi-2") == 2'779'683'840);
+  CHECK(params_of("phi-1.5") == 1'418'270'720);
+  CHECK(params_of("gemma-3-1b") == 999'885'952);
+  CHECK(params_of("gemma-3-270m") == 268'098'176);
+  // StarCoder2-3B: the model card says 3.03B; no exact figure is published.
+  CHECK(params_of("starcoder2-3b") == 3'030'371'328);
+  // GPT-2 reads its own key names (GPT2Config.attribute_map) and has a learned position table.
+  const ModelConfig g = resolve_model("gpt2");
+  CHECK(g.hidden_size == 768);
+  CHECK(g.num_layers == 12);
+  CHECK(g.intermediate_size == 3072);
+  CHECK(g.max_position_embeddings == 1024);
+  CHECK(g.tie_word_embeddings);
+  // Gemma 3 1B: 26 layers, every sixth global.
+  CHECK(resolve_model("gemma-3-1b").sliding_layers == 22);
+}
+
+TEST_CASE("BLOOM matches its published parameter counts", "[model][families]") {
+  CHECK(params_of("bloom-560m") == 559'214'592);
+  CHECK(params_of("bloom-1b1") == 1'065'314'304);
 }

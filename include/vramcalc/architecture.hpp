@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -43,6 +44,9 @@ struct LinearInputOp {
 struct AttentionOp {
   bool fused_qkv = false;        ///< one qkv Linear: v is a view of its output
   bool always_masked = false;    ///< the model always passes a materialised mask (Falcon)
+  bool rope = true;              ///< q and k are rotated (new tensors); false: q, k, v are views of the projections (GPT-2)
+  bool softmax_in_input_dtype = false;  ///< eager softmax without dtype=float32 (GPT-2): the probabilities stay in e
+  bool eager_only = false;       ///< no SDPA path in transformers (BLOOM's ALiBi attention): always eager
 };
 
 enum class MlpKind {
@@ -61,6 +65,9 @@ struct MlpOp {
   std::uint64_t shared_width = 0;     ///< I_s of the sigmoid-gated shared expert, 0 = none
   bool renormalize = false;           ///< top-k probabilities divided by their sum (in place)
   bool fp32_routing_weights = false;  ///< routing weights stay fp32 (Mixtral) instead of the hidden dtype
+  /// Extra T·I tensors the activation saves beyond its input: 3 for GELU written in Python
+  /// (transformers NewGELUActivation, "gelu_new": tanh output, 1 + tanh, 0.5·x), else 0.
+  std::uint64_t act_extra = 0;
 };
 
 using LayerOp = std::variant<NormOp, LinearInputOp, AttentionOp, MlpOp>;
@@ -70,6 +77,9 @@ struct LayerSpec {
   std::vector<LayerOp> ops;
   NormKind final_norm = NormKind::kRms;  ///< the norm after the last layer (feeds lm_head)
   bool rope_tables_fp32 = false;         ///< cos/sin stay fp32 (OLMo2) instead of the hidden dtype
+  std::uint64_t rope_tables = 1;         ///< cos/sin table pairs alive (Gemma 3: global and local), 0 without RoPE
+  bool learned_positions = false;        ///< absolute position embedding (GPT-2 wpe): its backward saves the position ids
+  bool embedding_layernorm = false;      ///< a LayerNorm right after the embedding (BLOOM word_embeddings_layernorm)
 };
 
 /// Reads config.json keys for a family's own fields (errors name the key and the file).
@@ -97,6 +107,9 @@ struct FamilySpec {
   void (*read)(const ConfigReader& config, ModelConfig& m);
   std::vector<ParamTensor> (*parameters)(const ModelConfig& model);
   LayerSpec (*layer)(const ModelConfig& model);
+  /// config.json keys the family's config class spells differently (transformers attribute_map):
+  /// {common key, the family's key}, e.g. {"hidden_size", "n_embd"} for GPT-2.
+  std::vector<std::pair<std::string_view, std::string_view>> attribute_map = {};
 };
 
 const FamilySpec& family_spec(Family family);
@@ -125,6 +138,8 @@ void head(std::vector<ParamTensor>& out, const ModelConfig& m, const std::string
 /// The llama-style fields shared by most families: num_key_value_heads, intermediate_size,
 /// tie_word_embeddings (with the family's default).
 void read_common(const ConfigReader& config, ModelConfig& m, bool tied_default);
+/// MlpOp::act_extra for the model's hidden_act (3 for "gelu_new", the Python tanh GELU).
+std::uint64_t act_extra(const ModelConfig& m);
 }  // namespace build
 
 }  // namespace vramcalc

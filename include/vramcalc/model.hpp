@@ -14,6 +14,7 @@ namespace vramcalc {
 /// file in src/core/families/ (architecture.hpp).
 enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2,
                     kMixtral, kQwen2Moe, kQwen3Moe };
+                    kGpt2, kPhi, kStarcoder2, kGemma3, kBloom };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);
@@ -53,6 +54,8 @@ struct ModelConfig {
   std::uint64_t moe_intermediate_size = 0;    ///< I_e, each routed expert's MLP width
   std::uint64_t shared_expert_intermediate_size = 0;  ///< I_s of the gated shared expert (Qwen2-MoE), 0 = none
   bool norm_topk_prob = false;                ///< the top-k probabilities are renormalised to sum to 1
+  std::uint64_t max_position_embeddings = 0;  ///< rows of a learned absolute position table (GPT-2 wpe), else 0
+  bool lm_head_bias = false;              ///< lm_head has a bias (Phi)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

@@ -167,9 +167,24 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
   act.outside_parts.push_back({"input_ids", checked_mul(8, x.T), "8·T: int64 token ids saved by the embedding backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   const Bytes table = spec.rope_tables_fp32 ? 4 : x.r;
-  act.outside_parts.push_back({"rope_cos_sin", checked_product({2, table, x.T, x.rot}),
-                               fmt::format("2·{}·T·rotary_dim: cos and sin tables, shared by every layer", table),
-                               "transformers LlamaRotaryEmbedding.forward (cast to the hidden dtype; OLMo2 keeps fp32)"});
+  if (spec.rope_tables == 1) {
+    act.outside_parts.push_back({"rope_cos_sin", checked_product({2, table, x.T, x.rot}),
+                                 fmt::format("2·{}·T·rotary_dim: cos and sin tables, shared by every layer", table),
+                                 "transformers LlamaRotaryEmbedding.forward (cast to the hidden dtype; OLMo2 keeps fp32)"});
+  } else if (spec.rope_tables > 1) {
+    act.outside_parts.push_back({"rope_cos_sin", checked_product({spec.rope_tables, 2, table, x.T, x.rot}),
+                                 fmt::format("{}×2·{}·T·rotary_dim: cos and sin tables per layer type (global, local)", spec.rope_tables, table),
+                                 "transformers models/gemma3/modeling_gemma3.py Gemma3TextModel (position_embeddings per layer type)"});
+  }
+  if (spec.embedding_layernorm) {
+    std::vector<SavedTensor> norm;
+    norm_saved({"embedding_layernorm", NormKind::kLayerNorm, x.h, 1, 0, false, false, BackwardRegion::kNone}, x, norm);
+    for (const auto& p : norm) act.outside_parts.push_back(p.term);
+  }
+  if (spec.learned_positions) {
+    act.outside_parts.push_back({"position_ids", checked_mul(8, x.s), "8·s: int64 position ids saved by the position embedding's backward",
+                                 "transformers models/gpt2/modeling_gpt2.py GPT2Model.forward (wpe(position_ids))"});
+  }
   std::vector<SavedTensor> norm;
   norm_saved({"final_norm", spec.final_norm, x.h, 1, head_saves_input ? Bytes{1} : Bytes{0}, false, false, BackwardRegion::kNone}, x,
              norm);
@@ -202,9 +217,14 @@ Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims&
 
 }  // namespace
 
-Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
-  const Dims x = dims_of(m, setup);
+Activations activations(const ModelConfig& m, const TrainingSetup& requested) {
   const LayerSpec spec = family_spec(m.family).layer(m);
+  // A family without an SDPA path in transformers (BLOOM) runs eager attention whatever is asked,
+  // as from_pretrained does when attn_implementation is not given.
+  const bool forced_eager = attention_of(spec)->eager_only && requested.attention == Attention::kSdpa;
+  TrainingSetup setup = requested;
+  if (forced_eager) setup.attention = Attention::kEager;
+  const Dims x = dims_of(m, setup);
   Activations act;
   const Bytes masked_layers = setup.attention == Attention::kSdpa ? sdpa_masked_layers(m, setup, spec) : 0;
   // The layer as SDPA runs it without a mask; a masked layer adds the difference (its float
@@ -229,7 +249,8 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
                                          mask_per_masked_layer > 0 && setup.grad_ckpt == GradCkpt::kNone
                                              ? fmt::format(" + {} masked layers × {}", masked_layers, group_digits(mask_per_masked_layer))
                                              : ""),
-                             "per-op derivation of the HF decoder layer (see per_layer_parts); checkpointing: torch.utils.checkpoint keeps layer inputs",
+                             forced_eager ? "per-op derivation of the HF decoder layer; eager attention: transformers has no SDPA path for this family"
+                                          : "per-op derivation of the HF decoder layer (see per_layer_parts); checkpointing: torch.utils.checkpoint keeps layer inputs",
                              true);
   act.forward_masks = forward_masks(m, setup, x, masked_layers);
   act.backward_working = component_term(

@@ -156,15 +156,27 @@ std::uint64_t checkpoint_dtype(const json& j, const std::string& origin) {
   return 4;  // PretrainedConfig without a dtype: weights are fp32
 }
 
+// The config with the family's own spellings copied to the common keys (transformers
+// PretrainedConfig.attribute_map: GPT-2's n_embd is hidden_size), unless both are given.
+json with_attribute_map(const json& raw, const FamilySpec& family) {
+  json j = raw;
+  for (const auto& [common, own] : family.attribute_map) {
+    const std::string key(own);
+    if (!j.contains(std::string(common)) && j.contains(key)) j[std::string(common)] = j[key];
+  }
+  return j;
+}
+
 }  // namespace
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& origin) {
-  const json j = detail::parse_json_object(json_text, field::kModel, origin, "expected a JSON object (an HF config.json)");
+  const json raw = detail::parse_json_object(json_text, field::kModel, origin, "expected a JSON object (an HF config.json)");
 
   ModelConfig m;
   m.name = origin;
   m.source = origin;
-  const FamilySpec& family = family_from(j, origin);
+  const FamilySpec& family = family_from(raw, origin);
+  const json j = with_attribute_map(raw, family);
   m.family = family.family;
   m.hidden_size = positive_int(j, origin, "hidden_size", true);
   m.num_layers = positive_int(j, origin, "num_hidden_layers", true);

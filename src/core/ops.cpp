@@ -86,8 +86,22 @@ void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   const BackwardRegion after = BackwardRegion::kAfterAttention;
   const Bytes tI = checked_product({x.e, x.T, x.I});
   if (x.kernels.fused_swiglu && op.kind != MlpKind::kPlain) return fused_glu_saved(op, x, out);
+  if (op.act_extra > 0 && x.amp) {
+    // CUDA autocast runs pow in fp32 (autocast_mode.cpp fp32 list; docs "CUDA Ops that can
+    // autocast to float32"): pow saves the fp32 cast of x, tanh and 1 + tanh are fp32, 0.5·x
+    // stays bf16, and the fp32 product reaches the next Linear as its bf16 cast. Beyond fc_in
+    // and act (2 + 2): 4 + 4 + 4 + 2 = 14, less the bf16 x nobody saves = 12. (CPU autocast
+    // keeps pow in bf16: 3×2, tools/measure/FINDINGS.md.)
+    add(out, "mlp.gelu_new_parts", checked_product({12, x.T, x.I}),
+        "12·T·I: Python tanh GELU under CUDA autocast: fp32 x for pow, fp32 tanh and 1 + tanh, bf16 0.5·x, less the unsaved bf16 x",
+        "transformers activations.py NewGELUActivation (gelu_new); torch autocast fp32 op list (pow)", after, true);
+  } else if (op.act_extra > 0) {
+    add(out, "mlp.gelu_new_parts", checked_product({op.act_extra, x.e, x.T, x.I}),
+        fmt::format("{}×{}·T·I: Python tanh GELU saves tanh(·), 1 + tanh(·) and 0.5·x beside its input", op.act_extra, x.e),
+        "transformers activations.py NewGELUActivation (gelu_new), elementwise autograd", after);
+  }
   if (op.kind == MlpKind::kPlain) {
-    const char* src = "transformers models/gpt_neox GPTNeoXMLP, models/falcon FalconMLP";
+    const char* src = "transformers models/gpt_neox GPTNeoXMLP, models/falcon FalconMLP, models/gpt2 GPT2MLP, models/phi PhiMLP";
     add(out, "mlp.fc_in", tI, fmt::format("{}·T·I: first Linear's output, saved by the activation", x.e), src, after);
     add(out, "mlp.act", tI, fmt::format("{}·T·I: activation output, the second Linear's saved input", x.e), src, BackwardRegion::kOutput);
     return;

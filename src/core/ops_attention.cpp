@@ -18,15 +18,9 @@ void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::stri
 
 Bytes qkv_storage(const Dims& x) { return checked_product({x.e, x.T, x.qd + 2 * x.kvd}); }
 
-void sdpa_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, bool masked, std::vector<SavedTensor>& out) {
+// q (after RoPE), k and v as the SDPA kernel saves them.
+void sdpa_qkv_saved(const AttentionOp& op, const Dims& x, bool repeated, std::vector<SavedTensor>& out) {
   const char* src = "torch SDPA flash/mem-efficient kernels save q, k, v, out, logsumexp; transformers integrations/sdpa_attention.py";
-  const Bytes n_rep = m.num_heads / m.num_kv_heads;
-  // With a mask HF does not use SDPA's native GQA (use_gqa_in_sdpa is false when attention_mask
-  // is given), so k and v reach the kernel repeated to a heads.
-  // repeat_kv of a single KV head is expand + reshape, a stride-0 view: nothing is copied, k is
-  // saved at one head's width and v keeps the tensor it views (transformers 5.x Falcon-7B
-  // measured on CPU: saved k [b,1,s,d] expanded, v a view of the fused qkv output).
-  const bool repeated = masked && n_rep > 1 && m.num_kv_heads > 1;
   add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (new tensor; RoPE's muls save only cos/sin)", x.e), src);
   if (repeated) {
     add(out, "attn.k_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: k after RoPE, repeated to a heads (repeat_kv: masked SDPA)", x.e), src);
@@ -40,6 +34,24 @@ void sdpa_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, bool
     } else {
       add(out, "attn.v", checked_product({x.e, x.T, x.kvd}), fmt::format("{}·T·kvd: v projection output", x.e), src);
     }
+  }
+}
+
+void sdpa_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, bool masked, std::vector<SavedTensor>& out) {
+  const char* src = "torch SDPA flash/mem-efficient kernels save q, k, v, out, logsumexp; transformers integrations/sdpa_attention.py";
+  const Bytes n_rep = m.num_heads / m.num_kv_heads;
+  // With a mask HF does not use SDPA's native GQA (use_gqa_in_sdpa is false when attention_mask
+  // is given), so k and v reach the kernel repeated to a heads.
+  // repeat_kv of a single KV head is expand + reshape, a stride-0 view: nothing is copied, k is
+  // saved at one head's width and v keeps the tensor it views (transformers 5.x Falcon-7B
+  // measured on CPU: saved k [b,1,s,d] expanded, v a view of the fused qkv output).
+  const bool repeated = masked && n_rep > 1 && m.num_kv_heads > 1;
+  if (!op.rope && op.fused_qkv && !repeated) {
+    // No rotation (GPT-2): q, k and v are views of the fused projection output; the kernel saves them.
+    add(out, "attn.qkv_storage", qkv_storage(x), fmt::format("{}·T·(qd+2·kvd): q, k, v are views of the fused qkv output, keeping all of it", x.e),
+        "transformers models/gpt2/modeling_gpt2.py GPT2Attention (c_attn(...).split)");
+  } else {
+    sdpa_qkv_saved(op, x, repeated, out);
   }
   // CUDA's flash and memory-efficient kernels allocate the output [b, s, a, d] whatever q's
   // layout (aten/src/ATen/native/transformers/cuda/attention.cu: the query is transposed before
@@ -88,15 +100,35 @@ void eager_kv_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, 
   }
 }
 
-void eager_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, std::vector<SavedTensor>& out) {
-  const char* src = "transformers models/llama/modeling_llama.py eager_attention_forward";
-  add(out, "attn.q", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE, saved by q·kᵀ", x.e), src);
-  eager_kv_saved(op, m, x, out);
+// softmax(..., dtype=float32).to(q.dtype): the fp32 output saved by softmax backward, and in a
+// 16-bit dtype its cast saved by probs·v.
+void eager_softmax_saved(const Dims& x, const char* src, std::vector<SavedTensor>& out) {
   add(out, "attn.softmax_fp32", checked_product({4, x.a, x.s, x.s, x.b}), "4·a·s²·b: fp32 softmax output (saved by softmax backward)", src, kIn, false, true);
   if (x.e != 4) {
     // Released by probs·v's backward, before the softmax backward (the attention's peak).
     add(out, "attn.probs_bf16", checked_product({2, x.a, x.s, x.s, x.b}), "2·a·s²·b: bf16 probabilities saved by probs·v", src, kAfter,
         false, true);
+  }
+}
+
+void eager_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, std::vector<SavedTensor>& out) {
+  const char* src = "transformers models/llama/modeling_llama.py eager_attention_forward";
+  if (!op.rope && op.fused_qkv && x.b == 1) {
+    // No rotation (GPT-2): q, kᵀ and v are views of the fused output; at batch 1 matmul's fold
+    // of (b, heads) keeps them views (at b > 1 it copies q, k and v: the branch below).
+    add(out, "attn.qkv_storage", qkv_storage(x), fmt::format("{}·T·(qd+2·kvd): q, k, v (views of the fused qkv output) saved by the matmuls", x.e),
+        "transformers models/gpt2/modeling_gpt2.py eager_attention_forward");
+  } else {
+    add(out, "attn.q", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (or matmul's copy), saved by q·kᵀ", x.e), src);
+    eager_kv_saved(op, m, x, out);
+  }
+  if (op.softmax_in_input_dtype && !x.amp) {
+    // softmax(scores, dim=-1) in the scores' dtype: probs·v saves the same tensor.
+    add(out, "attn.softmax", checked_product({x.e, x.a, x.s, x.s, x.b}),
+        fmt::format("{}·a·s²·b: softmax output in the compute dtype, saved by softmax backward and probs·v", x.e),
+        "transformers models/gpt2/modeling_gpt2.py eager_attention_forward (softmax without dtype)", kIn, false, true);
+  } else {
+    eager_softmax_saved(x, src, out);
   }
   if (m.attn_logit_softcapping > 0.0) {
     add(out, "attn.softcap_tanh", checked_product({x.e, x.a, x.s, x.s, x.b}), fmt::format("{}·a·s²·b: tanh output of the attention-logit soft-cap", x.e),

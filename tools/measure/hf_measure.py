@@ -35,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SUPPORTED = ("llama", "mistral", "qwen2", "gemma", "gemma2", "phi3")  # families the estimator models
 NEW = ("gpt_neox", "falcon", "qwen3", "olmo2")  # being added to the estimator; records marked predict: false
 MOE = ("mixtral", "qwen2_moe", "qwen3_moe")  # mixtures of experts (grid block (j)); the estimator models them
+DENSE = ("gpt2", "phi", "starcoder2", "gemma3_text", "bloom")  # issue 14: more dense families (estimator-supported)
 
 
 def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=4096, layers=3):
@@ -76,6 +77,27 @@ def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=
                      mlp_only_layers=[], use_sliding_window=False, norm_topk_prob=family == "qwen3_moe")
         if family == "qwen2_moe":
             c.update(shared_expert_intermediate_size=192)
+    elif family == "gpt2":  # GPT2Config's own keys (n_embd, ...); dropouts off as in the other families
+        c = {"model_type": "gpt2", "n_embd": hidden, "n_head": heads, "n_layer": layers, "n_inner": inter,
+             "n_positions": 16384, "vocab_size": vocab, "activation_function": "gelu_new", "resid_pdrop": 0.0,
+             "embd_pdrop": 0.0, "attn_pdrop": 0.0, "use_cache": False, "bos_token_id": 1, "eos_token_id": 2}
+    elif family == "phi":  # Phi-2 style: partial rotary 0.4, parallel block, gelu_new
+        c.update(num_key_value_heads=heads, intermediate_size=inter, partial_rotary_factor=0.5,
+                 hidden_act="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0,
+                 qk_layernorm=False, tie_word_embeddings=False)
+    elif family == "starcoder2":
+        c.update(num_key_value_heads=kv, intermediate_size=inter, hidden_act="gelu_pytorch_tanh", use_bias=True,
+                 sliding_window=None, residual_dropout=0.0, embedding_dropout=0.0, attention_dropout=0.0,
+                 tie_word_embeddings=True)
+    elif family == "gemma3_text":  # sliding layers every layer but each 6th (window > seq unless s > 128)
+        c.update(num_key_value_heads=kv, intermediate_size=inter, head_dim=head_dim, query_pre_attn_scalar=head_dim,
+                 sliding_window=128, hidden_activation="gelu_pytorch_tanh", attention_dropout=0.0,
+                 tie_word_embeddings=True)
+    elif family == "bloom":  # BloomConfig's keys (n_layer, n_head); ALiBi, eager only, 4h GELU MLP
+        c = {"model_type": "bloom", "hidden_size": hidden, "n_head": heads, "n_layer": layers, "vocab_size": vocab,
+             "hidden_dropout": 0.0, "attention_dropout": 0.0, "pretraining_tp": 1, "slow_but_exact": False,
+             "apply_residual_connection_post_layernorm": False, "use_cache": False, "bos_token_id": 1,
+             "eos_token_id": 2, "pad_token_id": 3}
     return c
 
 
@@ -89,7 +111,7 @@ def spec(family="llama", seq=256, batch=1, precision="fp32", attention="eager", 
 
 
 # Gemma2ForCausalLM has no SDPA support in transformers 5.x (attention soft-capping): eager only.
-ATTN = {f: (("eager",) if f == "gemma2" else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE}
+ATTN = {f: (("eager",) if f in ("gemma2", "bloom") else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE + DENSE}
 
 SHAPES = {  # name -> model_cfg kwargs (small hidden sizes so the s² and T·V terms dominate)
     "h128": dict(hidden=128, heads=4, kv=2, head_dim=32),
@@ -202,6 +224,17 @@ def grid(quick=False):
     for o in ("adamw-8bit", "ao-adamw-8bit", "ao-adamw-4bit", "adamw-inbwd", "adamw-fused-inbwd"):
         for p in ("fp32", "bf16"):
             g.append(spec("llama", seq=256, precision=p, attention="sdpa", optimizer=o))
+    # (l) issue 14's dense families: every precision x attention at seq 256, and seq 1024 (s² terms, and past
+    # Gemma 3's 128-token window)
+    for fam in DENSE:
+        for p in P3:
+            for a in ATTN[fam]:
+                g.append(spec(fam, seq=256, precision=p, attention=a))
+        for p in ("fp32", "bf16"):
+            for a in ATTN[fam]:
+                g.append(spec(fam, seq=1024, precision=p, attention=a, shape="h64", layers=2))
+    for fam in ("gpt2", "bloom"):  # batch 2: matmul copies the q, k, v views (no RoPE)
+        g.append(spec(fam, seq=256, batch=2, precision="bf16", attention="eager"))
     return g
 
 
@@ -761,7 +794,7 @@ def records_for(res, env):
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2"):
         why = WHY_NOT[sp["kind"]]
-    elif sp["family"] not in SUPPORTED + MOE:
+    elif sp["family"] not in SUPPORTED + MOE + DENSE:
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":
         why = WHY_NOT["adamw-forloop"]

@@ -54,12 +54,39 @@ def _diff(nbytes):
     return lambda r, pred, meas: meas - pred == nbytes
 
 
+def _layers(r):
+    return r["model"].get("num_hidden_layers") or r["model"]["n_layer"]
+
+
+def _gelu_new_extra(r):
+    """6·T·I: what CUDA autocast's fp32 pow adds to a gelu_new layer over CPU autocast (FINDINGS.md §13)."""
+    m, st = r["model"], r["setup"]
+    h = m.get("hidden_size", m.get("n_embd"))
+    return 6 * st["seq"] * st["batch"] * (m.get("intermediate_size", m.get("n_inner")) or 4 * h)
+
+
+def _gelu_new_amp():
+    """pred − meas = 6·T·I (CUDA's fp32 pow), less Phi's CPU SDPA output copy (2·T·h, finding 2) with SDPA."""
+    def check(r, pred, meas):
+        m, st = r["model"], r["setup"]
+        copy = 2 * st["seq"] * st["batch"] * m.get("hidden_size", 0) if "-phi-" in r["id"] and "-sdpa-" in r["id"] else 0
+        return pred - meas == _gelu_new_extra(r) - copy
+    return check
+
+
 # (anchor in FINDINGS.md, predicate(record, predicted, measured)); first match wins.
 RULES = [
     ("head-nll-total-weight", _all(_metric("saved_head"), _diff(4))),
-    ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-(phi3|gpt_neox)-.*-sdpa-ckptnone-"), _under())),
+    ("gelu-new-cpu-autocast", _all(_metric("saved_per_layer"), _id(r"-(gpt2|phi)-.*-amp-"), _gelu_new_amp())),
+    ("gelu-new-cpu-autocast", _all(_metric("allocated"), _id(r"-(gpt2|phi)-.*-amp-"), _over(),
+                                   lambda r, pred, meas: pred - meas <= 1.02 * _layers(r) * _gelu_new_extra(r))),
+    ("partial-rotary-sdpa-output-copy", _all(_metric("saved_per_layer"), _id(r"-(phi3|phi|gpt_neox)-.*-sdpa-ckptnone-"), _under())),
     ("cpu-layernorm-stats", _all(_metric("saved_per_layer", "saved_head"), _id(r"-(gpt_neox|falcon)-.*-bf16-"), _over(),
                                  lambda r, pred, meas: pred - meas < 0.002 * meas)),
+    # issue 14's LayerNorm families: exactly 4·T bytes per LayerNorm (2 per layer at most, 1 in the head)
+    ("cpu-layernorm-stats", _all(_metric("saved_per_layer", "saved_head"), _id(r"-(gpt2|phi|starcoder2|bloom)-.*-bf16-"),
+                                 lambda r, pred, meas: (pred - meas) in
+                                 (4 * k * r["setup"]["seq"] * r["setup"]["batch"] for k in (1, 2)))),
     ("falcon-transformers-5-24", _all(_metric("saved_per_layer"), _id(r"-falcon-"), _over())),
     ("selective-core-attention", _all(_metric("saved_per_layer"), _id(r"-ckptselective-"))),
     ("sdpa-mask-repeat-kv", _all(_metric("saved_per_layer"), _id(r"-sdpa-.*-mask(padding|packed)"), _under())),

@@ -56,6 +56,12 @@ void read_common(const ConfigReader& config, ModelConfig& m, bool tied_default) 
   m.tie_word_embeddings = config.flag("tie_word_embeddings", tied_default);
 }
 
+std::uint64_t act_extra(const ModelConfig& m) {
+  // transformers activations.py NewGELUActivation: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))),
+  // elementwise autograd ops: pow saves x, tanh its output, the last mul both of its operands.
+  return m.hidden_act == "gelu_new" ? 3 : 0;
+}
+
 }  // namespace build
 
 const std::vector<FamilySpec>& family_specs() {
@@ -64,6 +70,8 @@ const std::vector<FamilySpec>& family_specs() {
                                                 gemma_family(Family::kGemma2), phi3_family(), gpt_neox_family(),
                                                 falcon_family(), qwen3_family(), olmo2_family(),
                                                 mixtral_family(), qwen2_moe_family(), qwen3_moe_family()};
+                                                gpt2_family(), phi_family(), starcoder2_family(), gemma3_family(),
+                                                bloom_family()};
   return specs;
 }
 

@@ -26,5 +26,10 @@ void routed_experts(std::vector<ParamTensor>& out, const ModelConfig& m);
 /// The layer's MoE block op.
 MlpOp block(const ModelConfig& m, bool fp32_routing_weights);
 }  // namespace moe
+FamilySpec gpt2_family();
+FamilySpec phi_family();
+FamilySpec starcoder2_family();
+FamilySpec gemma3_family();
+FamilySpec bloom_family();
 
 }  // namespace vramcalc
