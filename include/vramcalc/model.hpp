@@ -13,8 +13,7 @@ namespace vramcalc {
 /// The model families vramcalc models op for op. Each maps to one HF `model_type`; each is one
 /// file in src/core/families/ (architecture.hpp).
 enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2,
-                    kMixtral, kQwen2Moe, kQwen3Moe };
-                    kGpt2, kPhi, kStarcoder2, kGemma3, kBloom };
+                    kMixtral, kQwen2Moe, kQwen3Moe, kGpt2, kPhi, kStarcoder2, kGemma3, kBloom };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);

@@ -69,7 +69,7 @@ const std::vector<FamilySpec>& family_specs() {
                                                 llama_family(Family::kQwen2), gemma_family(Family::kGemma),
                                                 gemma_family(Family::kGemma2), phi3_family(), gpt_neox_family(),
                                                 falcon_family(), qwen3_family(), olmo2_family(),
-                                                mixtral_family(), qwen2_moe_family(), qwen3_moe_family()};
+                                                mixtral_family(), qwen2_moe_family(), qwen3_moe_family(),
                                                 gpt2_family(), phi_family(), starcoder2_family(), gemma3_family(),
                                                 bloom_family()};
   return specs;

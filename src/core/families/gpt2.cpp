@@ -50,7 +50,7 @@ LayerSpec layer(const ModelConfig& m) {
   attention.rope = false;
   attention.softmax_in_input_dtype = true;
   LayerSpec spec{{NormOp{"ln_1", kLn, h, 1, 1, false, false, kInput}, attention,
-                  NormOp{"ln_2", kLn, h, 1, 1, false, false, kAfterAttention}, MlpOp{MlpKind::kPlain, build::act_extra(m)}},
+                  NormOp{"ln_2", kLn, h, 1, 1, false, false, kAfterAttention}, MlpOp{.kind = MlpKind::kPlain, .act_extra = build::act_extra(m)}},
                  kLn, false};
   spec.rope_tables = 0;
   spec.learned_positions = true;

@@ -49,7 +49,7 @@ LayerSpec layer(const ModelConfig& m) {
   const std::uint64_t h = m.hidden_size;
   // The one norm's output is read by q, k, v and fc1.
   return {{NormOp{"input_layernorm", NormKind::kLayerNorm, h, 1, 4, false, false, kInput}, AttentionOp{},
-           MlpOp{MlpKind::kPlain, build::act_extra(m)}},
+           MlpOp{.kind = MlpKind::kPlain, .act_extra = build::act_extra(m)}},
           NormKind::kLayerNorm, false};
 }
 

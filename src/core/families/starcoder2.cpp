@@ -37,7 +37,7 @@ LayerSpec layer(const ModelConfig& m) {
   constexpr NormKind kLn = NormKind::kLayerNorm;
   return {{NormOp{"input_layernorm", kLn, h, 1, 3, false, false, kInput}, AttentionOp{},
            NormOp{"post_attention_layernorm", kLn, h, 1, 1, false, false, kAfterAttention},
-           MlpOp{MlpKind::kPlain, build::act_extra(m)}},
+           MlpOp{.kind = MlpKind::kPlain, .act_extra = build::act_extra(m)}},
           kLn, false};
 }
 
