@@ -10,7 +10,7 @@ _vramcalc() {
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
-    --cpu-mem --deepspeed --kernels --fused-norm --fused-rope --fused-swiglu"
+    --cpu-mem --deepspeed --kernels --fused-norm --fused-rope --fused-swiglu --ac-every"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -36,7 +36,7 @@ _vramcalc() {
     --format) COMPREPLY=($(compgen -W "table json csv markdown svg html" -- "$cur")); return ;;
     --units) COMPREPLY=($(compgen -W "gib gb" -- "$cur")); return ;;
     --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
-    -s|--seq|-b|--batch|--grad-accum|--loss-chunks|--gpu-mem|--cuda-context|--fragmentation|--gpus|--gpus-per-node|--nccl-channels|--cpu-mem|--nodes)
+    -s|--seq|-b|--batch|--grad-accum|--loss-chunks|--gpu-mem|--cuda-context|--fragmentation|--gpus|--gpus-per-node|--nccl-channels|--cpu-mem|--nodes|--ac-every)
       return ;;
   esac
   local command=estimate word

@@ -60,6 +60,7 @@ struct TrainingSetup {
   std::uint64_t loss_chunks = 8;        ///< chunks for LossImpl::kChunked (torchtune default 8)
   double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
   KernelSet kernels;                    ///< fused kernels (Liger) instead of HF's eager modules
+  std::uint64_t ac_every = 1;           ///< with kFull: checkpoint every K-th layer (torchtitan selective_ac_option K)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -54,6 +54,7 @@ struct CliOptions {
   bool fused_norm = false;     // --fused-norm
   bool fused_rope = false;     // --fused-rope
   bool fused_swiglu = false;   // --fused-swiglu
+  std::string ac_every = "1";  // --ac-every K (with --grad-ckpt full)
 };
 
 /// How output is to be presented (not part of the estimate).
