@@ -222,6 +222,15 @@ Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims&
                         "transformers masking_utils (create_causal_mask / sliding window)", true);
 }
 
+// What the kernel set changes, for the stack's source line (each fused op's saved tensors are
+// listed in per_layer_parts).
+std::string kernel_note(const KernelSet& k) {
+  if (!k.any()) return "";
+  return fmt::format("; kernels {} (Liger-Kernel){}{}{}", describe(k), k.fused_norm ? "; norms: ops/rms_norm.py, ops/layer_norm.py" : "",
+                     k.fused_swiglu ? "; GLU: ops/swiglu.py, ops/geglu.py" : "",
+                     k.fused_rope ? "; RoPE: ops/rope.py, in place on q and k, saves only cos/sin (the same set as HF's RoPE)" : "");
+}
+
 }  // namespace
 
 Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
@@ -257,7 +266,8 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
                                          mask_per_masked_layer > 0 && setup.grad_ckpt == GradCkpt::kNone
                                              ? fmt::format(" + {} masked layers × {}", masked_layers, group_digits(mask_per_masked_layer))
                                              : ""),
-                             "per-op derivation of the HF decoder layer (see per_layer_parts); checkpointing: torch.utils.checkpoint keeps layer inputs",
+                             std::string("per-op derivation of the HF decoder layer (see per_layer_parts); checkpointing: torch.utils.checkpoint keeps layer inputs") +
+                                 kernel_note(setup.kernels),
                              true);
   act.forward_masks = forward_masks(m, setup, x, masked_layers);
   act.backward_working = component_term(
