@@ -24,7 +24,7 @@ _vramcalc() {
     --gpu) COMPREPLY=($(compgen -W "$(vramcalc gpus --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 amp mixed bf16" -- "$cur")); return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion" -- "$cur")); return ;;
-    --attention) COMPREPLY=($(compgen -W "eager sdpa" -- "$cur")); return ;;
+    --attention) COMPREPLY=($(compgen -W "eager sdpa flash2 flash3" -- "$cur")); return ;;
     --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
     --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;

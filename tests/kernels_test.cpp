@@ -88,3 +88,30 @@ TEST_CASE("Checkpointing every K-th layer keeps floor(L/K) layers", "[kernels][c
 }
 
 }  // namespace vramcalc
+
+namespace vramcalc {
+
+TEST_CASE("flash-attn 2 and 3 save q, k, v, out and the fp32 lse; their backward workspaces differ under GQA", "[kernels][attention]") {
+  const ModelConfig m = resolve_model("llama-3-8b");  // a 32, k 8, d 128
+  const std::uint64_t T = 8192, qd = 4096, kvd = 1024, a = 32;
+  TrainingSetup s = bf16_setup(T);
+  const Activations sdpa = activations(m, s);
+  s.attention = Attention::kFlash2;
+  const Activations fa2 = activations(m, s);
+  CHECK(fa2.per_layer == sdpa.per_layer + 16);  // + int64[2] rng_state; lse (b, a, s) as SDPA's flash
+  // dq, dout, dk, dv; dk, dv expanded to 32 heads in bf16; dq_accum fp32 (b, s₁₂₈, a, 128); softmax_d fp32 (b, a, s₁₂₈)
+  const std::uint64_t grads = 2 * 2 * T * qd + 2 * 2 * T * kvd;
+  CHECK(fa2.attn_backward_transient == grads + 2 * 2 * T * qd + 4 * T * a * 128 + 4 * a * T);
+  s.attention = Attention::kFlash3;
+  const Activations fa3 = activations(m, s);
+  CHECK(fa3.per_layer == sdpa.per_layer);  // no rng state
+  // fp32 dk_accum, dv_accum at the 8 KV heads; softmax_d and lse_log2 fp32
+  CHECK(fa3.attn_backward_transient == grads + 2 * 4 * T * kvd + 4 * a * T * 128 + 8 * a * T);
+  CHECK(fa3.attn_backward_transient < fa2.attn_backward_transient);
+  s.explicit_mask = true;  // padding: no materialised mask, but the scattered varlen output
+  const Activations padded = activations(m, s);
+  CHECK(padded.masked_layers == 0);
+  CHECK(padded.per_layer == fa3.per_layer + 2 * T * qd);
+}
+
+}  // namespace vramcalc

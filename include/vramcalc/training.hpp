@@ -31,6 +31,8 @@ enum class Optimizer {
 enum class Attention {
   kEager,  ///< HF eager_attention_forward: materialises the s×s scores (O(s²) memory)
   kSdpa,   ///< torch SDPA flash / memory-efficient kernels (O(s) memory)
+  kFlash2, ///< flash-attn 2 (HF attn_implementation="flash_attention_2"): native GQA, no mask
+  kFlash3, ///< flash-attn 3 (hopper/): fp32 GQA accumulators at the KV heads in backward
 };
 
 enum class GradCkpt {

@@ -23,7 +23,8 @@ constexpr NameTable<Optimizer, 7> kOptimizers{{{Optimizer::kAdamW, "adamw"},
                                                {Optimizer::kSgdMomentum, "sgd-momentum"},
                                                {Optimizer::kAdafactor, "adafactor"},
                                                {Optimizer::kLion, "lion"}}};
-constexpr NameTable<Attention, 2> kAttentions{{{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}}};
+constexpr NameTable<Attention, 4> kAttentions{
+    {{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}, {Attention::kFlash2, "flash2"}, {Attention::kFlash3, "flash3"}}};
 constexpr NameTable<GradCkpt, 4> kGradCkpts{{{GradCkpt::kNone, "none"},
                                              {GradCkpt::kFull, "full"},
                                              {GradCkpt::kSelective, "selective"},
