@@ -10,9 +10,7 @@ _vramcalc() {
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
-    --cpu-mem --deepspeed --recipe"
-    --cpu-mem --deepspeed --kernels --fused-norm --fused-rope --fused-swiglu"
-    --cpu-mem --deepspeed --optimizer-in-backward"
+    --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -27,7 +25,7 @@ _vramcalc() {
     --gpu) COMPREPLY=($(compgen -W "$(vramcalc gpus --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 amp mixed bf16" -- "$cur")); return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion paged-adamw-32bit paged-adamw-8bit ao-adamw-8bit ao-adamw-4bit" -- "$cur")); return ;;
-    --attention) COMPREPLY=($(compgen -W "eager sdpa" -- "$cur")); return ;;
+    --attention) COMPREPLY=($(compgen -W "eager sdpa flash2 flash3" -- "$cur")); return ;;
     --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
     --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
@@ -39,7 +37,7 @@ _vramcalc() {
     --format) COMPREPLY=($(compgen -W "table json csv markdown svg html" -- "$cur")); return ;;
     --units) COMPREPLY=($(compgen -W "gib gb" -- "$cur")); return ;;
     --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
-    -s|--seq|-b|--batch|--grad-accum|--loss-chunks|--gpu-mem|--cuda-context|--fragmentation|--gpus|--gpus-per-node|--nccl-channels|--cpu-mem|--nodes)
+    -s|--seq|-b|--batch|--grad-accum|--loss-chunks|--gpu-mem|--cuda-context|--fragmentation|--gpus|--gpus-per-node|--nccl-channels|--cpu-mem|--nodes|--ac-every)
       return ;;
   esac
   local command=estimate word

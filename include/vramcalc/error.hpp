@@ -49,6 +49,7 @@ inline constexpr const char* kFusedNorm = "training.kernels.fused_norm";
 inline constexpr const char* kFusedRope = "training.kernels.fused_rope";
 inline constexpr const char* kFusedSwiglu = "training.kernels.fused_swiglu";
 inline constexpr const char* kOptimizerInBackward = "training.optimizer_in_backward";
+inline constexpr const char* kAcEvery = "training.ac_every";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -35,6 +35,8 @@ enum class Optimizer {
 enum class Attention {
   kEager,  ///< HF eager_attention_forward: materialises the s×s scores (O(s²) memory)
   kSdpa,   ///< torch SDPA flash / memory-efficient kernels (O(s) memory)
+  kFlash2, ///< flash-attn 2 (HF attn_implementation="flash_attention_2"): native GQA, no mask
+  kFlash3, ///< flash-attn 3 (hopper/): fp32 GQA accumulators at the KV heads in backward
 };
 
 enum class GradCkpt {
@@ -65,6 +67,7 @@ struct TrainingSetup {
   double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
   KernelSet kernels;                    ///< fused kernels (Liger) instead of HF's eager modules
   bool optimizer_in_backward = false;   ///< torchtune optimizer_in_bwd: each parameter stepped in its grad hook
+  std::uint64_t ac_every = 1;           ///< with kFull: checkpoint every K-th layer (torchtitan selective_ac_option K)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -156,6 +156,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_flag("--fused-swiglu", o.fused_swiglu, "Liger's fused SiLU·mul (saves gate and up, recomputes the activation)");
   app.add_flag("--optimizer-in-backward", o.optimizer_in_backward,
                 "Step each parameter in its gradient hook, freeing the gradient at once (torchtune optimizer_in_bwd)");
+  app.add_option("--ac-every", o.ac_every, "With --grad-ckpt full: checkpoint every K-th layer only (torchtitan/torchtune frequency AC; default 1)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -196,6 +197,7 @@ constexpr FlagName kFlags[] = {
     {field::kFusedRope, "--fused-rope"},
     {field::kFusedSwiglu, "--fused-swiglu"},
     {field::kOptimizerInBackward, "--optimizer-in-backward"},
+    {field::kAcEvery, "--ac-every"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -327,6 +329,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   // Liger's model patches turn on fused_linear_cross_entropy with the other kernels.
   in.setup.loss = parse_loss(!o.loss.empty() ? o.loss : preset == KernelPreset::kLiger ? "fused" : "full");
   in.setup.loss_chunks = parse_count(o.loss_chunks, "--loss-chunks", kMaxSteps);
+  in.setup.ac_every = parse_count(o.ac_every, "--ac-every", kMaxSteps);
   if (o.mask != "causal" && o.mask != "explicit") {
     throw InputError("--mask", o.mask, "expected causal (no padding: SDPA is_causal) or explicit (padding or packed-document mask)");
   }

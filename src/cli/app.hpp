@@ -57,6 +57,7 @@ struct CliOptions {
   bool fused_rope = false;     // --fused-rope
   bool fused_swiglu = false;   // --fused-swiglu
   bool optimizer_in_backward = false;  // --optimizer-in-backward
+  std::string ac_every = "1";  // --ac-every K (with --grad-ckpt full)
 };
 
 /// How output is to be presented (not part of the estimate).

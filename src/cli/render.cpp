@@ -61,6 +61,7 @@ std::string describe_precision(Precision precision) {
 std::string describe_setup(const Estimate& est) {
   const auto& s = est.inputs.setup;
   std::string ckpt = s.grad_ckpt == GradCkpt::kNone ? "no checkpointing" : fmt::format("{} checkpointing", to_string(s.grad_ckpt));
+  if (s.ac_every > 1) ckpt += fmt::format(" of every K-th layer (K = {})", s.ac_every);
   return fmt::format("seq {} × batch {}, grad-accum {}, {}, {}, {} attention, {}, {} loss{}", s.seq_len, s.micro_batch,
                      s.grad_accum, describe_precision(s.precision),
                      s.optimizer_in_backward ? fmt::format("{} stepped in backward", to_string(s.optimizer)) : to_string(s.optimizer),

@@ -59,7 +59,8 @@ void render_json(std::ostream& out, const Estimate& est) {
                  {"kernels", {{"set", describe(s.kernels)},
                               {"fused_norm", s.kernels.fused_norm},
                               {"fused_rope", s.kernels.fused_rope},
-                              {"fused_swiglu", s.kernels.fused_swiglu}}}};
+                              {"fused_swiglu", s.kernels.fused_swiglu}}},
+                 {"ac_every", s.ac_every}};
   if (s.optimizer_in_backward) j["inputs"]["optimizer_in_backward"] = true;
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;

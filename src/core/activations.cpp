@@ -96,6 +96,27 @@ Bytes core_attention_inputs(const TrainingSetup& setup, const Dims& x) {
   return checked_add(checked_product({qk, x.T, x.qd + x.kvd}), checked_product({x.e, x.T, x.kvd}));
 }
 
+// Full checkpointing of every K-th layer (torchtitan distributed/activation_checkpoint.py
+// _apply_layer_sac: a running count per block, checkpoint_wrapper when count % K == 0, so
+// blocks K, 2K, ... of 1..L; torchtune's ac_option does the same). floor(L/K) layers keep their
+// input, the others all they save. kept_per_layer / recompute describe the top layer, the
+// first in backward: checkpointed (its recompute beside every other layer's stack) when K
+// divides L; else it keeps everything and the checkpointed layers below recompute only after
+// the layers above have released theirs.
+Bytes every_kth_layer(const ModelConfig& m, const TrainingSetup& setup, Bytes layer_input, Bytes masked_layers,
+                      Bytes mask_per_masked_layer, Activations& act) {
+  const Bytes L = m.num_layers;
+  const Bytes checkpointed = L / setup.ac_every;
+  const Bytes plain = L - checkpointed;
+  // Masked layers spread evenly: the un-checkpointed share keeps its mask copies.
+  const Bytes plain_masked = masked_layers == 0 ? 0 : masked_layers * plain / L;
+  const bool top_checkpointed = L % setup.ac_every == 0;
+  act.kept_per_layer = top_checkpointed ? layer_input : act.per_layer;
+  act.recompute = top_checkpointed ? checked_add(act.per_layer, mask_per_masked_layer) : 0;
+  return checked_add(checked_add(checked_mul(checkpointed, layer_input), checked_mul(plain, act.per_layer)),
+                     checked_mul(plain_masked, mask_per_masked_layer));
+}
+
 // What each layer keeps under the checkpointing mode, what its backward recomputes, and the
 // stack of all layers.
 Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers,
@@ -107,6 +128,7 @@ Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, cons
       act.kept_per_layer = act.per_layer;
       return checked_add(checked_mul(L, act.per_layer), checked_mul(masked_layers, mask_per_masked_layer));
     case GradCkpt::kFull:
+      if (setup.ac_every > 1) return every_kth_layer(m, setup, layer_input, masked_layers, mask_per_masked_layer, act);
       act.kept_per_layer = layer_input;
       act.recompute = checked_add(act.per_layer, mask_per_masked_layer);
       return checked_mul(L, layer_input);
@@ -215,6 +237,15 @@ Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims&
                         "transformers masking_utils (create_causal_mask / sliding window)", true);
 }
 
+// What the kernel set changes, for the stack's source line (each fused op's saved tensors are
+// listed in per_layer_parts).
+std::string kernel_note(const KernelSet& k) {
+  if (!k.any()) return "";
+  return fmt::format("; kernels {} (Liger-Kernel){}{}{}", describe(k), k.fused_norm ? "; norms: ops/rms_norm.py, ops/layer_norm.py" : "",
+                     k.fused_swiglu ? "; GLU: ops/swiglu.py, ops/geglu.py" : "",
+                     k.fused_rope ? "; RoPE: ops/rope.py, in place on q and k, saves only cos/sin (the same set as HF's RoPE)" : "");
+}
+
 }  // namespace
 
 Activations activations(const ModelConfig& m, const TrainingSetup& requested) {
@@ -243,14 +274,21 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested) {
   const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
   describe_outside(spec, x, setup.loss != LossImpl::kFused, act);
 
+  const bool every_kth = setup.grad_ckpt == GradCkpt::kFull && setup.ac_every > 1;
   act.stack = component_term(ComponentId::kActivations, checked_add(kept_total, act.outside),
+                             every_kth ? fmt::format("⌊L/K⌋ × layer input + (L − ⌊L/K⌋) × per_layer + outside = {} × {} + {} × {} + {} "
+                                                     "(every K-th layer checkpointed, K = {})",
+                                                     m.num_layers / setup.ac_every, group_digits(checked_product({x.r, x.T, x.h})),
+                                                     m.num_layers - m.num_layers / setup.ac_every, group_digits(act.per_layer),
+                                                     group_digits(act.outside), setup.ac_every) :
                              fmt::format("L × kept_per_layer + outside = {} × {} + {}{}", m.num_layers, group_digits(act.kept_per_layer),
                                          group_digits(act.outside),
                                          mask_per_masked_layer > 0 && setup.grad_ckpt == GradCkpt::kNone
                                              ? fmt::format(" + {} masked layers × {}", masked_layers, group_digits(mask_per_masked_layer))
                                              : ""),
-                             forced_eager ? "per-op derivation of the HF decoder layer; eager attention: transformers has no SDPA path for this family"
-                                          : "per-op derivation of the HF decoder layer (see per_layer_parts); checkpointing: torch.utils.checkpoint keeps layer inputs",
+                             std::string(forced_eager ? "per-op derivation of the HF decoder layer; eager attention: transformers has no SDPA path for this family"
+                                                      : "per-op derivation of the HF decoder layer (see per_layer_parts); checkpointing: torch.utils.checkpoint keeps layer inputs") +
+                                 kernel_note(setup.kernels),
                              true);
   act.forward_masks = forward_masks(m, setup, x, masked_layers);
   act.backward_working = component_term(

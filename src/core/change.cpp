@@ -44,6 +44,7 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kFusedRope) s.kernels.fused_rope = boolean(c);
   else if (f == field::kFusedSwiglu) s.kernels.fused_swiglu = boolean(c);
   else if (f == field::kOptimizerInBackward) s.optimizer_in_backward = boolean(c);
+  else if (f == field::kAcEvery) s.ac_every = positive(c);
   else return false;
   return true;
 }

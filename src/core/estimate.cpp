@@ -60,6 +60,14 @@ void validate(const EstimateInputs& in) {
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   validate_kernels(in.model, setup);
+  require_positive(setup.ac_every, field::kAcEvery);
+  if (setup.ac_every > 1 && setup.grad_ckpt != GradCkpt::kFull) {
+    throw InputError(field::kAcEvery, fmt::format("{}", setup.ac_every), "checkpointing every K-th layer needs full checkpointing (--grad-ckpt full)");
+  }
+  if (setup.ac_every > in.model.num_layers) {
+    throw InputError(field::kAcEvery, fmt::format("{}", setup.ac_every),
+                     fmt::format("larger than the model's {} layers: no layer would be checkpointed", in.model.num_layers));
+  }
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
   validate_optimizer(in);
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/ops.hpp"
+#include "core/ops_flash.hpp"
 
 namespace vramcalc {
 namespace {
@@ -141,7 +142,9 @@ void eager_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, std
 
 void attention_saved(const AttentionOp& op, const ModelConfig& m, const TrainingSetup& setup, const Dims& x, bool masked,
                      std::vector<SavedTensor>& out) {
-  if (setup.attention == Attention::kSdpa) {
+  if (is_flash(setup.attention)) {
+    flash_saved(op, setup, x, out);
+  } else if (setup.attention == Attention::kSdpa) {
     sdpa_saved(op, m, x, masked, out);
   } else {
     eager_saved(op, m, x, out);

@@ -27,7 +27,8 @@ constexpr NameTable<Optimizer, 11> kOptimizers{{{Optimizer::kAdamW, "adamw"},
                                                {Optimizer::kPagedAdamW8bit, "paged-adamw-8bit"},
                                                {Optimizer::kAoAdamW8bit, "ao-adamw-8bit"},
                                                {Optimizer::kAoAdamW4bit, "ao-adamw-4bit"}}};
-constexpr NameTable<Attention, 2> kAttentions{{{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}}};
+constexpr NameTable<Attention, 4> kAttentions{
+    {{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}, {Attention::kFlash2, "flash2"}, {Attention::kFlash3, "flash3"}}};
 constexpr NameTable<GradCkpt, 4> kGradCkpts{{{GradCkpt::kNone, "none"},
                                              {GradCkpt::kFull, "full"},
                                              {GradCkpt::kSelective, "selective"},
