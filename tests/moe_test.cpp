@@ -115,3 +115,18 @@ TEST_CASE("MoE configs are validated", "[moe][model]") {
   missing.replace(missing.find("\"num_local_experts\": 8,"), 23, "");
   CHECK_THROWS_AS(parse_model_config(missing, "missing"), InputError);
 }
+
+TEST_CASE("output_router_logits adds the aux loss's saved softmax and top-k indices", "[moe][activations]") {
+  std::string cfg = kTinyMixtral;
+  cfg.insert(cfg.rfind('}'), ", \"output_router_logits\": true");
+  const ModelConfig with = parse_model_config(cfg, "tiny-mixtral-aux");
+  const ModelConfig without = parse_model_config(kTinyMixtral, "tiny-mixtral");
+  TrainingSetup s;
+  s.seq_len = 256;
+  s.precision = Precision::kBf16;
+  // L × (2·T·E + 8·T·k) + 4·E = 3 × (4,096 + 4,096) + 32, the loss window's difference measured on
+  // transformers 5.24 (hf-step-mixtral-h128-L3-v4k-bf16-sdpa-ckptnone-adamw-s256-b1-masknone{,-auxloss}-head).
+  CHECK(activations(with, s).outside - activations(without, s).outside == 24'608);
+  s.precision = Precision::kAmp;  // CUDA autocast runs the softmax in fp32
+  CHECK(activations(with, s).outside - activations(without, s).outside == 3 * (4 * 256 * 8 + 8 * 256 * 2) + 32);
+}

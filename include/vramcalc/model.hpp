@@ -53,6 +53,7 @@ struct ModelConfig {
   std::uint64_t moe_intermediate_size = 0;    ///< I_e, each routed expert's MLP width
   std::uint64_t shared_expert_intermediate_size = 0;  ///< I_s of the gated shared expert (Qwen2-MoE), 0 = none
   bool norm_topk_prob = false;                ///< the top-k probabilities are renormalised to sum to 1
+  bool output_router_logits = false;          ///< the load-balancing aux loss is computed (HF output_router_logits)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

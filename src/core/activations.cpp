@@ -218,6 +218,10 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
   act.mask_per_masked_layer = mask_per_masked_layer;
   const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
   describe_outside(spec, x, act);
+  if (m.num_experts > 0 && m.output_router_logits) {  // the MoE aux loss, computed with the loss
+    act.outside_parts.push_back(moe_aux_loss_saved(m, x));
+    act.outside = checked_add(act.outside, act.outside_parts.back().bytes);
+  }
 
   act.stack = component_term(ComponentId::kActivations, checked_add(kept_total, act.outside),
                              fmt::format("L × kept_per_layer + outside = {} × {} + {}{}", m.num_layers, group_digits(act.kept_per_layer),
