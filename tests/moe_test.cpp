@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <vramcalc/activations.hpp>
+#include <vramcalc/estimate.hpp>
 #include <vramcalc/error.hpp>
 #include <vramcalc/model_io.hpp>
 
@@ -129,4 +130,13 @@ TEST_CASE("output_router_logits adds the aux loss's saved softmax and top-k indi
   CHECK(activations(with, s).outside - activations(without, s).outside == 24'608);
   s.precision = Precision::kAmp;  // CUDA autocast runs the softmax in fp32
   CHECK(activations(with, s).outside - activations(without, s).outside == 3 * (4 * 256 * 8 + 8 * 256 * 2) + 32);
+}
+
+TEST_CASE("op-level selective checkpointing is refused for mixtures of experts", "[moe][model]") {
+  EstimateInputs in;
+  in.model = resolve_model("mixtral-8x7b");
+  in.setup.grad_ckpt = GradCkpt::kOpSac;
+  CHECK_THROWS_AS(estimate(in), InputError);
+  in.setup.grad_ckpt = GradCkpt::kFull;
+  CHECK(estimate(in).peak_allocated > 0);
 }
