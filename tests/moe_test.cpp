@@ -140,3 +140,13 @@ TEST_CASE("op-level selective checkpointing is refused for mixtures of experts",
   in.setup.grad_ckpt = GradCkpt::kFull;
   CHECK(estimate(in).peak_allocated > 0);
 }
+
+TEST_CASE("Qwen2-MoE slides the even layers below max_window_layers (transformers 5.24)", "[moe][model]") {
+  const ModelConfig m = parse_model_config(
+      R"({"model_type": "qwen2_moe", "hidden_size": 128, "num_attention_heads": 4, "num_hidden_layers": 7, "vocab_size": 4096,
+          "intermediate_size": 320, "moe_intermediate_size": 96, "num_experts": 8, "num_experts_per_tok": 2,
+          "shared_expert_intermediate_size": 192, "use_sliding_window": true, "sliding_window": 64, "max_window_layers": 5})",
+      "q2moe.json");
+  CHECK(m.sliding_window == 64);
+  CHECK(m.sliding_layers == 3);  // layers 0, 2, 4
+}
