@@ -41,6 +41,8 @@ TEST_CASE("MoE totals equal the published counts", "[moe][model]") {
   CHECK(counts("mixtral-8x7b").total == 46'702'792'704);
   CHECK(counts("qwen3-30b-a3b").total == 30'532'122'624);
   CHECK(counts("qwen1.5-moe-a2.7b").total == 14'315'784'192);
+  // keras-hub qwen3_moe_presets.py 'qwen3_moe_235b_a22b_en' params=235093634560.
+  CHECK(counts("qwen3-235b-a22b").total == 235'093'634'560);
 }
 
 TEST_CASE("MoE active parameters per token match the published figures", "[moe][model]") {
@@ -52,6 +54,7 @@ TEST_CASE("MoE active parameters per token match the published figures", "[moe][
   CHECK(mixtral.routed_experts == 32ULL * 8 * 3 * 4096 * 14336);
   CHECK(mixtral.active_per_token == mixtral.total - mixtral.routed_experts / 8 * 6);
   CHECK(counts("qwen3-30b-a3b").active_per_token == 3'353'032'704);
+  CHECK(counts("qwen3-235b-a22b").active_per_token == 22'190'763'520);  // "22B activated" (model card)
   const auto& qwen15 = counts("qwen1.5-moe-a2.7b");
   CHECK(qwen15.active_per_token == 2'689'173'504);
   CHECK(qwen15.active_per_token - qwen15.embedding - qwen15.lm_head - qwen15.final_norm == 2'066'841'600);
