@@ -76,7 +76,7 @@ double phase_value(const Estimate& est, const std::string& metric, const std::st
 double head_saved(const ModelConfig& m, const TrainingSetup& s, const Activations& a) {
   Bytes norm = 0;
   for (const auto& t : a.outside_parts) {
-    if (t.name.rfind("final_norm.", 0) == 0) norm += t.bytes;
+    if (t.name.rfind("final_norm.", 0) == 0 || t.name == "moe.aux_loss") norm += t.bytes;  // saved in the loss window
   }
   return static_cast<double>(norm + logits_loss(m, s).saved.bytes);
 }

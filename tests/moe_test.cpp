@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <vramcalc/activations.hpp>
+#include <vramcalc/estimate.hpp>
 #include <vramcalc/error.hpp>
 #include <vramcalc/model_io.hpp>
 
@@ -40,6 +41,8 @@ TEST_CASE("MoE totals equal the published counts", "[moe][model]") {
   CHECK(counts("mixtral-8x7b").total == 46'702'792'704);
   CHECK(counts("qwen3-30b-a3b").total == 30'532'122'624);
   CHECK(counts("qwen1.5-moe-a2.7b").total == 14'315'784'192);
+  // keras-hub qwen3_moe_presets.py 'qwen3_moe_235b_a22b_en' params=235093634560.
+  CHECK(counts("qwen3-235b-a22b").total == 235'093'634'560);
 }
 
 TEST_CASE("MoE active parameters per token match the published figures", "[moe][model]") {
@@ -51,6 +54,7 @@ TEST_CASE("MoE active parameters per token match the published figures", "[moe][
   CHECK(mixtral.routed_experts == 32ULL * 8 * 3 * 4096 * 14336);
   CHECK(mixtral.active_per_token == mixtral.total - mixtral.routed_experts / 8 * 6);
   CHECK(counts("qwen3-30b-a3b").active_per_token == 3'353'032'704);
+  CHECK(counts("qwen3-235b-a22b").active_per_token == 22'190'763'520);  // "22B activated" (model card)
   const auto& qwen15 = counts("qwen1.5-moe-a2.7b");
   CHECK(qwen15.active_per_token == 2'689'173'504);
   CHECK(qwen15.active_per_token - qwen15.embedding - qwen15.lm_head - qwen15.final_norm == 2'066'841'600);
@@ -114,4 +118,38 @@ TEST_CASE("MoE configs are validated", "[moe][model]") {
   std::string missing = kTinyMixtral;
   missing.replace(missing.find("\"num_local_experts\": 8,"), 23, "");
   CHECK_THROWS_AS(parse_model_config(missing, "missing"), InputError);
+}
+
+TEST_CASE("output_router_logits adds the aux loss's saved softmax and top-k indices", "[moe][activations]") {
+  std::string cfg = kTinyMixtral;
+  cfg.insert(cfg.rfind('}'), ", \"output_router_logits\": true");
+  const ModelConfig with = parse_model_config(cfg, "tiny-mixtral-aux");
+  const ModelConfig without = parse_model_config(kTinyMixtral, "tiny-mixtral");
+  TrainingSetup s;
+  s.seq_len = 256;
+  s.precision = Precision::kBf16;
+  // L × (2·T·E + 8·T·k) + 4·E = 3 × (4,096 + 4,096) + 32, the loss window's difference measured on
+  // transformers 5.24 (hf-step-mixtral-h128-L3-v4k-bf16-sdpa-ckptnone-adamw-s256-b1-masknone{,-auxloss}-head).
+  CHECK(activations(with, s).outside - activations(without, s).outside == 24'608);
+  s.precision = Precision::kAmp;  // CUDA autocast runs the softmax in fp32
+  CHECK(activations(with, s).outside - activations(without, s).outside == 3 * (4 * 256 * 8 + 8 * 256 * 2) + 32);
+}
+
+TEST_CASE("op-level selective checkpointing is refused for mixtures of experts", "[moe][model]") {
+  EstimateInputs in;
+  in.model = resolve_model("mixtral-8x7b");
+  in.setup.grad_ckpt = GradCkpt::kOpSac;
+  CHECK_THROWS_AS(estimate(in), InputError);
+  in.setup.grad_ckpt = GradCkpt::kFull;
+  CHECK(estimate(in).peak_allocated > 0);
+}
+
+TEST_CASE("Qwen2-MoE slides the even layers below max_window_layers (transformers 5.24)", "[moe][model]") {
+  const ModelConfig m = parse_model_config(
+      R"({"model_type": "qwen2_moe", "hidden_size": 128, "num_attention_heads": 4, "num_hidden_layers": 7, "vocab_size": 4096,
+          "intermediate_size": 320, "moe_intermediate_size": 96, "num_experts": 8, "num_experts_per_tok": 2,
+          "shared_expert_intermediate_size": 192, "use_sliding_window": true, "sliding_window": 64, "max_window_layers": 5})",
+      "q2moe.json");
+  CHECK(m.sliding_window == 64);
+  CHECK(m.sliding_layers == 3);  // layers 0, 2, 4
 }

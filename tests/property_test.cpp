@@ -47,6 +47,7 @@ EstimateInputs random_inputs(std::mt19937_64& rng) {
   in.setup.optimizer = pick(rng, optimizers);
   in.setup.attention = pick(rng, attentions);
   in.setup.grad_ckpt = pick(rng, ckpts);
+  if (in.model.num_experts > 0 && in.setup.grad_ckpt == GradCkpt::kOpSac) in.setup.grad_ckpt = GradCkpt::kFull;  // refused for MoE
   in.setup.loss = pick(rng, losses);
   in.setup.loss_chunks = between(rng, 1, 32);
   in.setup.explicit_mask = between(rng, 0, 1) == 1;

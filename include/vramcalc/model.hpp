@@ -55,6 +55,7 @@ struct ModelConfig {
   bool norm_topk_prob = false;                ///< the top-k probabilities are renormalised to sum to 1
   std::uint64_t max_position_embeddings = 0;  ///< rows of a learned absolute position table (GPT-2 wpe), else 0
   bool lm_head_bias = false;              ///< lm_head has a bias (Phi)
+  bool output_router_logits = false;          ///< the load-balancing aux loss is computed (HF output_router_logits)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

@@ -273,6 +273,10 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested) {
   act.mask_per_masked_layer = mask_per_masked_layer;
   const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
   describe_outside(spec, x, setup.loss != LossImpl::kFused, act);
+  if (m.num_experts > 0 && m.output_router_logits) {  // the MoE aux loss, computed with the loss
+    act.outside_parts.push_back(moe_aux_loss_saved(m, x));
+    act.outside = checked_add(act.outside, act.outside_parts.back().bytes);
+  }
 
   const bool every_kth = setup.grad_ckpt == GradCkpt::kFull && setup.ac_every > 1;
   act.stack = component_term(ComponentId::kActivations, checked_add(kept_total, act.outside),

@@ -70,6 +70,10 @@ void validate(const EstimateInputs& in) {
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
   validate_optimizer(in);
+  if (setup.grad_ckpt == GradCkpt::kOpSac && in.model.num_experts > 0) {
+    // torchtitan's op-level policy keeps mm outputs; what it keeps of grouped expert matmuls is not modelled.
+    throw InputError(field::kGradCkpt, "op-sac", "not modelled for mixtures of experts; use none, full or selective");
+  }
 }
 
 // Every allocated term that the timeline may hold, one per component.

@@ -46,6 +46,8 @@ void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
 /// The MoE block (router, routed experts, shared expert) of MlpKind::kMoe (ops_moe.cpp).
 void moe_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
 Bytes moe_backward_transient(const MlpOp& op, const Dims& x);
+/// The load-balancing aux loss's saved tensors (output_router_logits), outside the layers.
+Term moe_aux_loss_saved(const ModelConfig& m, const Dims& x);
 
 /// Gradient buffers alive at the MLP's backward peak.
 Bytes mlp_backward_transient(const MlpOp& op, const Dims& x);

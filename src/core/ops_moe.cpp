@@ -91,4 +91,16 @@ Bytes moe_backward_transient(const MlpOp& op, const Dims& x) {
   return std::max({combine, experts, shared});
 }
 
+Term moe_aux_loss_saved(const ModelConfig& m, const Dims& x) {
+  // load_balancing_loss_func (transformers models/mixtral/modeling_mixtral.py, 5.24): per layer,
+  // softmax of the recorded router logits (their dtype; CUDA autocast runs softmax in fp32) saved
+  // for backward, and topk's int64 indices (saved, released with the discarded values); then
+  // E-sized sums (one fp32 E vector saved by the final product).
+  const Bytes probs = x.amp ? 4 : x.e;
+  const Bytes per_layer = checked_add(checked_product({probs, x.T, m.num_experts}), checked_product({8, x.T, m.experts_per_token}));
+  return {"moe.aux_loss", checked_add(checked_mul(m.num_layers, per_layer), checked_mul(4, m.num_experts)),
+          fmt::format("L × ({}·T·E + 8·T·k) + 4·E: the aux loss's softmax of each layer's router logits and top-k indices", probs),
+          "transformers models/mixtral/modeling_mixtral.py load_balancing_loss_func (output_router_logits)", false};
+}
+
 }  // namespace vramcalc

@@ -127,6 +127,8 @@ def run_id(sp):
         parts.append(f"r{sp['lora_r']}-{sp['lora_targets']}-do{sp['lora_dropout']}")
     if sp["kind"] == "fsdp2":
         parts.append(f"w{sp['world']}-rf{int(sp['reshard'])}-mp{sp['mp']}")
+    if sp.get("router_logits"):
+        parts.append("auxloss")
     return "-".join(parts)
 
 
@@ -235,6 +237,9 @@ def grid(quick=False):
                 g.append(spec(fam, seq=1024, precision=p, attention=a, shape="h64", layers=2))
     for fam in ("gpt2", "bloom"):  # batch 2: matmul copies the q, k, v views (no RoPE)
         g.append(spec(fam, seq=256, batch=2, precision="bf16", attention="eager"))
+    # output_router_logits: the load-balancing aux loss (transformers load_balancing_loss_func)
+    for fam, p in (("mixtral", "bf16"), ("qwen3_moe", "fp32"), ("qwen2_moe", "amp")):
+        g.append(spec(fam, seq=256, precision=p, attention="sdpa", extra={"router_logits": True}))
     return g
 
 
@@ -417,6 +422,8 @@ def measure(sp):
     wdtype = torch.bfloat16 if prec == "bf16" else torch.float32
     amp = prec == "amp"
     cfgd = model_cfg(sp["family"], vocab=sp["vocab"], layers=sp["layers"], **SHAPES[sp["shape"]])
+    if sp.get("router_logits"):  # MoE: the load-balancing aux loss is computed with the loss
+        cfgd["output_router_logits"] = True
     res["model"] = cfgd
     tr = LiveTracker()
     t_start = time.time()

@@ -97,6 +97,7 @@ RULES = [
                                  _under())),
     ("eager-forward-scores", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptfull-"),
                                   _under(), _window("fw.L"))),
+    ("moe-aux-loss-cpu-autocast", _all(_metric("saved_head"), _id(r"-amp-.*-auxloss"), _over())),
 ]
 
 

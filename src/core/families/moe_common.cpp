@@ -13,6 +13,7 @@ void read(const ConfigReader& c, ModelConfig& m, const char* experts_key, const 
   m.num_experts = c.count(experts_key, true);
   m.experts_per_token = c.count("num_experts_per_tok", true);
   m.moe_intermediate_size = c.count(width_key, true);
+  m.output_router_logits = c.flag("output_router_logits", false);
   if (m.experts_per_token > m.num_experts) {
     throw InputError(config_field("num_experts_per_tok"), std::to_string(m.experts_per_token),
                      fmt::format("exceeds {} {} ({})", experts_key, m.num_experts, c.origin()));

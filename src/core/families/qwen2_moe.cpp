@@ -3,6 +3,8 @@
 // norm_topk_prob, weights cast to the logits' dtype), num_experts SwiGLU experts of width
 // moe_intermediate_size, and a shared SwiGLU expert of width shared_expert_intermediate_size scaled
 // by sigmoid(shared_expert_gate(x)).
+#include <algorithm>
+
 #include "core/families/families.hpp"
 
 namespace vramcalc {
@@ -16,10 +18,12 @@ void read(const ConfigReader& c, ModelConfig& m) {
   m.shared_expert_intermediate_size = c.count("shared_expert_intermediate_size", true);
   m.norm_topk_prob = c.flag("norm_topk_prob", false);
   m.qkv_bias = c.flag("qkv_bias", true);
+  // configuration_qwen2_moe.py (5.24) __post_init__: layer i slides when use_sliding_window, i is even
+  // and i < max_window_layers (default 28), unless the config lists layer_types.
   if (c.flag("use_sliding_window", false)) {
-    m.sliding_window = c.count("sliding_window", false, 0);
-    const std::uint64_t first = c.count("max_window_layers", false, 0);
-    m.sliding_layers = first >= m.num_layers ? 0 : m.num_layers - first;
+    m.sliding_window = c.count("sliding_window", false, 4096);
+    const std::uint64_t below = std::min(c.count("max_window_layers", false, 28), m.num_layers);
+    m.sliding_layers = (below + 1) / 2;
   }
 }
 
