@@ -44,6 +44,8 @@ inline constexpr const char* kDsGpusPerNode = "deepspeed_estimate.gpus_per_node"
 inline constexpr const char* kDsBufferFactor = "deepspeed_estimate.additional_buffer_factor";
 inline constexpr const char* kSizes = "sizes";  ///< an intermediate byte count (overflow)
 inline constexpr const char* kOptimizerInBackward = "training.optimizer_in_backward";
+inline constexpr const char* kInfer = "training.infer";
+inline constexpr const char* kKvDtype = "training.kv_dtype";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -62,6 +62,8 @@ struct TrainingSetup {
   std::uint64_t loss_chunks = 8;        ///< chunks for LossImpl::kChunked (torchtune default 8)
   double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
   bool optimizer_in_backward = false;   ///< torchtune optimizer_in_bwd: each parameter stepped in its grad hook
+  bool infer = false;                   ///< inference instead of training: weights, KV cache, prefill / decode
+  std::uint64_t kv_bytes = 0;           ///< bytes per KV-cache element; 0 = the weights' dtype
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };
@@ -84,5 +86,7 @@ std::vector<std::string> optimizer_names();
 std::vector<std::string> attention_names();
 std::vector<std::string> grad_ckpt_names();
 std::vector<std::string> loss_names();
+/// --kv-dtype: "auto" → 0 (the weights' dtype), bf16/fp16 → 2, fp32 → 4, fp8 → 1.
+std::uint64_t parse_kv_dtype(const std::string& text);
 
 }  // namespace vramcalc

@@ -51,6 +51,8 @@ struct CliOptions {
   std::string color = "auto";
   bool explain = false;
   bool optimizer_in_backward = false;  // --optimizer-in-backward
+  bool infer = false;                  // --infer
+  std::string kv_dtype = "auto";       // --kv-dtype
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -40,6 +40,8 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kGradCkpt) s.grad_ckpt = parse_grad_ckpt(c.value);
   else if (f == field::kLoss) s.loss = parse_loss(c.value);
   else if (f == field::kOptimizerInBackward) s.optimizer_in_backward = boolean(c);
+  else if (f == field::kInfer) s.infer = boolean(c);
+  else if (f == field::kKvDtype) s.kv_bytes = parse_kv_dtype(c.value);
   else return false;
   return true;
 }

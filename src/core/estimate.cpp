@@ -14,6 +14,7 @@
 #include <vramcalc/vramcalc.hpp>
 
 #include "core/advice.hpp"
+#include "core/inference.hpp"
 #include "core/optimizer_checks.hpp"
 #include "core/step.hpp"
 
@@ -60,6 +61,7 @@ void validate(const EstimateInputs& in) {
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
   validate_optimizer(in);
+  validate_inference(in);
 }
 
 // Every allocated term that the timeline may hold, one per component.
@@ -132,6 +134,19 @@ void add_capacity(Estimate& est) {
   est.cpu_capacity = in.cpu_memory_budget;
 }
 
+// --infer: weights, KV cache, prefill and decode instead of a training step.
+Estimate& estimate_inference(Estimate& est) {
+  const Term cublas = cublas_workspace(est.inputs.gpu);
+  const Inference inf = inference(est.inputs.model, est.params, est.inputs.setup, cublas);
+  est.timeline = inf.timeline;
+  est.phases = phases_of(est.timeline);
+  est.peak_phase = peak_index(est.phases);
+  add_components(est, inf.terms, false);
+  add_totals(est, cuda_context(est.inputs.gpu, est.inputs.cuda_context_bytes), Term{}, Term{});
+  add_capacity(est);
+  return est;
+}
+
 }  // namespace
 
 Estimate estimate(const EstimateInputs& in) {
@@ -140,6 +155,7 @@ Estimate estimate(const EstimateInputs& in) {
   Estimate est;
   est.inputs = in;
   est.params = count_parameters(in.model);
+  if (in.setup.infer) return estimate_inference(est);
   const StepContext ctx{est.inputs.model, est.params, est.inputs.setup, est.inputs.layout};
   const ModelStates full = model_states(est.params, ctx.setup);
   const RankStates rank = policy->rank_states(ctx, full);

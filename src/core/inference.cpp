@@ -1,0 +1,119 @@
+// Inference memory (no gradients, no optimizer): HF generate() with a DynamicCache.
+// transformers cache_utils.py DynamicLayer.update: the first update stores the prompt's key and
+// value states; every later one does torch.cat([old, new], dim=-2), so the grown K and V of one
+// layer exist beside the old ones until the old are freed. generation/utils.py: the prefill
+// asks for logits_to_keep=1 (the last position only) and copies them to fp32.
+#include "core/inference.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include <vramcalc/error.hpp>
+#include <vramcalc/estimate.hpp>
+#include <vramcalc/model_states.hpp>
+
+namespace vramcalc {
+namespace {
+
+Bytes activation_bytes(const TrainingSetup& s) { return precision_bytes(s.precision).weight; }
+Bytes kv_element_bytes(const TrainingSetup& s) { return s.kv_bytes != 0 ? s.kv_bytes : activation_bytes(s); }
+
+// Cached tokens summed over the layers: full-attention layers keep all n; HF's
+// DynamicSlidingWindowLayer keeps the last W − 1.
+std::uint64_t layer_tokens(const ModelConfig& m, std::uint64_t n) {
+  const std::uint64_t sliding = m.sliding_window ? std::min(m.sliding_layers, m.num_layers) : 0;
+  const std::uint64_t kept = m.sliding_window ? std::min(n, m.sliding_window - 1) : n;
+  return checked_add(checked_mul(m.num_layers - sliding, n), checked_mul(sliding, kept));
+}
+
+Term kv_cache_term(const ModelConfig& m, const TrainingSetup& s) {
+  const Bytes b = kv_element_bytes(s);
+  const std::uint64_t kd = checked_mul(m.num_kv_heads, m.head_dim);
+  const Bytes bytes = checked_product({2, kd, layer_tokens(m, s.seq_len), s.micro_batch, b});
+  return {"kv_cache", bytes,
+          fmt::format("2 (K, V) × layers {} × kv heads {} × head_dim {} × seq {} × batch {} × {} B{}", m.num_layers, m.num_kv_heads,
+                      m.head_dim, s.seq_len, s.micro_batch, b, m.sliding_window ? " (sliding layers: W − 1 tokens)" : ""),
+          "transformers cache_utils.py DynamicLayer.update / DynamicSlidingWindowLayer (per layer key and value tensors)"};
+}
+
+Term kv_growth_term(const ModelConfig& m, const TrainingSetup& s) {
+  const Bytes b = kv_element_bytes(s);
+  const Bytes bytes = checked_product({2, m.num_kv_heads, m.head_dim, s.seq_len, s.micro_batch, b});
+  return {"kv_cache_growth", bytes,
+          fmt::format("torch.cat's new K and V of one layer beside the old: 2 × {} × {} × seq {} × batch {} × {} B", m.num_kv_heads,
+                      m.head_dim, s.seq_len, s.micro_batch, b),
+          "transformers cache_utils.py DynamicLayer.update (self.keys = torch.cat([self.keys, key_states], dim=-2))", true};
+}
+
+// The prompt's forward without autograd: a layer's temporaries die as it returns. MLP:
+// act(gate), up and their product (3·T·I) beside the residual and the normed input (2·T·h);
+// attention: q, its RoPE temporary and the attention output (3·T·a·d) beside the same two,
+// plus eager's scores, fp32 softmax and its cast ((2b + 4)·B·a·s²).
+Term prefill_workspace_term(const ModelConfig& m, const TrainingSetup& s) {
+  const Bytes b = activation_bytes(s);
+  const std::uint64_t T = checked_mul(s.seq_len, s.micro_batch);
+  const Bytes around = checked_product({2, T, m.hidden_size, b});
+  const Bytes mlp = checked_add(around, checked_product({3, T, m.intermediate_size, b}));
+  Bytes attn = checked_add(around, checked_product({3, T, m.num_heads, m.head_dim, b}));
+  if (s.attention == Attention::kEager) {
+    attn = checked_add(attn, checked_product({2 * b + 4, s.micro_batch, m.num_heads, s.seq_len, s.seq_len}));
+  }
+  return {"layer_forward", std::max(mlp, attn),
+          fmt::format("max(MLP 2·T·h·b + 3·T·I·b = {}, attention 2·T·h·b + 3·T·a·d·b{} = {}), T = {}, b = {} B", group_digits(mlp),
+                      s.attention == Attention::kEager ? " + (2b+4)·B·a·s²" : "", group_digits(attn), group_digits(T), b),
+          "transformers models/llama/modeling_llama.py LlamaMLP / LlamaAttention forward under torch.no_grad (derived)", true};
+}
+
+Term logits_term(const ModelConfig& m, const TrainingSetup& s) {
+  const Bytes b = activation_bytes(s);
+  return {"logits_loss", checked_product({s.micro_batch, m.vocab_size, b + 4}),
+          fmt::format("last position only (logits_to_keep=1) and its fp32 copy: batch {} × V {} × ({} + 4) B", s.micro_batch,
+                      group_digits(m.vocab_size), b),
+          "transformers generation/utils.py (logits_to_keep=1; outputs.logits[:, -1, :].to(copy=True, dtype=torch.float32))"};
+}
+
+}  // namespace
+
+void validate_inference(const EstimateInputs& in) {
+  const TrainingSetup& s = in.setup;
+  if (!s.infer) {
+    if (s.kv_bytes != 0) throw InputError(field::kKvDtype, std::to_string(s.kv_bytes * 8) + "-bit", "applies to inference only (--infer)");
+    return;
+  }
+  const auto refuse = [](const char* why) { throw InputError(field::kInfer, "true", why); };
+  if (in.layout.gpus > 1 || in.layout.zero.stage > 0) refuse("is modelled for one GPU (no data parallelism, no ZeRO)");
+  if (s.precision == Precision::kAmp) refuse("needs the dtype the model is loaded in: --precision bf16, mixed (bf16 weights) or fp32");
+  if (s.optimizer_in_backward || s.grad_accum > 1 || s.grad_ckpt != GradCkpt::kNone || s.loss != LossImpl::kFull) {
+    refuse("has no backward: drop --optimizer-in-backward, --grad-accum, --grad-ckpt and --loss");
+  }
+}
+
+Inference inference(const ModelConfig& model, const ParameterCounts& pc, const TrainingSetup& setup, const Term& cublas) {
+  const Bytes w = activation_bytes(setup);
+  const Term weights{"weights", checked_mul(pc.total, w), fmt::format("P × {} B = {} × {}", w, group_digits(pc.total), w),
+                     "the model's parameters in the dtype it was loaded in"};
+  const Term kv = kv_cache_term(model, setup);
+  const Term growth = kv_growth_term(model, setup);
+  const Term workspace = prefill_workspace_term(model, setup);
+  const Term logits = logits_term(model, setup);
+  Inference out;
+  out.terms = {weights, kv, growth, workspace, logits, cublas};
+  Moment load{Instant::kLoad, std::string(info(Instant::kLoad).label), {}};
+  load.add(ComponentId::kWeights, weights.bytes);
+  Moment prefill{Instant::kPrefill, std::string(info(Instant::kPrefill).label), {}};
+  prefill.add(ComponentId::kWeights, weights.bytes);
+  prefill.add(ComponentId::kKvCache, kv.bytes, "every layer's cache for the prompt");
+  prefill.add(ComponentId::kLayerForward, workspace.bytes, "one layer's temporaries");
+  prefill.add(ComponentId::kCublasWorkspace, cublas.bytes);
+  Moment decode{Instant::kDecode, std::string(info(Instant::kDecode).label), {}};
+  decode.add(ComponentId::kWeights, weights.bytes);
+  decode.add(ComponentId::kKvCache, kv.bytes);
+  decode.add(ComponentId::kKvCacheGrowth, growth.bytes, "the last layer's grown K and V before the old ones are freed");
+  decode.add(ComponentId::kLogitsLoss, logits.bytes);
+  decode.add(ComponentId::kCublasWorkspace, cublas.bytes);
+  out.timeline = {load, prefill, decode};
+  return out;
+}
+
+}  // namespace vramcalc
