@@ -137,7 +137,7 @@ TEST_CASE("optimizer options that contradict the rest are input errors", "[finet
   }
 }
 
-TEST_CASE("--infer: weights + KV cache 2·L·k·d·seq·batch·b + prefill workspace; no gradients or states", "[infer]") {
+TEST_CASE("inference mode: weights + KV cache 2·L·k·d·seq·batch·b + prefill workspace; no gradients or states", "[infer]") {
   EstimateInputs in = inputs("llama-8b", Precision::kBf16, Optimizer::kAdamW);
   in.setup.infer = true;
   in.setup.seq_len = 8192;
