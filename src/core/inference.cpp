@@ -46,23 +46,26 @@ Term kv_growth_term(const ModelConfig& m, const TrainingSetup& s) {
           "transformers cache_utils.py DynamicLayer.update (self.keys = torch.cat([self.keys, key_states], dim=-2))", true};
 }
 
-// The prompt's forward without autograd: a layer's temporaries die as it returns. MLP:
-// act(gate), up and their product (3·T·I) beside the residual and the normed input (2·T·h);
-// attention: q, its RoPE temporary and the attention output (3·T·a·d) beside the same two,
-// plus eager's scores, fp32 softmax and its cast ((2b + 4)·B·a·s²).
+// The prompt's forward without autograd: a layer's temporaries die as it returns. Alive around
+// every layer: the model's inputs_embeds and the layer's input (held by LlamaModel.forward's loop),
+// the residual and the normed input (4·T·h·b), and RoPE's cos and sin (2·s·d·b). MLP: act(gate),
+// up and their product (3·T·I·b); attention: q, its RoPE temporary and the output (3·T·a·d·b),
+// plus eager's masked scores and fp32 softmax (and its cast back when b < 4).
 Term prefill_workspace_term(const ModelConfig& m, const TrainingSetup& s) {
   const Bytes b = activation_bytes(s);
   const std::uint64_t T = checked_mul(s.seq_len, s.micro_batch);
-  const Bytes around = checked_product({2, T, m.hidden_size, b});
+  const Bytes around = checked_add(checked_product({4, T, m.hidden_size, b}), checked_product({2, s.seq_len, m.head_dim, b}));
   const Bytes mlp = checked_add(around, checked_product({3, T, m.intermediate_size, b}));
   Bytes attn = checked_add(around, checked_product({3, T, m.num_heads, m.head_dim, b}));
+  const Bytes scores = b + 4 + (b < 4 ? b : 0);
   if (s.attention == Attention::kEager) {
-    attn = checked_add(attn, checked_product({2 * b + 4, s.micro_batch, m.num_heads, s.seq_len, s.seq_len}));
+    attn = checked_add(attn, checked_product({scores, s.micro_batch, m.num_heads, s.seq_len, s.seq_len}));
   }
   return {"layer_forward", std::max(mlp, attn),
-          fmt::format("max(MLP 2·T·h·b + 3·T·I·b = {}, attention 2·T·h·b + 3·T·a·d·b{} = {}), T = {}, b = {} B", group_digits(mlp),
-                      s.attention == Attention::kEager ? " + (2b+4)·B·a·s²" : "", group_digits(attn), group_digits(T), b),
-          "transformers models/llama/modeling_llama.py LlamaMLP / LlamaAttention forward under torch.no_grad (derived)", true};
+          fmt::format("max(MLP 4·T·h·b + 2·s·d·b + 3·T·I·b = {}, attention 4·T·h·b + 2·s·d·b + 3·T·a·d·b{} = {}), T = {}, b = {} B",
+                      group_digits(mlp), s.attention == Attention::kEager ? fmt::format(" + {}·B·a·s²", scores) : "",
+                      group_digits(attn), group_digits(T), b),
+          "transformers models/llama/modeling_llama.py LlamaModel / LlamaMLP / LlamaAttention forward under torch.no_grad (derived)", true};
 }
 
 Term logits_term(const ModelConfig& m, const TrainingSetup& s) {
