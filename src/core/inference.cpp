@@ -39,11 +39,19 @@ Term kv_cache_term(const ModelConfig& m, const TrainingSetup& s) {
 
 Term kv_growth_term(const ModelConfig& m, const TrainingSetup& s) {
   const Bytes b = kv_element_bytes(s);
-  const Bytes bytes = checked_product({2, m.num_kv_heads, m.head_dim, s.seq_len, s.micro_batch, b});
+  // `self.keys = torch.cat(...)` frees the old keys before the values are concatenated: one
+  // tensor of one layer is doubled at a time.
+  const Bytes bytes = checked_product({m.num_kv_heads, m.head_dim, s.seq_len, s.micro_batch, b});
   return {"kv_cache_growth", bytes,
-          fmt::format("torch.cat's new K and V of one layer beside the old: 2 × {} × {} × seq {} × batch {} × {} B", m.num_kv_heads,
+          fmt::format("torch.cat's new K (then V) of one layer beside the old: {} × {} × seq {} × batch {} × {} B", m.num_kv_heads,
                       m.head_dim, s.seq_len, s.micro_batch, b),
           "transformers cache_utils.py DynamicLayer.update (self.keys = torch.cat([self.keys, key_states], dim=-2))", true};
+}
+
+// Eager attention expands K and V to every query head (repeat_kv copies unless k = a).
+Bytes eager_repeat_kv(const ModelConfig& m, const TrainingSetup& s, std::uint64_t tokens) {
+  if (s.attention != Attention::kEager || m.num_kv_heads == m.num_heads) return 0;
+  return checked_product({2, s.micro_batch, m.num_heads, tokens, m.head_dim, activation_bytes(s)});
 }
 
 // The prompt's forward without autograd: a layer's temporaries die as it returns. Alive around
@@ -57,13 +65,15 @@ Term prefill_workspace_term(const ModelConfig& m, const TrainingSetup& s) {
   const Bytes around = checked_add(checked_product({4, T, m.hidden_size, b}), checked_product({2, s.seq_len, m.head_dim, b}));
   const Bytes mlp = checked_add(around, checked_product({3, T, m.intermediate_size, b}));
   Bytes attn = checked_add(around, checked_product({3, T, m.num_heads, m.head_dim, b}));
-  const Bytes scores = b + 4 + (b < 4 ? b : 0);
+  // softmax(dtype=float32) of a 16-bit input converts it first: masked scores + fp32 copy + output.
+  const Bytes scores = b + 4 + (b < 4 ? 4 : 0);
   if (s.attention == Attention::kEager) {
     attn = checked_add(attn, checked_product({scores, s.micro_batch, m.num_heads, s.seq_len, s.seq_len}));
+    attn = checked_add(attn, eager_repeat_kv(m, s, s.seq_len));
   }
   return {"layer_forward", std::max(mlp, attn),
           fmt::format("max(MLP 4·T·h·b + 2·s·d·b + 3·T·I·b = {}, attention 4·T·h·b + 2·s·d·b + 3·T·a·d·b{} = {}), T = {}, b = {} B",
-                      group_digits(mlp), s.attention == Attention::kEager ? fmt::format(" + {}·B·a·s²", scores) : "",
+                      group_digits(mlp), s.attention == Attention::kEager ? fmt::format(" + {}·B·a·s² + repeat_kv 2·T·a·d·b", scores) : "",
                       group_digits(attn), group_digits(T), b),
           "transformers models/llama/modeling_llama.py LlamaModel / LlamaMLP / LlamaAttention forward under torch.no_grad (derived)", true};
 }
@@ -114,6 +124,7 @@ Inference inference(const ModelConfig& model, const ParameterCounts& pc, const T
   decode.add(ComponentId::kKvCache, kv.bytes);
   decode.add(ComponentId::kKvCacheGrowth, growth.bytes, "the last layer's grown K and V before the old ones are freed");
   decode.add(ComponentId::kLogitsLoss, logits.bytes);
+  decode.add(ComponentId::kLayerForward, eager_repeat_kv(model, setup, setup.seq_len), "eager attention's repeat_kv copies of the cache");
   decode.add(ComponentId::kCublasWorkspace, cublas.bytes);
   out.timeline = {load, prefill, decode};
   return out;
