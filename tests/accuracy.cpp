@@ -52,6 +52,7 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("loss")) setup.loss = parse_loss(s.at("loss").get<std::string>());
   if (s.contains("mask")) setup.explicit_mask = s.at("mask").get<std::string>() == "explicit";
   if (s.contains("optimizer_in_backward")) setup.optimizer_in_backward = s.at("optimizer_in_backward").get<bool>();
+  if (s.contains("infer")) setup.infer = s.at("infer").get<bool>();
 }
 
 std::string describe(const ModelConfig& m, const TrainingSetup& s) {
@@ -126,6 +127,9 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     row.predicted = static_cast<double>(in.setup.grad_ckpt == GradCkpt::kNone ? a.per_layer + masked : a.kept_per_layer);
   } else if (row.metric == "saved_head") {
     row.predicted = head_saved(in.model, in.setup, activations(in.model, in.setup));
+  } else if (row.metric == "kv_cache") {
+    const Component* kv = estimate(in).find(ComponentId::kKvCache);
+    row.predicted = kv ? static_cast<double>(kv->size_bytes) : 0.0;
   } else if (row.metric == "optimizer_states") {
     // Every state tensor, wherever it lives (allocated, or paged in unified memory).
     const Estimate est = estimate(in);

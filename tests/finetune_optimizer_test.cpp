@@ -136,3 +136,36 @@ TEST_CASE("optimizer options that contradict the rest are input errors", "[finet
     CHECK_THROWS_AS(estimate(in), InputError);
   }
 }
+
+TEST_CASE("inference mode: weights + KV cache 2·L·k·d·seq·batch·b + prefill workspace; no gradients or states", "[infer]") {
+  EstimateInputs in = inputs("llama-8b", Precision::kBf16, Optimizer::kAdamW);
+  in.setup.infer = true;
+  in.setup.seq_len = 8192;
+  in.setup.micro_batch = 4;
+  const Estimate e = estimate(in);
+  const Component* kv = e.find(ComponentId::kKvCache);
+  REQUIRE(kv != nullptr);
+  CHECK(kv->size_bytes == 2ULL * 32 * 8 * 128 * 8192 * 4 * 2);  // 4 GiB
+  CHECK(e.find(ComponentId::kGradients) == nullptr);
+  CHECK(e.find(ComponentId::kOptimizerStates) == nullptr);
+  REQUIRE(e.phase(PhaseId::kPrefill) != nullptr);
+  REQUIRE(e.phase(PhaseId::kDecode) != nullptr);
+  CHECK(e.phase(PhaseId::kDecode)->bytes_of(ComponentId::kKvCacheGrowth) == 8ULL * 128 * 8192 * 4 * 2);  // one layer's K
+  SECTION("--kv-dtype fp8 halves the cache") {
+    in.setup.kv_bytes = 1;
+    CHECK(estimate(in).find(ComponentId::kKvCache)->size_bytes == kv->size_bytes / 2);
+  }
+  SECTION("a GPU verdict") {
+    in.memory_budget = 16ULL << 30;
+    CHECK_FALSE(estimate(in).gpu_fits());
+  }
+  SECTION("training options are errors") {
+    in.setup.grad_ckpt = GradCkpt::kFull;
+    CHECK_THROWS_AS(estimate(in), InputError);
+  }
+  SECTION("--kv-dtype without --infer is an error") {
+    in.setup.infer = false;
+    in.setup.kv_bytes = 1;
+    CHECK_THROWS_AS(estimate(in), InputError);
+  }
+}

@@ -46,6 +46,8 @@ enum class ComponentId {
   kCudaContext,
   kNcclBuffers,
   kPagedOptimizerStates,  ///< bitsandbytes paged states: seen by the driver, not by PyTorch's allocator
+  kKvCache,               ///< inference: the KV cache of every layer
+  kKvCacheGrowth,         ///< inference: torch.cat's new K and V of one layer beside the old ones
 };
 
 struct ComponentInfo {

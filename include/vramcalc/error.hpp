@@ -50,6 +50,8 @@ inline constexpr const char* kFusedRope = "training.kernels.fused_rope";
 inline constexpr const char* kFusedSwiglu = "training.kernels.fused_swiglu";
 inline constexpr const char* kOptimizerInBackward = "training.optimizer_in_backward";
 inline constexpr const char* kAcEvery = "training.ac_every";
+inline constexpr const char* kInfer = "training.infer";
+inline constexpr const char* kKvDtype = "training.kv_dtype";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -12,7 +12,7 @@
 
 namespace vramcalc {
 
-enum class PhaseId { kLoad, kForward, kBackward, kOptimizerStep };
+enum class PhaseId { kLoad, kForward, kBackward, kOptimizerStep, kPrefill, kDecode };
 /// "load", "forward", "backward", "optimizer_step".
 std::string_view name_of(PhaseId phase);
 
@@ -29,6 +29,8 @@ enum class Instant {
   kBackwardFirstAttn, ///< the first layer's backward at its attention peak
   kBackwardEnd,       ///< every gradient produced
   kStep,              ///< optimizer.step()
+  kPrefill,           ///< inference (--infer): the prompt's forward, its KV cache written
+  kDecode,            ///< inference: a decode step, the cache growing by one token
 };
 
 struct InstantInfo {

@@ -68,6 +68,8 @@ struct TrainingSetup {
   KernelSet kernels;                    ///< fused kernels (Liger) instead of HF's eager modules
   bool optimizer_in_backward = false;   ///< torchtune optimizer_in_bwd: each parameter stepped in its grad hook
   std::uint64_t ac_every = 1;           ///< with kFull: checkpoint every K-th layer (torchtitan selective_ac_option K)
+  bool infer = false;                   ///< inference instead of training: weights, KV cache, prefill / decode
+  std::uint64_t kv_bytes = 0;           ///< bytes per KV-cache element; 0 = the weights' dtype
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };
@@ -90,5 +92,7 @@ std::vector<std::string> optimizer_names();
 std::vector<std::string> attention_names();
 std::vector<std::string> grad_ckpt_names();
 std::vector<std::string> loss_names();
+/// --kv-dtype: "auto" → 0 (the weights' dtype), bf16/fp16 → 2, fp32 → 4, fp8 → 1.
+std::uint64_t parse_kv_dtype(const std::string& text);
 
 }  // namespace vramcalc

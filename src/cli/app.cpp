@@ -157,6 +157,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_flag("--optimizer-in-backward", o.optimizer_in_backward,
                 "Step each parameter in its gradient hook, freeing the gradient at once (torchtune optimizer_in_bwd)");
   app.add_option("--ac-every", o.ac_every, "With --grad-ckpt full: checkpoint every K-th layer only (torchtitan/torchtune frequency AC; default 1)");
+  app.add_flag("--infer", o.infer, "Inference instead of training: weights, KV cache for --seq tokens × --batch, prefill and decode");
+  app.add_option("--kv-dtype", o.kv_dtype, "KV-cache element type with --infer: auto (the weights')|bf16|fp16|fp32|fp8");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -198,6 +200,8 @@ constexpr FlagName kFlags[] = {
     {field::kFusedSwiglu, "--fused-swiglu"},
     {field::kOptimizerInBackward, "--optimizer-in-backward"},
     {field::kAcEvery, "--ac-every"},
+    {field::kInfer, "--infer"},
+    {field::kKvDtype, "--kv-dtype"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -336,6 +340,8 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   in.setup.explicit_mask = o.mask == "explicit";
   in.setup.fragmentation = parse_percent(o.fragmentation, "--fragmentation");
   in.setup.optimizer_in_backward = o.optimizer_in_backward;
+  in.setup.infer = o.infer;
+  in.setup.kv_bytes = parse_kv_dtype(o.kv_dtype);
   if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
   if (!o.cuda_context.empty()) in.cuda_context_bytes = parse_size(o.cuda_context, "--cuda-context");

@@ -58,6 +58,8 @@ struct CliOptions {
   bool fused_swiglu = false;   // --fused-swiglu
   bool optimizer_in_backward = false;  // --optimizer-in-backward
   std::string ac_every = "1";  // --ac-every K (with --grad-ckpt full)
+  bool infer = false;                  // --infer
+  std::string kv_dtype = "auto";       // --kv-dtype
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -60,6 +60,11 @@ std::string describe_precision(Precision precision) {
 
 std::string describe_setup(const Estimate& est) {
   const auto& s = est.inputs.setup;
+  if (s.infer) {
+    const Bytes kv = s.kv_bytes != 0 ? s.kv_bytes : precision_bytes(s.precision).weight;
+    return fmt::format("inference: KV cache for {} tokens × batch {}, {}-byte weights, {}-byte KV elements, {} attention", s.seq_len,
+                       s.micro_batch, precision_bytes(s.precision).weight, kv, to_string(s.attention));
+  }
   std::string ckpt = s.grad_ckpt == GradCkpt::kNone ? "no checkpointing" : fmt::format("{} checkpointing", to_string(s.grad_ckpt));
   if (s.ac_every > 1) ckpt += fmt::format(" of every K-th layer (K = {})", s.ac_every);
   return fmt::format("seq {} × batch {}, grad-accum {}, {}, {}, {} attention, {}, {} loss{}", s.seq_len, s.micro_batch,

@@ -104,7 +104,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     if (view.explain && !r.source.empty()) out << style_dim(fmt::format("  {:<22} source: {}", "", r.source), c) << "\n";
   }
   const Activations& a = est.activations;
-  out << fmt::format("  {:<22} one decoder layer saves {}; each layer keeps {} ({} checkpointing)\n", "",
+  if (!est.inputs.setup.infer) out << fmt::format("  {:<22} one decoder layer saves {}; each layer keeps {} ({} checkpointing)\n", "",
                      format_size(a.per_layer, u), format_size(a.kept_per_layer, u), to_string(est.inputs.setup.grad_ckpt));
   if (view.explain) {
     out << "\n" << style_bold("one decoder layer, saved for backward (no checkpointing)", c) << "\n";

@@ -45,6 +45,8 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kFusedSwiglu) s.kernels.fused_swiglu = boolean(c);
   else if (f == field::kOptimizerInBackward) s.optimizer_in_backward = boolean(c);
   else if (f == field::kAcEvery) s.ac_every = positive(c);
+  else if (f == field::kInfer) s.infer = boolean(c);
+  else if (f == field::kKvDtype) s.kv_bytes = parse_kv_dtype(c.value);
   else return false;
   return true;
 }

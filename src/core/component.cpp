@@ -34,6 +34,8 @@ constexpr std::array kTable = {
     ComponentInfo{kCudaContext, "cuda_context", "CUDA context and libraries", TK::kNonPytorch, SU::kNone, false},
     ComponentInfo{kNcclBuffers, "nccl_buffers", "NCCL communication buffers", TK::kNonPytorch, SU::kNone, false},
     ComponentInfo{kPagedOptimizerStates, "paged_optimizer_states", "paged optimizer states (CUDA unified memory)", TK::kNonPytorch, SU::kOptimizer, false},
+    ComponentInfo{kKvCache, "kv_cache", "KV cache (inference)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kKvCacheGrowth, "kv_cache_growth", "one layer's K, V re-allocated by torch.cat (inference)", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {

@@ -15,6 +15,7 @@
 
 #include "core/advice.hpp"
 #include "core/ops_fused.hpp"
+#include "core/inference.hpp"
 #include "core/optimizer_checks.hpp"
 #include "core/step.hpp"
 
@@ -74,6 +75,7 @@ void validate(const EstimateInputs& in) {
     // torchtitan's op-level policy keeps mm outputs; what it keeps of grouped expert matmuls is not modelled.
     throw InputError(field::kGradCkpt, "op-sac", "not modelled for mixtures of experts; use none, full or selective");
   }
+  validate_inference(in);
 }
 
 // Every allocated term that the timeline may hold, one per component.
@@ -146,6 +148,19 @@ void add_capacity(Estimate& est) {
   est.cpu_capacity = in.cpu_memory_budget;
 }
 
+// --infer: weights, KV cache, prefill and decode instead of a training step.
+Estimate& estimate_inference(Estimate& est) {
+  const Term cublas = cublas_workspace(est.inputs.gpu);
+  const Inference inf = inference(est.inputs.model, est.params, est.inputs.setup, cublas);
+  est.timeline = inf.timeline;
+  est.phases = phases_of(est.timeline);
+  est.peak_phase = peak_index(est.phases);
+  add_components(est, inf.terms, false);
+  add_totals(est, cuda_context(est.inputs.gpu, est.inputs.cuda_context_bytes), Term{}, Term{});
+  add_capacity(est);
+  return est;
+}
+
 }  // namespace
 
 Estimate estimate(const EstimateInputs& in) {
@@ -154,6 +169,7 @@ Estimate estimate(const EstimateInputs& in) {
   Estimate est;
   est.inputs = in;
   est.params = count_parameters(in.model);
+  if (in.setup.infer) return estimate_inference(est);
   const StepContext ctx{est.inputs.model, est.params, est.inputs.setup, est.inputs.layout};
   const ModelStates full = model_states(est.params, ctx.setup);
   const RankStates rank = policy->rank_states(ctx, full);

@@ -20,6 +20,8 @@ constexpr std::array kInstants = {
     InstantInfo{kBackwardFirstAttn, PhaseId::kBackward, "attention backward of the first decoder layer"},
     InstantInfo{kBackwardEnd, PhaseId::kBackward, "end of backward (all gradients)"},
     InstantInfo{kStep, PhaseId::kOptimizerStep, "optimizer.step()"},
+    InstantInfo{kPrefill, PhaseId::kPrefill, "prefill forward (the prompt's largest layer workspace)"},
+    InstantInfo{kDecode, PhaseId::kDecode, "decode step (torch.cat grows one layer's K and V)"},
 };
 
 constexpr bool ordered() {
@@ -30,7 +32,7 @@ constexpr bool ordered() {
 }
 static_assert(ordered(), "kInstants rows must follow Instant order");
 
-constexpr std::array<std::string_view, 4> kPhaseNames = {"load", "forward", "backward", "optimizer_step"};
+constexpr std::array<std::string_view, 6> kPhaseNames = {"load", "forward", "backward", "optimizer_step", "prefill", "decode"};
 
 }  // namespace
 
@@ -71,7 +73,8 @@ Bytes Phase::bytes_of(ComponentId component) const {
 
 std::vector<Phase> phases_of(std::span<const Moment> timeline) {
   std::vector<Phase> phases;
-  for (PhaseId id : {PhaseId::kLoad, PhaseId::kForward, PhaseId::kBackward, PhaseId::kOptimizerStep}) {
+  for (PhaseId id : {PhaseId::kLoad, PhaseId::kForward, PhaseId::kBackward, PhaseId::kOptimizerStep, PhaseId::kPrefill,
+                     PhaseId::kDecode}) {
     const Moment* best = nullptr;
     for (const auto& m : timeline) {
       if (info(m.instant).phase == id && (best == nullptr || m.total() > best->total())) best = &m;

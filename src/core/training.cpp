@@ -84,4 +84,14 @@ std::vector<std::string> attention_names() { return names_of(kAttentions); }
 std::vector<std::string> grad_ckpt_names() { return names_of(kGradCkpts); }
 std::vector<std::string> loss_names() { return names_of(kLosses); }
 
+std::uint64_t parse_kv_dtype(const std::string& text) {
+  constexpr std::array<std::pair<const char*, std::uint64_t>, 5> kKv{
+      {{"auto", 0}, {"bf16", 2}, {"fp16", 2}, {"fp32", 4}, {"fp8", 1}}};
+  const std::string key = detail::lower(text);
+  for (const auto& [name, bytes] : kKv) {
+    if (key == name) return bytes;
+  }
+  throw InputError(field::kKvDtype, text, "expected one of auto, bf16, fp16, fp32, fp8");
+}
+
 }  // namespace vramcalc
