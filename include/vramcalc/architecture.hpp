@@ -30,6 +30,7 @@ struct NormOp {
   bool input_in_compute_dtype = false;  ///< normalises a projection output (QK-norm), not the residual
   bool input_already_saved = false;     ///< LayerNorm whose input another norm of the layer saved
   BackwardRegion region = BackwardRegion::kInput;
+  bool frozen_weight = false;  ///< the weight needs no grad: `weight *` saves nothing (LoRA's frozen base)
 };
 
 /// The residual stream read directly by `consumers` Linears (no norm in between: OLMo2).
@@ -53,6 +54,7 @@ enum class MlpKind {
 
 struct MlpOp {
   MlpKind kind = MlpKind::kGated;
+  bool product_saved = true;  ///< the second Linear saves its input (false: frozen and unadapted)
 };
 
 using LayerOp = std::variant<NormOp, LinearInputOp, AttentionOp, MlpOp>;

@@ -44,6 +44,10 @@ inline constexpr const char* kDsGpusPerNode = "deepspeed_estimate.gpus_per_node"
 inline constexpr const char* kDsBufferFactor = "deepspeed_estimate.additional_buffer_factor";
 inline constexpr const char* kRecipe = "recipe";  ///< a framework recipe name (vramcalc/recipe.hpp)
 inline constexpr const char* kSizes = "sizes";  ///< an intermediate byte count (overflow)
+inline constexpr const char* kLoraRank = "training.lora.rank";        ///< LoRA rank r (0: off)
+inline constexpr const char* kLoraTargets = "training.lora.targets";  ///< adapted Linears
+inline constexpr const char* kLoraDropout = "training.lora.dropout";  ///< lora_dropout
+inline constexpr const char* kLoraDtype = "training.lora.dtype";      ///< adapter dtype (fp32, bf16)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -70,6 +70,7 @@ struct ParamTensor {
   ParamScope scope = ParamScope::kLayer;
   bool trainable = true;   ///< gets a gradient and optimizer states
   BackwardRegion backward_region = BackwardRegion::kNone;
+  std::uint64_t dtype_bytes = 0;  ///< bytes per element when not the regime's (LoRA adapters: their dtype); 0 = regime's
 
   std::uint64_t numel() const { return rows * cols; }
   std::uint64_t total() const { return rows * cols * count; }
@@ -91,5 +92,7 @@ struct ParameterCounts {
 
 /// Counts the parameters of `model` exactly, tensor by tensor, as HF builds the module.
 ParameterCounts count_parameters(const ModelConfig& model);
+/// The sums of ParameterCounts over an inventory (`tensors` as a family, plus adapters, builds it).
+ParameterCounts sum_parameters(std::vector<ParamTensor> tensors, const ModelConfig& model);
 
 }  // namespace vramcalc

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <vramcalc/adapters.hpp>
+
 namespace vramcalc {
 
 /// How weights, gradients, optimizer states and activations are stored.
@@ -57,6 +59,7 @@ struct TrainingSetup {
   bool explicit_mask = false;           ///< an attention mask is passed (padding, packed documents)
   std::uint64_t loss_chunks = 8;        ///< chunks for LossImpl::kChunked (torchtune default 8)
   double fragmentation = 0.05;          ///< reserved = allocated × (1 + this); empirical, see overhead.hpp
+  LoraSetup lora;                       ///< LoRA adapters on a frozen base (adapters.hpp); off by default
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -10,6 +10,7 @@
 #include <vramcalc/architecture.hpp>
 #include <vramcalc/model_states.hpp>
 
+#include "core/lora_activations.hpp"
 #include "core/ops.hpp"
 
 namespace vramcalc {
@@ -47,6 +48,7 @@ std::vector<SavedTensor> layer_saved(const LayerSpec& spec, const ModelConfig& m
     if (const auto* a = std::get_if<AttentionOp>(&op)) attention_saved(*a, m, setup, x, masked, out);
     if (const auto* p = std::get_if<MlpOp>(&op)) mlp_saved(*p, x, out);
   }
+  if (setup.lora.enabled()) lora_saved(m, setup, x, out);
   return out;
 }
 
@@ -160,7 +162,7 @@ void describe_layer(const std::vector<SavedTensor>& saved, const MlpOp& mlp, con
 }
 
 // Outside the layers: embedding ids, RoPE tables, the final norm.
-void describe_outside(const LayerSpec& spec, const Dims& x, Activations& act) {
+void describe_outside(const LayerSpec& spec, const Dims& x, bool frozen_head, Activations& act) {
   act.outside_parts.push_back({"input_ids", checked_mul(8, x.T), "8·T: int64 token ids saved by the embedding backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   const Bytes table = spec.rope_tables_fp32 ? 4 : x.r;
@@ -168,7 +170,8 @@ void describe_outside(const LayerSpec& spec, const Dims& x, Activations& act) {
                                fmt::format("2·{}·T·rotary_dim: cos and sin tables, shared by every layer", table),
                                "transformers LlamaRotaryEmbedding.forward (cast to the hidden dtype; OLMo2 keeps fp32)"});
   std::vector<SavedTensor> norm;
-  norm_saved({"final_norm", spec.final_norm, x.h, 1, 1, false, false, BackwardRegion::kNone}, x, norm);
+  // A frozen lm_head saves no input and a frozen final norm weight saves nothing (LoRA).
+  norm_saved({"final_norm", spec.final_norm, x.h, 1, frozen_head ? 0u : 1u, false, false, BackwardRegion::kNone, frozen_head}, x, norm);
   for (const auto& p : norm) {
     act.outside_parts.push_back(p.term);
     act.final_norm_saved += p.term.bytes;
@@ -200,7 +203,8 @@ Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims&
 
 Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
   const Dims x = dims_of(m, setup);
-  const LayerSpec spec = family_spec(m.family).layer(m);
+  const LayerSpec family_layer = family_spec(m.family).layer(m);
+  const LayerSpec spec = setup.lora.enabled() ? lora_layer_spec(family_layer, setup, x) : family_layer;
   Activations act;
   const Bytes masked_layers = setup.attention == Attention::kSdpa ? sdpa_masked_layers(m, setup, spec) : 0;
   // The layer as SDPA runs it without a mask; a masked layer adds the difference (its float
@@ -217,7 +221,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
   act.masked_layers = masked_layers;
   act.mask_per_masked_layer = mask_per_masked_layer;
   const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
-  describe_outside(spec, x, act);
+  describe_outside(spec, x, setup.lora.enabled(), act);
 
   act.stack = component_term(ComponentId::kActivations, checked_add(kept_total, act.outside),
                              fmt::format("L × kept_per_layer + outside = {} × {} + {}{}", m.num_layers, group_digits(act.kept_per_layer),

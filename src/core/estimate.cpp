@@ -14,6 +14,7 @@
 #include <vramcalc/vramcalc.hpp>
 
 #include "core/advice.hpp"
+#include "core/lora_activations.hpp"
 #include "core/step.hpp"
 
 namespace vramcalc {
@@ -58,6 +59,7 @@ void validate(const EstimateInputs& in) {
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
+  validate_lora(in.model, setup, in.layout.gpus > 1 || in.layout.zero.stage > 0);
 }
 
 // Every allocated term that the timeline may hold, one per component.
@@ -133,7 +135,7 @@ Estimate estimate(const EstimateInputs& in) {
   const auto policy = make_policy(in.layout);
   Estimate est;
   est.inputs = in;
-  est.params = count_parameters(in.model);
+  est.params = count_parameters(in.model, in.setup.lora);
   const StepContext ctx{est.inputs.model, est.params, est.inputs.setup, est.inputs.layout};
   const ModelStates full = model_states(est.params, ctx.setup);
   const RankStates rank = policy->rank_states(ctx, full);

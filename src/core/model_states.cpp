@@ -1,6 +1,8 @@
 // Model states per precision regime and optimizer (ZeRO, arXiv:1910.02054 §3.1; torch/optim).
 #include <vramcalc/model_states.hpp>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace vramcalc {
@@ -122,10 +124,8 @@ Term step_temp_term(const ParameterCounts& pc, const TrainingSetup& setup, const
   return t;
 }
 
-}  // namespace
 
-ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) {
-  const PrecisionBytes pb = precision_bytes(setup.precision);
+ModelStates states_of(const ParameterCounts& pc, const TrainingSetup& setup, const PrecisionBytes& pb) {
   const std::uint64_t P = pc.total;
   const char* regime = to_string(setup.precision);
   ModelStates s;
@@ -153,6 +153,45 @@ ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) 
     s.autocast_cache = {"autocast_cache", 0, "no autocast in this regime", ""};
   }
   return s;
+}
+
+// A frozen base (LoRA): gradients, optimizer states and step temporaries of the trainable
+// tensors only, in their own dtype; the weights are the frozen base in the regime's dtype plus
+// the adapters (peft tuners/tuners_utils.py _mark_only_adapters_as_trainable: requires_grad
+// False, so autograd makes no .grad and the optimizer gets only the adapters).
+ModelStates frozen_base_states(const ParameterCounts& pc, const TrainingSetup& setup) {
+  const PrecisionBytes pb = precision_bytes(setup.precision);
+  ParameterCounts view;
+  Bytes a = pb.weight;
+  for (const auto& t : pc.tensors) {
+    if (!t.trainable) continue;
+    view.tensors.push_back(t);
+    view.total = checked_add(view.total, t.total());
+    view.largest_tensor = std::max(view.largest_tensor, t.numel());
+    if (t.dtype_bytes != 0) a = t.dtype_bytes;
+  }
+  view.trainable = view.total;
+  PrecisionBytes apb = pb;
+  apb.weight = a;
+  apb.grad = a;
+  apb.state = a;
+  ModelStates s = states_of(view, setup, apb);
+  const std::uint64_t frozen = pc.total - view.total;
+  s.weights = {"weights", checked_add(checked_mul(frozen, pb.weight), checked_mul(view.total, a)),
+               fmt::format("frozen base + trainable: {} × {} B + {} × {} B", group_digits(frozen), pb.weight, group_digits(view.total), a),
+               fmt::format("{} regime: frozen base in {}, trainable parameters (adapters) in their dtype; peft tuners/lora/layer.py "
+                           "LoraLayer.update_layer (+ _cast_adapter_dtype: fp32 by default since 0.12)",
+                           to_string(setup.precision), pb.weight == 4 ? "fp32" : "bf16")};
+  s.gradients.formula = fmt::format("trainable only: {}", per_param("P_t", view.total, a));
+  s.gradients.source = "param.grad only for requires_grad parameters, in their dtype (torch autograd AccumulateGrad)";
+  return s;
+}
+
+}  // namespace
+
+ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) {
+  if (pc.trainable != pc.total) return frozen_base_states(pc, setup);
+  return states_of(pc, setup, precision_bytes(setup.precision));
 }
 
 }  // namespace vramcalc
