@@ -150,6 +150,10 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
   app.add_option("--recipe", o.recipe, "A framework's defaults (see `vramcalc recipes`); flags you give override its knobs");
+  app.add_option("--lora-rank", o.lora_rank, "LoRA rank r: adapters on a frozen base (default 0: full fine-tuning)");
+  app.add_option("--lora-targets", o.lora_targets, "LoRA targets: q,k,v,o,gate,up,down | attention | mlp | all-linear (default q,v: PEFT's)");
+  app.add_option("--lora-dropout", o.lora_dropout, "LoRA dropout probability (default 0)");
+  app.add_option("--lora-dtype", o.lora_dtype, "LoRA adapter dtype: fp32 (PEFT's default) | bf16");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -185,6 +189,10 @@ constexpr FlagName kFlags[] = {
     {field::kDsNodes, "--nodes"},
     {field::kDsGpusPerNode, "--gpus-per-node"},
     {field::kRecipe, "--recipe"},
+    {field::kLoraRank, "--lora-rank"},
+    {field::kLoraTargets, "--lora-targets"},
+    {field::kLoraDropout, "--lora-dropout"},
+    {field::kLoraDtype, "--lora-dtype"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -280,6 +288,24 @@ Bytes parse_size(const std::string& text, const char* field) {
   }
   throw InputError(field, text, "give a unit: B, KiB, MiB, GiB, TiB (powers of 2) or KB, MB, GB, TB (powers of 10)");
 }
+
+namespace {
+
+// The LoRA flags, through the core's field setter (change.cpp).
+void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
+  const std::pair<const char*, const std::string*> flags[] = {{field::kLoraRank, &o.lora_rank},
+                                                              {field::kLoraTargets, &o.lora_targets},
+                                                              {field::kLoraDropout, &o.lora_dropout},
+                                                              {field::kLoraDtype, &o.lora_dtype}};
+  for (const auto& [id, value] : flags) {
+    if (!value->empty()) apply_change(in, {id, *value});
+  }
+  if (!in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty())) {
+    throw InputError(field::kLoraRank, o.lora_rank.empty() ? "0" : o.lora_rank, "the other --lora-* flags need a LoRA rank");
+  }
+}
+
+}  // namespace
 
 EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings) {
   EstimateInputs in;
@@ -377,6 +403,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   } else if (o.load_dtype != "auto") {
     throw InputError("--load-dtype", o.load_dtype, "expected auto (the checkpoint's torch_dtype), fp32, bf16 or fp16");
   }
+  apply_lora_flags(o, in);
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

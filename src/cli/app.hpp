@@ -52,6 +52,10 @@ struct CliOptions {
   bool explain = false;
   std::string recipe;              // --recipe: a framework recipe (vramcalc/recipe.hpp)
   std::vector<std::string> given;  // the long flags given on the command line ("--optimizer")
+  std::string lora_rank;           // --lora-rank: LoRA adapters on a frozen base (vramcalc/adapters.hpp)
+  std::string lora_targets;        // --lora-targets
+  std::string lora_dropout;        // --lora-dropout
+  std::string lora_dtype;          // --lora-dtype
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -17,6 +17,11 @@ ojson term_json(const Term& t) {
   return ojson{{"name", t.name}, {"bytes", t.bytes}, {"formula", t.formula}, {"source", t.source}, {"estimated", t.estimated}};
 }
 
+// The LoRA inputs (only present when LoRA is on).
+ojson lora_json(const LoraSetup& l) {
+  return ojson{{"rank", l.rank}, {"targets", lora_targets_or_default(l)}, {"dropout", l.dropout}, {"adapter_dtype_bytes", l.adapter_bytes}};
+}
+
 }  // namespace
 
 void render_json(std::ostream& out, const Estimate& est) {
@@ -48,6 +53,10 @@ void render_json(std::ostream& out, const Estimate& est) {
                  {"loss_chunks", s.loss_chunks},
                  {"fragmentation", s.fragmentation},
                  {"gpus", est.inputs.layout.gpus}};
+  if (s.lora.enabled()) {
+    j["model"]["trainable_parameters"] = est.params.trainable;
+    j["inputs"]["lora"] = lora_json(s.lora);
+  }
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;
   j["layout"] = {{"zero", z.stage},

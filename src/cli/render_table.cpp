@@ -25,6 +25,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
                      m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
                      group_digits(m.vocab_size), m.tie_word_embeddings ? ", tied embeddings" : "");
   out << describe_setup(est) << "\n";
+  if (const std::string lora = describe_lora(est); !lora.empty()) out << lora << "\n";
   const std::string layout = describe_layout(est);
   if (!layout.empty()) out << "layout: " << layout << "\n";
   const std::string recipe = describe_recipe(est);
