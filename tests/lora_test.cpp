@@ -2,6 +2,8 @@
 // tensors of a layer against hand-derived byte counts (peft tuners/lora/layer.py).
 #include <catch2/catch.hpp>
 
+#include <tuple>
+
 #include <vramcalc/vramcalc.hpp>
 
 using namespace vramcalc;
@@ -110,4 +112,46 @@ TEST_CASE("LoRA fields are set through apply_change", "[lora]") {
   CHECK(in.setup.lora.adapter_bytes == 2);
   CHECK_THROWS_AS(apply_change(in, {field::kLoraDropout, "1"}), InputError);
   CHECK_THROWS_AS(apply_change(in, {field::kLoraDtype, "int8"}), InputError);
+}
+
+TEST_CASE("bitsandbytes 4-bit and int8 bases are byte-exact with their quantization state", "[lora][quant]") {
+  // One 4096 × 4096 weight: 8,388,608 packed + 262,144 uint8 absmax + 4·1,024 nested absmax
+  // + 4 offset + 1,024 nested code + 64 code.
+  CHECK(quantized_weight_bytes(BaseQuant::kNf4, true, 4096, 4096) == 8'388'608 + 262'144 + 4'096 + 4 + 1'024 + 64);
+  CHECK(quantized_weight_bytes(BaseQuant::kFp4, false, 4096, 4096) == 8'388'608 + 4 * 262'144 + 64);
+  CHECK(quantized_weight_bytes(BaseQuant::kInt8, true, 1024, 4096) == 1024 * 4096 + 4 * 1024);
+  // Llama-3-8B's 224 decoder Linears (6,979,321,856 weights): NF4+DQ 3,600,661,376 B, NF4
+  // 3,925,882,880 B, int8 6,984,826,880 B (the spec's arithmetic, modeling-finetune.md §3.5).
+  const ModelConfig m = resolve_model("llama-3-8b");
+  for (const auto& [quant, dq, expected] : {std::tuple{BaseQuant::kNf4, true, 3'600'661'376ULL},
+                                            std::tuple{BaseQuant::kNf4, false, 3'925'882'880ULL},
+                                            std::tuple{BaseQuant::kInt8, true, 6'984'826'880ULL}}) {
+    LoraSetup l = lora(8, "q,v");
+    l.base_quant = quant;
+    l.double_quant = dq;
+    const ParameterCounts pc = count_parameters(m, l);
+    CHECK(quantized_parameters(pc) == 6'979'321'856ULL);
+    // Everything else: embeddings + lm_head + norms in bf16, adapters in fp32.
+    const Bytes rest = 2 * (8'030'261'248ULL - 6'979'321'856ULL) + 4 * 3'407'872ULL;
+    CHECK(stored_weight_bytes(pc, 2, l) == expected + rest);
+  }
+}
+
+TEST_CASE("a 4-bit base dequantizes the largest Linear in forward and backward", "[lora][quant]") {
+  LoraSetup l = lora(8, "q,v");
+  const EstimateInputs plain = inputs("llama-3-8b", l);
+  l.base_quant = BaseQuant::kNf4;
+  const EstimateInputs q = inputs("llama-3-8b", l);
+  const Activations a = activations(plain.model, plain.setup);
+  const Activations b = activations(q.model, q.setup);
+  const Bytes mlp = 2ULL * 14336 * 4096 + 4 * (14336ULL * 4096 / 64);
+  CHECK(b.forward_transient == a.forward_transient + mlp);
+  CHECK(b.mlp_backward_transient == a.mlp_backward_transient + mlp);
+  CHECK(b.per_layer == a.per_layer);
+  EstimateInputs no_lora = q;
+  no_lora.setup.lora.rank = 0;
+  CHECK_THROWS_AS(estimate(no_lora), InputError);
+  EstimateInputs int8 = q;
+  int8.setup.lora.base_quant = BaseQuant::kInt8;
+  CHECK_THROWS_AS(estimate(int8), InputError);
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <vramcalc/quantization.hpp>
+
 namespace vramcalc {
 
 struct ModelConfig;
@@ -22,6 +24,8 @@ struct LoraSetup {
   /// The dropout mask is a tensor in the input's dtype (CPU `bernoulli_` path) instead of the
   /// 1-byte bool of CUDA's native_dropout. Only the CPU measurements set it.
   bool dropout_mask_in_input_dtype = false;
+  BaseQuant base_quant = BaseQuant::kNone;  ///< the frozen base's decoder Linears quantized (QLoRA); lm_head and embeddings stay
+  bool double_quant = true;                 ///< bnb_4bit_use_double_quant (the QLoRA paper's setting)
 
   bool enabled() const { return rank > 0; }
 };
@@ -38,6 +42,12 @@ std::vector<std::string> lora_targets_or_default(const LoraSetup& lora);
 /// inventory (trainable, in the adapter dtype). InputError when a target is not a Linear of
 /// the model.
 void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, const LoraSetup& lora);
+
+/// Bytes of every parameter as stored: quantized base tensors by their layout, adapters in
+/// their dtype, the rest in `regime_bytes`.
+std::uint64_t stored_weight_bytes(const ParameterCounts& pc, std::uint64_t regime_bytes, const LoraSetup& lora);
+/// Parameters stored quantized.
+std::uint64_t quantized_parameters(const ParameterCounts& pc);
 
 /// The exact inventory with adapters (count_parameters(model) when LoRA is off).
 ParameterCounts count_parameters(const ModelConfig& model, const LoraSetup& lora);

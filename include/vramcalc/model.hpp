@@ -71,6 +71,7 @@ struct ParamTensor {
   bool trainable = true;   ///< gets a gradient and optimizer states
   BackwardRegion backward_region = BackwardRegion::kNone;
   std::uint64_t dtype_bytes = 0;  ///< bytes per element when not the regime's (LoRA adapters: their dtype); 0 = regime's
+  bool quantized = false;         ///< stored by the LoRA setup's base_quant (quantization.hpp), frozen
 
   std::uint64_t numel() const { return rows * cols; }
   std::uint64_t total() const { return rows * cols * count; }

@@ -154,6 +154,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--lora-targets", o.lora_targets, "LoRA targets: q,k,v,o,gate,up,down | attention | mlp | all-linear (default q,v: PEFT's)");
   app.add_option("--lora-dropout", o.lora_dropout, "LoRA dropout probability (default 0)");
   app.add_option("--lora-dtype", o.lora_dtype, "LoRA adapter dtype: fp32 (PEFT's default) | bf16");
+  app.add_option("--base-quant", o.base_quant, "Quantized frozen base (QLoRA, bitsandbytes): none|nf4|fp4 (decoder Linears; lm_head stays)");
+  app.add_flag("--no-double-quant", o.no_double_quant, "4-bit base without double quantization of the absmax (bnb_4bit_use_double_quant=False)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -193,6 +195,8 @@ constexpr FlagName kFlags[] = {
     {field::kLoraTargets, "--lora-targets"},
     {field::kLoraDropout, "--lora-dropout"},
     {field::kLoraDtype, "--lora-dtype"},
+    {field::kBaseQuant, "--base-quant"},
+    {field::kDoubleQuant, "--no-double-quant"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -296,10 +300,12 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
   const std::pair<const char*, const std::string*> flags[] = {{field::kLoraRank, &o.lora_rank},
                                                               {field::kLoraTargets, &o.lora_targets},
                                                               {field::kLoraDropout, &o.lora_dropout},
-                                                              {field::kLoraDtype, &o.lora_dtype}};
+                                                              {field::kLoraDtype, &o.lora_dtype},
+                                                              {field::kBaseQuant, &o.base_quant}};
   for (const auto& [id, value] : flags) {
     if (!value->empty()) apply_change(in, {id, *value});
   }
+  if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
   if (!in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty())) {
     throw InputError(field::kLoraRank, o.lora_rank.empty() ? "0" : o.lora_rank, "the other --lora-* flags need a LoRA rank");
   }

@@ -56,6 +56,8 @@ struct CliOptions {
   std::string lora_targets;        // --lora-targets
   std::string lora_dropout;        // --lora-dropout
   std::string lora_dtype;          // --lora-dtype
+  std::string base_quant;          // --base-quant: quantized frozen base (vramcalc/quantization.hpp)
+  bool no_double_quant = false;    // --no-double-quant
 };
 
 /// How output is to be presented (not part of the estimate).

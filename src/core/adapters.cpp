@@ -92,6 +92,30 @@ void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, con
     if (!found) throw InputError(field::kLoraTargets, target, "the model has no Linear of this name (fused projections are not adaptable by name)");
   }
   tensors.insert(tensors.end(), adapters.begin(), adapters.end());
+  if (lora.base_quant == BaseQuant::kNone) return;
+  // transformers' bnb quantizer replaces the decoder Linears; it keeps the output embedding
+  // (get_keys_to_not_convert), the input embedding, norms and biases unquantized.
+  for (auto& t : tensors) {
+    t.quantized = !t.trainable && t.matmul && t.scope == ParamScope::kLayer && t.cols > 1;
+  }
+}
+
+Bytes stored_weight_bytes(const ParameterCounts& pc, Bytes regime_bytes, const LoraSetup& lora) {
+  Bytes total = 0;
+  for (const auto& t : pc.tensors) {
+    const Bytes each = t.quantized ? quantized_weight_bytes(lora.base_quant, lora.double_quant, t.rows, t.cols)
+                                   : checked_mul(t.numel(), t.dtype_bytes ? t.dtype_bytes : regime_bytes);
+    total = checked_add(total, checked_mul(each, t.count));
+  }
+  return total;
+}
+
+std::uint64_t quantized_parameters(const ParameterCounts& pc) {
+  std::uint64_t n = 0;
+  for (const auto& t : pc.tensors) {
+    if (t.quantized) n = checked_add(n, t.total());
+  }
+  return n;
 }
 
 ParameterCounts count_parameters(const ModelConfig& model, const LoraSetup& lora) {

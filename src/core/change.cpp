@@ -56,6 +56,8 @@ bool apply_lora(LoraSetup& l, const Advice::Change& c) {
   else if (f == field::kLoraTargets) l.targets = parse_lora_targets(c.value);
   else if (f == field::kLoraDropout) l.dropout = probability(c);
   else if (f == field::kLoraDtype) l.adapter_bytes = adapter_dtype(c);
+  else if (f == field::kBaseQuant) l.base_quant = parse_base_quant(c.value);
+  else if (f == field::kDoubleQuant) l.double_quant = boolean(c);
   else return false;
   return true;
 }

@@ -59,6 +59,9 @@ void validate(const EstimateInputs& in) {
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
+  if (!setup.lora.enabled() && setup.lora.base_quant != BaseQuant::kNone) {
+    throw InputError(field::kBaseQuant, to_string(setup.lora.base_quant), "a quantized base trains only adapters: give a LoRA rank");
+  }
   validate_lora(in.model, setup, in.layout.gpus > 1 || in.layout.zero.stage > 0);
 }
 

@@ -71,6 +71,11 @@ void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool sharde
     throw InputError(field::kPrecision, to_string(setup.precision),
                      "LoRA is modelled with the base in fp32 or bf16 without autocast (--precision fp32 or bf16)");
   }
+  if (lora.base_quant == BaseQuant::kInt8) {
+    // MatMul8bitLt keeps its input A and the outlier columns as ctx attributes (a frozen int8
+    // base does save its input), not modelled yet.
+    throw InputError(field::kBaseQuant, "int8", "int8 bases save their inputs (bnb MatMul8bitLt); only nf4 and fp4 are modelled");
+  }
   if (sharded_or_replicated) {
     throw InputError(field::kLoraRank, std::to_string(lora.rank), "LoRA is modelled on one GPU (no ZeRO, no DDP) for now");
   }
@@ -86,6 +91,17 @@ LayerSpec lora_layer_spec(LayerSpec spec, const TrainingSetup& setup, const Dims
     if (auto* p = std::get_if<MlpOp>(&op)) p->product_saved = group_shared(setup, x, 3);
   }
   return spec;
+}
+
+void add_dequant_transients(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act) {
+  const LoraSetup& l = setup.lora;
+  if (l.base_quant == BaseQuant::kNone) return;
+  const Bytes mlp = dequant_transient_bytes(l.base_quant, l.double_quant, m.intermediate_size, m.hidden_size, x.e);
+  const Bytes attn = dequant_transient_bytes(l.base_quant, l.double_quant, std::max(m.q_dim(), m.kv_dim()), m.hidden_size, x.e);
+  act.forward_transient = checked_add(act.forward_transient, mlp);
+  act.mlp_backward_transient = checked_add(act.mlp_backward_transient, mlp);
+  act.attn_backward_transient = checked_add(act.attn_backward_transient, attn);
+  act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);
 }
 
 void lora_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, std::vector<SavedTensor>& out) {

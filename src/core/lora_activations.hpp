@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include <vramcalc/activations.hpp>
 #include <vramcalc/architecture.hpp>
 #include <vramcalc/training.hpp>
 
@@ -21,5 +22,10 @@ LayerSpec lora_layer_spec(LayerSpec spec, const TrainingSetup& setup, const Dims
 /// The adapters' own saved tensors in one layer: lora_A's input when it is a private copy
 /// (dropout output or dtype cast) with the dropout mask, and lora_B's input.
 void lora_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, std::vector<SavedTensor>& out);
+
+/// A quantized base dequantizes each Linear's weight for its matmul, in forward and again in
+/// backward: the largest MLP weight at the MLP's peaks, the largest attention weight at the
+/// attention's (adds to the layer's forward and backward transients).
+void add_dequant_transients(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act);
 
 }  // namespace vramcalc

@@ -177,11 +177,17 @@ ModelStates frozen_base_states(const ParameterCounts& pc, const TrainingSetup& s
   apb.state = a;
   ModelStates s = states_of(view, setup, apb);
   const std::uint64_t frozen = pc.total - view.total;
-  s.weights = {"weights", checked_add(checked_mul(frozen, pb.weight), checked_mul(view.total, a)),
-               fmt::format("frozen base + trainable: {} × {} B + {} × {} B", group_digits(frozen), pb.weight, group_digits(view.total), a),
+  const std::uint64_t quantized = quantized_parameters(pc);
+  const std::string quant_part = quantized == 0 ? std::string()
+      : fmt::format(" ({} of them {}: {})", group_digits(quantized), to_string(setup.lora.base_quant),
+                    quantized_formula(setup.lora.base_quant, setup.lora.double_quant));
+  s.weights = {"weights", stored_weight_bytes(pc, pb.weight, setup.lora),
+               fmt::format("frozen base + trainable: {} × {} B{} + {} × {} B", group_digits(frozen), pb.weight, quant_part,
+                           group_digits(view.total), a),
                fmt::format("{} regime: frozen base in {}, trainable parameters (adapters) in their dtype; peft tuners/lora/layer.py "
                            "LoraLayer.update_layer (+ _cast_adapter_dtype: fp32 by default since 0.12)",
-                           to_string(setup.precision), pb.weight == 4 ? "fp32" : "bf16")};
+                           to_string(setup.precision), pb.weight == 4 ? "fp32" : "bf16") +
+                   (quantized == 0 ? std::string() : std::string("; ") + quantized_source(setup.lora.base_quant))};
   s.gradients.formula = fmt::format("trainable only: {}", per_param("P_t", view.total, a));
   s.gradients.source = "param.grad only for requires_grad parameters, in their dtype (torch autograd AccumulateGrad)";
   return s;

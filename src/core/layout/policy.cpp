@@ -69,8 +69,7 @@ void load_whole_model(const StepContext& ctx, Bytes master_rank, const char* mas
   Bytes model_bytes = checked_mul(ctx.params.total, pb.weight);
   if (ctx.params.trainable != ctx.params.total) {
     // LoRA: adapters in their own dtype beside the base.
-    model_bytes = 0;
-    for (const auto& t : ctx.params.tensors) model_bytes = checked_add(model_bytes, checked_mul(t.total(), t.dtype_bytes ? t.dtype_bytes : pb.weight));
+    model_bytes = stored_weight_bytes(ctx.params, pb.weight, ctx.setup.lora);
   }
   lp.gpu_terms.push_back(component_term(
       ComponentId::kWeights, model_bytes,
