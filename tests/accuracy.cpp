@@ -63,6 +63,7 @@ void apply_lora(const json& r, TrainingSetup& setup) {
   setup.lora.targets = parse_lora_targets(t == "qv" ? "q,v" : t == "all" ? "all-linear" : t);
   setup.lora.dropout = l.value("dropout", 0.0);
   if (l.contains("adapter_bytes")) setup.lora.adapter_bytes = l.at("adapter_bytes").get<std::uint64_t>();
+  if (l.contains("base_quant")) setup.lora.base_quant = parse_base_quant(l.at("base_quant").get<std::string>());
   setup.lora.dropout_mask_in_input_dtype = r.value("device", "") == "cpu";
 }
 
@@ -71,7 +72,8 @@ std::string describe(const ModelConfig& m, const TrainingSetup& s) {
                      s.grad_accum > 1 ? fmt::format(" ga={}", s.grad_accum) : "", to_string(s.precision),
                      to_string(s.optimizer), to_string(s.attention), to_string(s.grad_ckpt), to_string(s.loss),
                      s.explicit_mask ? " mask=explicit" : "")
-         + (s.lora.enabled() ? fmt::format(" lora r={} {} do={}", s.lora.rank, lora_targets_text(s.lora.targets), s.lora.dropout) : "");
+         + (s.lora.enabled() ? fmt::format(" lora r={} {} do={}{}", s.lora.rank, lora_targets_text(s.lora.targets), s.lora.dropout,
+                                         s.lora.base_quant == BaseQuant::kNone ? "" : fmt::format(" base={}", to_string(s.lora.base_quant))) : "");
 }
 
 double phase_value(const Estimate& est, const std::string& metric, const std::string& phase) {
