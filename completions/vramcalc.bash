@@ -10,7 +10,8 @@ _vramcalc() {
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
-    --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward --infer --kv-dtype"
+    --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward --infer --kv-dtype
+    --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -27,6 +28,9 @@ _vramcalc() {
     --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion paged-adamw-32bit paged-adamw-8bit ao-adamw-8bit ao-adamw-4bit" -- "$cur")); return ;;
     --attention) COMPREPLY=($(compgen -W "eager sdpa flash2 flash3" -- "$cur")); return ;;
     --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
+    --lora-targets) COMPREPLY=($(compgen -W "q,v attention mlp all-linear" -- "$cur")); return ;;
+    --base-quant) COMPREPLY=($(compgen -W "none nf4 fp4" -- "$cur")); return ;;
+    --lora-dtype) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;
     --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
     --kernels) COMPREPLY=($(compgen -W "hf liger" -- "$cur")); return ;;

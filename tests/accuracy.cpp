@@ -55,11 +55,27 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("infer")) setup.infer = s.at("infer").get<bool>();
 }
 
+// A record's "lora" object (peft LoraConfig as the harness built it); the CPU's dropout mask is
+// a float tensor in the input dtype (aten/src/ATen/native/Dropout.cpp: bernoulli_ off CUDA).
+void apply_lora(const json& r, TrainingSetup& setup) {
+  if (!r.contains("lora")) return;
+  const json& l = r.at("lora");
+  setup.lora.rank = l.at("r").get<std::uint64_t>();
+  const std::string t = l.at("targets").get<std::string>();
+  setup.lora.targets = parse_lora_targets(t == "qv" ? "q,v" : t == "all" ? "all-linear" : t);
+  setup.lora.dropout = l.value("dropout", 0.0);
+  if (l.contains("adapter_bytes")) setup.lora.adapter_bytes = l.at("adapter_bytes").get<std::uint64_t>();
+  if (l.contains("base_quant")) setup.lora.base_quant = parse_base_quant(l.at("base_quant").get<std::string>());
+  setup.lora.dropout_mask_in_input_dtype = r.value("device", "") == "cpu";
+}
+
 std::string describe(const ModelConfig& m, const TrainingSetup& s) {
   return fmt::format("{} s={} b={}{} {} {} {} ckpt={} loss={}{}", m.name, s.seq_len, s.micro_batch,
                      s.grad_accum > 1 ? fmt::format(" ga={}", s.grad_accum) : "", to_string(s.precision),
                      to_string(s.optimizer), to_string(s.attention), to_string(s.grad_ckpt), to_string(s.loss),
-                     s.explicit_mask ? " mask=explicit" : "");
+                     s.explicit_mask ? " mask=explicit" : "")
+         + (s.lora.enabled() ? fmt::format(" lora r={} {} do={}{}", s.lora.rank, lora_targets_text(s.lora.targets), s.lora.dropout,
+                                         s.lora.base_quant == BaseQuant::kNone ? "" : fmt::format(" base={}", to_string(s.lora.base_quant))) : "");
 }
 
 double phase_value(const Estimate& est, const std::string& metric, const std::string& phase) {
@@ -107,6 +123,7 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   EstimateInputs in;
   in.model = model_of(r);
   apply_setup(r.at("setup"), in.setup);
+  apply_lora(r, in.setup);
   apply_layout(r.at("setup"), in);
   if (r.value("device", "") == "cpu") {
     // Measured on the CPU: no cuBLAS workspace, no CUDA context.

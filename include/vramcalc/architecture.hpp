@@ -31,6 +31,7 @@ struct NormOp {
   bool input_in_compute_dtype = false;  ///< normalises a projection output (QK-norm), not the residual
   bool input_already_saved = false;     ///< LayerNorm whose input another norm of the layer saved
   BackwardRegion region = BackwardRegion::kInput;
+  bool frozen_weight = false;  ///< the weight needs no grad: `weight *` saves nothing (LoRA's frozen base)
 };
 
 /// The residual stream read directly by `consumers` Linears (no norm in between: OLMo2).
@@ -68,6 +69,7 @@ struct MlpOp {
   /// Extra T·I tensors the activation saves beyond its input: 3 for GELU written in Python
   /// (transformers NewGELUActivation, "gelu_new": tanh output, 1 + tanh, 0.5·x), else 0.
   std::uint64_t act_extra = 0;
+  bool product_saved = true;  ///< the second Linear saves its input (false: frozen and unadapted)
 };
 
 using LayerOp = std::variant<NormOp, LinearInputOp, AttentionOp, MlpOp>;

@@ -52,6 +52,12 @@ inline constexpr const char* kOptimizerInBackward = "training.optimizer_in_backw
 inline constexpr const char* kAcEvery = "training.ac_every";
 inline constexpr const char* kInfer = "training.infer";
 inline constexpr const char* kKvDtype = "training.kv_dtype";
+inline constexpr const char* kLoraRank = "training.lora.rank";        ///< LoRA rank r (0: off)
+inline constexpr const char* kLoraTargets = "training.lora.targets";  ///< adapted Linears
+inline constexpr const char* kLoraDropout = "training.lora.dropout";  ///< lora_dropout
+inline constexpr const char* kLoraDtype = "training.lora.dtype";      ///< adapter dtype (fp32, bf16)
+inline constexpr const char* kBaseQuant = "training.lora.base_quant";  ///< quantized frozen base (nf4, fp4, int8)
+inline constexpr const char* kDoubleQuant = "training.lora.double_quant";  ///< 4-bit double quantization of absmax
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

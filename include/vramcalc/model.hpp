@@ -81,6 +81,8 @@ struct ParamTensor {
   bool trainable = true;   ///< gets a gradient and optimizer states
   BackwardRegion backward_region = BackwardRegion::kNone;
   std::uint64_t experts = 0;  ///< > 0: one 3-D tensor holding this many routed experts' weights (rows = experts × out)
+  std::uint64_t dtype_bytes = 0;  ///< bytes per element when not the regime's (LoRA adapters: their dtype); 0 = regime's
+  bool quantized = false;         ///< stored by the LoRA setup's base_quant (quantization.hpp), frozen
 
   std::uint64_t numel() const { return rows * cols; }
   std::uint64_t total() const { return rows * cols * count; }
@@ -104,5 +106,7 @@ struct ParameterCounts {
 
 /// Counts the parameters of `model` exactly, tensor by tensor, as HF builds the module.
 ParameterCounts count_parameters(const ModelConfig& model);
+/// The sums of ParameterCounts over an inventory (`tensors` as a family, plus adapters, builds it).
+ParameterCounts sum_parameters(std::vector<ParamTensor> tensors, const ModelConfig& model);
 
 }  // namespace vramcalc

@@ -8,6 +8,7 @@
 
 #include <vramcalc/kernels.hpp>
 
+#include <vramcalc/adapters.hpp>
 namespace vramcalc {
 
 /// How weights, gradients, optimizer states and activations are stored.
@@ -70,6 +71,7 @@ struct TrainingSetup {
   std::uint64_t ac_every = 1;           ///< with kFull: checkpoint every K-th layer (torchtitan selective_ac_option K)
   bool infer = false;                   ///< inference instead of training: weights, KV cache, prefill / decode
   std::uint64_t kv_bytes = 0;           ///< bytes per KV-cache element; 0 = the weights' dtype
+  LoraSetup lora;                       ///< LoRA adapters on a frozen base (adapters.hpp); off by default
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -159,6 +159,12 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--ac-every", o.ac_every, "With --grad-ckpt full: checkpoint every K-th layer only (torchtitan/torchtune frequency AC; default 1)");
   app.add_flag("--infer", o.infer, "Inference instead of training: weights, KV cache for --seq tokens × --batch, prefill and decode");
   app.add_option("--kv-dtype", o.kv_dtype, "KV-cache element type with --infer: auto (the weights')|bf16|fp16|fp32|fp8");
+  app.add_option("--lora-rank", o.lora_rank, "LoRA rank r: adapters on a frozen base (default 0: full fine-tuning)");
+  app.add_option("--lora-targets", o.lora_targets, "LoRA targets: q,k,v,o,gate,up,down | attention | mlp | all-linear (default q,v: PEFT's)");
+  app.add_option("--lora-dropout", o.lora_dropout, "LoRA dropout probability (default 0)");
+  app.add_option("--lora-dtype", o.lora_dtype, "LoRA adapter dtype: fp32 (PEFT's default) | bf16");
+  app.add_option("--base-quant", o.base_quant, "Quantized frozen base (QLoRA, bitsandbytes): none|nf4|fp4 (decoder Linears; lm_head stays)");
+  app.add_flag("--no-double-quant", o.no_double_quant, "4-bit base without double quantization of the absmax (bnb_4bit_use_double_quant=False)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -202,6 +208,12 @@ constexpr FlagName kFlags[] = {
     {field::kAcEvery, "--ac-every"},
     {field::kInfer, "--infer"},
     {field::kKvDtype, "--kv-dtype"},
+    {field::kLoraRank, "--lora-rank"},
+    {field::kLoraTargets, "--lora-targets"},
+    {field::kLoraDropout, "--lora-dropout"},
+    {field::kLoraDtype, "--lora-dtype"},
+    {field::kBaseQuant, "--base-quant"},
+    {field::kDoubleQuant, "--no-double-quant"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -297,6 +309,26 @@ Bytes parse_size(const std::string& text, const char* field) {
   }
   throw InputError(field, text, "give a unit: B, KiB, MiB, GiB, TiB (powers of 2) or KB, MB, GB, TB (powers of 10)");
 }
+
+namespace {
+
+// The LoRA flags, through the core's field setter (change.cpp).
+void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
+  const std::pair<const char*, const std::string*> flags[] = {{field::kLoraRank, &o.lora_rank},
+                                                              {field::kLoraTargets, &o.lora_targets},
+                                                              {field::kLoraDropout, &o.lora_dropout},
+                                                              {field::kLoraDtype, &o.lora_dtype},
+                                                              {field::kBaseQuant, &o.base_quant}};
+  for (const auto& [id, value] : flags) {
+    if (!value->empty()) apply_change(in, {id, *value});
+  }
+  if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
+  if (!in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty())) {
+    throw InputError(field::kLoraRank, o.lora_rank.empty() ? "0" : o.lora_rank, "the other --lora-* flags need a LoRA rank");
+  }
+}
+
+}  // namespace
 
 EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings) {
   EstimateInputs in;
@@ -404,6 +436,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   } else if (o.load_dtype != "auto") {
     throw InputError("--load-dtype", o.load_dtype, "expected auto (the checkpoint's torch_dtype), fp32, bf16 or fp16");
   }
+  apply_lora_flags(o, in);
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

@@ -60,6 +60,12 @@ struct CliOptions {
   std::string ac_every = "1";  // --ac-every K (with --grad-ckpt full)
   bool infer = false;                  // --infer
   std::string kv_dtype = "auto";       // --kv-dtype
+  std::string lora_rank;           // --lora-rank: LoRA adapters on a frozen base (vramcalc/adapters.hpp)
+  std::string lora_targets;        // --lora-targets
+  std::string lora_dropout;        // --lora-dropout
+  std::string lora_dtype;          // --lora-dtype
+  std::string base_quant;          // --base-quant: quantized frozen base (vramcalc/quantization.hpp)
+  bool no_double_quant = false;    // --no-double-quant
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -74,6 +74,15 @@ std::string describe_setup(const Estimate& est) {
                      s.kernels.any() ? fmt::format(", {} kernels", describe(s.kernels)) : "");
 }
 
+std::string describe_lora(const Estimate& est) {
+  const LoraSetup& l = est.inputs.setup.lora;
+  if (!l.enabled()) return "";
+  const double pct = 100.0 * static_cast<double>(est.params.trainable) / static_cast<double>(est.params.total);
+  return fmt::format("LoRA r {} on {}, dropout {}, {} adapters: {} trainable parameters ({:.3f}%), base frozen", l.rank,
+                     lora_targets_text(lora_targets_or_default(l)), l.dropout, l.adapter_bytes == 4 ? "fp32" : "bf16",
+                     group_digits(est.params.trainable), pct);
+}
+
 std::string describe_layout(const Estimate& est) {
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;

@@ -41,6 +41,8 @@ std::string describe_precision(Precision precision);
 std::string describe_setup(const Estimate& est);
 /// "ZeRO-3 over 4 ranks (4 nodes × 1 GPU), ..." or "" for one GPU without ZeRO.
 std::string describe_layout(const Estimate& est);
+/// "LoRA r … on …, … trainable parameters", or "" without LoRA.
+std::string describe_lora(const Estimate& est);
 /// Host-RAM verdict against --cpu-mem, or "".
 std::string cpu_verdict(const Estimate& est, SizeUnits units);
 /// Verdict sentence ("fits on a100-80gb: 12.34 GiB free") or "" when no GPU/budget was given.

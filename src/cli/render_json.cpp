@@ -17,6 +17,11 @@ ojson term_json(const Term& t) {
   return ojson{{"name", t.name}, {"bytes", t.bytes}, {"formula", t.formula}, {"source", t.source}, {"estimated", t.estimated}};
 }
 
+// The LoRA inputs (only present when LoRA is on).
+ojson lora_json(const LoraSetup& l) {
+  return ojson{{"rank", l.rank}, {"targets", lora_targets_or_default(l)}, {"dropout", l.dropout}, {"adapter_dtype_bytes", l.adapter_bytes}};
+}
+
 }  // namespace
 
 void render_json(std::ostream& out, const Estimate& est) {
@@ -65,6 +70,10 @@ void render_json(std::ostream& out, const Estimate& est) {
   if (s.infer) {
     j["inputs"]["infer"] = true;
     j["inputs"]["kv_bytes_per_element"] = s.kv_bytes != 0 ? s.kv_bytes : precision_bytes(s.precision).weight;
+  }
+  if (s.lora.enabled()) {
+    j["model"]["trainable_parameters"] = est.params.trainable;
+    j["inputs"]["lora"] = lora_json(s.lora);
   }
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;

@@ -31,6 +31,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
                        group_digits(est.params.active_per_token), group_digits(est.params.routed_experts));
   }
   out << describe_setup(est) << "\n";
+  if (const std::string lora = describe_lora(est); !lora.empty()) out << lora << "\n";
   const std::string layout = describe_layout(est);
   if (!layout.empty()) out << "layout: " << layout << "\n";
   const std::string recipe = describe_recipe(est);

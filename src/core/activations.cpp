@@ -10,6 +10,7 @@
 #include <vramcalc/architecture.hpp>
 #include <vramcalc/model_states.hpp>
 
+#include "core/lora_activations.hpp"
 #include "core/ops.hpp"
 
 namespace vramcalc {
@@ -47,6 +48,7 @@ std::vector<SavedTensor> layer_saved(const LayerSpec& spec, const ModelConfig& m
     if (const auto* a = std::get_if<AttentionOp>(&op)) attention_saved(*a, m, setup, x, masked, out);
     if (const auto* p = std::get_if<MlpOp>(&op)) mlp_saved(*p, x, out);
   }
+  if (setup.lora.enabled()) lora_saved(m, setup, x, out);
   return out;
 }
 
@@ -184,8 +186,9 @@ void describe_layer(const std::vector<SavedTensor>& saved, const MlpOp& mlp, con
 // Outside the layers: embedding ids, RoPE tables, the final norm. The fused linear
 // cross-entropy computes lm_head's input gradient in its forward and saves neither the hidden
 // states nor the logits (Liger-Kernel ops/fused_linear_cross_entropy.py), so nobody saves the
-// final norm's output then.
-void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_input, Activations& act) {
+// final norm's output then; a frozen lm_head (LoRA) saves no input and a frozen final norm
+// weight saves nothing either.
+void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_input, bool frozen_head, Activations& act) {
   act.outside_parts.push_back({"input_ids", checked_mul(8, x.T), "8·T: int64 token ids saved by the embedding backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   const Bytes table = spec.rope_tables_fp32 ? 4 : x.r;
@@ -208,8 +211,9 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
                                  "transformers models/gpt2/modeling_gpt2.py GPT2Model.forward (wpe(position_ids))"});
   }
   std::vector<SavedTensor> norm;
-  norm_saved({"final_norm", spec.final_norm, x.h, 1, head_saves_input ? Bytes{1} : Bytes{0}, false, false, BackwardRegion::kNone}, x,
-             norm);
+  const bool head_input = head_saves_input && !frozen_head;
+  norm_saved({"final_norm", spec.final_norm, x.h, 1, head_input ? Bytes{1} : Bytes{0}, false, false, BackwardRegion::kNone, frozen_head},
+             x, norm);
   for (const auto& p : norm) {
     act.outside_parts.push_back(p.term);
     act.final_norm_saved += p.term.bytes;
@@ -249,18 +253,20 @@ std::string kernel_note(const KernelSet& k) {
 }  // namespace
 
 Activations activations(const ModelConfig& m, const TrainingSetup& requested) {
-  const LayerSpec spec = family_spec(m.family).layer(m);
+  const LayerSpec family_layer = family_spec(m.family).layer(m);
   // A family without an SDPA path in transformers (BLOOM) runs eager attention whatever is asked,
   // as from_pretrained does when attn_implementation is not given.
-  const bool forced_eager = attention_of(spec)->eager_only && requested.attention == Attention::kSdpa;
+  const bool forced_eager = attention_of(family_layer)->eager_only && requested.attention == Attention::kSdpa;
   TrainingSetup setup = requested;
   if (forced_eager) setup.attention = Attention::kEager;
   const Dims x = dims_of(m, setup);
+  const LayerSpec spec = setup.lora.enabled() ? lora_layer_spec(family_layer, setup, x) : family_layer;
   Activations act;
   const Bytes masked_layers = setup.attention == Attention::kSdpa ? sdpa_masked_layers(m, setup, spec) : 0;
   // The layer as SDPA runs it without a mask; a masked layer adds the difference (its float
   // mask copy, K/V repeated for GQA, the padded logsumexp).
   describe_layer(layer_saved(spec, m, setup, x, false), *mlp_of(spec), m, setup, x, act);
+  add_dequant_transients(m, setup, x, act);
   Bytes mask_per_masked_layer = 0;
   if (masked_layers > 0) {
     const auto masked = layer_saved(spec, m, setup, x, true);
@@ -272,7 +278,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested) {
   act.masked_layers = masked_layers;
   act.mask_per_masked_layer = mask_per_masked_layer;
   const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
-  describe_outside(spec, x, setup.loss != LossImpl::kFused, act);
+  describe_outside(spec, x, setup.loss != LossImpl::kFused, setup.lora.enabled(), act);
   if (m.num_experts > 0 && m.output_router_logits) {  // the MoE aux loss, computed with the loss
     act.outside_parts.push_back(moe_aux_loss_saved(m, x));
     act.outside = checked_add(act.outside, act.outside_parts.back().bytes);

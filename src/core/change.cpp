@@ -27,6 +27,41 @@ bool boolean(const Advice::Change& c) {
   throw InputError(c.field, c.value, "expected true or false");
 }
 
+std::uint64_t count(const Advice::Change& c) {
+  return c.value == "0" ? 0 : positive(c);
+}
+
+double probability(const Advice::Change& c) {
+  std::size_t used = 0;
+  double p = -1.0;
+  try {
+    p = std::stod(c.value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != c.value.size() || c.value.empty() || !(p >= 0.0 && p < 1.0)) throw InputError(c.field, c.value, "expected a probability in [0, 1)");
+  return p;
+}
+
+std::uint64_t adapter_dtype(const Advice::Change& c) {
+  if (c.value == "fp32") return 4;
+  if (c.value == "bf16" || c.value == "fp16") return 2;
+  throw InputError(c.field, c.value, "expected fp32, bf16 or fp16");
+}
+
+// LoRA fields (vramcalc/adapters.hpp); false when `c` names none of them.
+bool apply_lora(LoraSetup& l, const Advice::Change& c) {
+  const std::string& f = c.field;
+  if (f == field::kLoraRank) l.rank = count(c);
+  else if (f == field::kLoraTargets) l.targets = parse_lora_targets(c.value);
+  else if (f == field::kLoraDropout) l.dropout = probability(c);
+  else if (f == field::kLoraDtype) l.adapter_bytes = adapter_dtype(c);
+  else if (f == field::kBaseQuant) l.base_quant = parse_base_quant(c.value);
+  else if (f == field::kDoubleQuant) l.double_quant = boolean(c);
+  else return false;
+  return true;
+}
+
 // Fields of the training setup; false when `c` names none of them.
 bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   const std::string& f = c.field;
@@ -47,7 +82,7 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kAcEvery) s.ac_every = positive(c);
   else if (f == field::kInfer) s.infer = boolean(c);
   else if (f == field::kKvDtype) s.kv_bytes = parse_kv_dtype(c.value);
-  else return false;
+  else return apply_lora(s.lora, c);
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include "core/ops_fused.hpp"
 #include "core/inference.hpp"
 #include "core/optimizer_checks.hpp"
+#include "core/lora_activations.hpp"
 #include "core/step.hpp"
 
 namespace vramcalc {
@@ -76,6 +77,9 @@ void validate(const EstimateInputs& in) {
     throw InputError(field::kGradCkpt, "op-sac", "not modelled for mixtures of experts; use none, full or selective");
   }
   validate_inference(in);
+  if (!setup.lora.enabled() && setup.lora.base_quant != BaseQuant::kNone) {
+    throw InputError(field::kBaseQuant, to_string(setup.lora.base_quant), "a quantized base trains only adapters: give a LoRA rank");
+  validate_lora(in.model, setup, in.layout.gpus > 1 || in.layout.zero.stage > 0);
 }
 
 // Every allocated term that the timeline may hold, one per component.
@@ -168,7 +172,7 @@ Estimate estimate(const EstimateInputs& in) {
   const auto policy = make_policy(in.layout);
   Estimate est;
   est.inputs = in;
-  est.params = count_parameters(in.model);
+  est.params = count_parameters(in.model, in.setup.lora);
   if (in.setup.infer) return estimate_inference(est);
   const StepContext ctx{est.inputs.model, est.params, est.inputs.setup, est.inputs.layout};
   const ModelStates full = model_states(est.params, ctx.setup);

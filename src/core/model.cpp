@@ -40,9 +40,11 @@ std::uint64_t largest_module(const std::vector<ParamTensor>& tensors) {
 
 }  // namespace
 
-ParameterCounts count_parameters(const ModelConfig& m) {
+ParameterCounts count_parameters(const ModelConfig& m) { return sum_parameters(family_spec(m.family).parameters(m), m); }
+
+ParameterCounts sum_parameters(std::vector<ParamTensor> tensors, const ModelConfig& m) {
   ParameterCounts pc;
-  pc.tensors = family_spec(m.family).parameters(m);
+  pc.tensors = std::move(tensors);
   for (const auto& p : pc.tensors) {
     const std::uint64_t n = checked_product({p.rows, p.cols, p.count});
     pc.total = checked_add(pc.total, n);

@@ -1,6 +1,8 @@
 // Model states per precision regime and optimizer (ZeRO, arXiv:1910.02054 §3.1; torch/optim).
 #include <vramcalc/model_states.hpp>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/low_bit_optim.hpp"
@@ -112,10 +114,8 @@ Term step_temp_term(const ParameterCounts& pc, const TrainingSetup& setup, const
   return t;
 }
 
-}  // namespace
 
-ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) {
-  const PrecisionBytes pb = precision_bytes(setup.precision);
+ModelStates states_of(const ParameterCounts& pc, const TrainingSetup& setup, const PrecisionBytes& pb) {
   const std::uint64_t P = pc.total;
   const char* regime = to_string(setup.precision);
   ModelStates s;
@@ -145,6 +145,51 @@ ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) 
   const LowBitAdam* row = find_low_bit(setup.optimizer);
   s.paged_states = row ? low_bit_states(*row, pc, pb.state).paged : Term{"paged_optimizer_states", 0, "not a paged optimizer", ""};
   return s;
+}
+
+// A frozen base (LoRA): gradients, optimizer states and step temporaries of the trainable
+// tensors only, in their own dtype; the weights are the frozen base in the regime's dtype plus
+// the adapters (peft tuners/tuners_utils.py _mark_only_adapters_as_trainable: requires_grad
+// False, so autograd makes no .grad and the optimizer gets only the adapters).
+ModelStates frozen_base_states(const ParameterCounts& pc, const TrainingSetup& setup) {
+  const PrecisionBytes pb = precision_bytes(setup.precision);
+  ParameterCounts view;
+  Bytes a = pb.weight;
+  for (const auto& t : pc.tensors) {
+    if (!t.trainable) continue;
+    view.tensors.push_back(t);
+    view.total = checked_add(view.total, t.total());
+    view.largest_tensor = std::max(view.largest_tensor, t.numel());
+    if (t.dtype_bytes != 0) a = t.dtype_bytes;
+  }
+  view.trainable = view.total;
+  PrecisionBytes apb = pb;
+  apb.weight = a;
+  apb.grad = a;
+  apb.state = a;
+  ModelStates s = states_of(view, setup, apb);
+  const std::uint64_t frozen = pc.total - view.total;
+  const std::uint64_t quantized = quantized_parameters(pc);
+  const std::string quant_part = quantized == 0 ? std::string()
+      : fmt::format(" ({} of them {}: {})", group_digits(quantized), to_string(setup.lora.base_quant),
+                    quantized_formula(setup.lora.base_quant, setup.lora.double_quant));
+  s.weights = {"weights", stored_weight_bytes(pc, pb.weight, setup.lora),
+               fmt::format("frozen base + trainable: {} × {} B{} + {} × {} B", group_digits(frozen), pb.weight, quant_part,
+                           group_digits(view.total), a),
+               fmt::format("{} regime: frozen base in {}, trainable parameters (adapters) in their dtype; peft tuners/lora/layer.py "
+                           "LoraLayer.update_layer (+ _cast_adapter_dtype: fp32 by default since 0.12)",
+                           to_string(setup.precision), pb.weight == 4 ? "fp32" : "bf16") +
+                   (quantized == 0 ? std::string() : std::string("; ") + quantized_source(setup.lora.base_quant))};
+  s.gradients.formula = fmt::format("trainable only: {}", per_param("P_t", view.total, a));
+  s.gradients.source = "param.grad only for requires_grad parameters, in their dtype (torch autograd AccumulateGrad)";
+  return s;
+}
+
+}  // namespace
+
+ModelStates model_states(const ParameterCounts& pc, const TrainingSetup& setup) {
+  if (pc.trainable != pc.total) return frozen_base_states(pc, setup);
+  return states_of(pc, setup, precision_bytes(setup.precision));
 }
 
 }  // namespace vramcalc

@@ -55,7 +55,7 @@ void norm_saved(const NormOp& op, const Dims& x, std::vector<SavedTensor>& out) 
     // LlamaRMSNorm casts x·rstd back to the input dtype before `weight *` (saves that cast);
     // the fp32-scale norms multiply in fp32 (save the fp32 normalised tensor).
     const Bytes normalized = op.kind == NormKind::kRmsFp32Scale ? 4 : in_bytes;
-    add(out, op.name + ".normalized", checked_product({normalized, x.T, n}),
+    if (!op.frozen_weight) add(out, op.name + ".normalized", checked_product({normalized, x.T, n}),
         fmt::format("{}·T·h: normalised input saved by the trainable weight multiply", normalized), src, op.region);
   }
   if (op.consumers == 0) return;
@@ -118,7 +118,7 @@ void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
     add(out, "mlp.up", tI, fmt::format("{}·T·I: up_proj output saved by the product", x.e), src, after);
   }
   add(out, "mlp.act", tI, fmt::format("{}·T·I: activation output saved by the product", x.e), src, after);
-  add(out, "mlp.product", tI, fmt::format("{}·T·I: act·up, down_proj's saved input", x.e), src, BackwardRegion::kOutput);
+  if (op.product_saved) add(out, "mlp.product", tI, fmt::format("{}·T·I: act·up, down_proj's saved input", x.e), src, BackwardRegion::kOutput);
 }
 
 Bytes mlp_backward_transient(const MlpOp& op, const Dims& x) {

@@ -69,6 +69,22 @@ void in_backward_states_at(Instant i, const StepContext& ctx, const StepParts& p
         "that parameter's step temporaries");
 }
 
+// Gradients made by a layer instant when only some tensors train (LoRA): the trainable ones of
+// the layers already done, of lm_head and the final norm, and this layer's so far, in their dtype.
+Bytes trainable_grads_made(Instant i, const StepContext& ctx, const ModelStates& s) {
+  const ParameterCounts& pc = ctx.params;
+  std::uint64_t layer = 0, in_layer = 0, head = 0;
+  for (const auto& t : pc.tensors) {
+    if (!t.trainable) continue;
+    if (t.scope == ParamScope::kLmHead || t.scope == ParamScope::kFinalNorm) head += t.total();
+    if (t.scope != ParamScope::kLayer) continue;
+    layer += t.numel();
+    const bool done = t.backward_region == BackwardRegion::kOutput ||
+                      (!is_mlp(i) && t.backward_region == BackwardRegion::kAfterAttention);
+    if (done) in_layer += t.numel();
+  const std::uint64_t earlier = is_last_layer(i) ? 0 : checked_mul(layer, ctx.model.num_layers - 1);
+  const std::uint64_t made = head + earlier + in_layer;
+  return pc.trainable == 0 ? 0 : s.gradients.bytes / pc.trainable * made;
 void states_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
   const ModelStates& s = p.rank.states;
   m.add(ComponentId::kWeights, s.weights.bytes);
@@ -85,6 +101,9 @@ void states_at(Instant i, const StepContext& ctx, const StepParts& p, const Laye
     m.add(ComponentId::kGradients, s.gradients.bytes);
   } else if (persistent) {
     m.add(ComponentId::kGradients, s.gradients.bytes, kept);
+  } else if (is_layer(i) && ctx.params.trainable != ctx.params.total) {
+    m.add(ComponentId::kGradients, trainable_grads_made(i, ctx, s),
+          is_last_layer(i) ? "trainable tensors of the head and this layer so far" : "trainable tensors of every later layer and this one so far");
   } else if (is_layer(i)) {
     const ParameterCounts& pc = ctx.params;
     const std::uint64_t in_layer = is_mlp(i) ? shape.at_mlp : shape.at_attn;

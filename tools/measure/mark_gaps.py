@@ -59,7 +59,7 @@ def _layers(r):
 
 
 def _gelu_new_extra(r):
-    """6·T·I: what CUDA autocast's fp32 pow adds to a gelu_new layer over CPU autocast (FINDINGS.md §13)."""
+    """6·T·I: what CUDA autocast's fp32 pow adds to a gelu_new layer over CPU autocast (FINDINGS.md §14)."""
     m, st = r["model"], r["setup"]
     h = m.get("hidden_size", m.get("n_embd"))
     return 6 * st["seq"] * st["batch"] * (m.get("intermediate_size", m.get("n_inner")) or 4 * h)

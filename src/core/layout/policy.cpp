@@ -66,7 +66,11 @@ void finish_load(const StepContext& ctx, LoadPhase& lp, const std::string& merge
 
 void load_whole_model(const StepContext& ctx, Bytes master_rank, const char* master_source, LoadPhase& lp) {
   const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
-  const Bytes model_bytes = checked_mul(ctx.params.total, pb.weight);
+  Bytes model_bytes = checked_mul(ctx.params.total, pb.weight);
+  if (ctx.params.trainable != ctx.params.total) {
+    // LoRA: adapters in their own dtype beside the base.
+    model_bytes = stored_weight_bytes(ctx.params, pb.weight, ctx.setup.lora);
+  }
   lp.gpu_terms.push_back(component_term(
       ComponentId::kWeights, model_bytes,
       fmt::format("P × {} B: engine casts and moves the whole model to the GPU (module.to(device))", pb.weight),

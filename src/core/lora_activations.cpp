@@ -1,0 +1,137 @@
+// LoRA's saved tensors, derived from autograd's rules (torch tools/autograd/gen_variable_type.py
+// guard_for: mm/addmm save the activation only when the weight requires grad) applied to
+// peft tuners/lora/layer.py Linear.forward, and measured with peft 0.21.2 on CPU
+// (tools/measure/FINDINGS.md §9).
+#include "core/lora_activations.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include <fmt/format.h>
+
+#include <vramcalc/error.hpp>
+
+namespace vramcalc {
+namespace {
+
+constexpr const char* kPeftForward =
+    "peft tuners/lora/layer.py Linear.forward (x = _cast_input_dtype(x, lora_A.weight.dtype); lora_B(lora_A(dropout(x))))";
+
+// An adaptable Linear of a Llama-style layer: what it reads (0 the input norm's output, 1 the
+// attention output, 2 the post-attention norm's output, 3 the MLP product) and when its
+// backward runs.
+struct Adaptable {
+  const char* name;
+  int group;
+  BackwardRegion region;
+};
+
+constexpr Adaptable kLlamaLinears[] = {
+    {"q_proj", 0, BackwardRegion::kInput},          {"k_proj", 0, BackwardRegion::kInput},
+    {"v_proj", 0, BackwardRegion::kInput},          {"o_proj", 1, BackwardRegion::kAfterAttention},
+    {"gate_proj", 2, BackwardRegion::kAfterAttention}, {"up_proj", 2, BackwardRegion::kAfterAttention},
+    {"down_proj", 3, BackwardRegion::kOutput}};
+
+Bytes width_of(const Adaptable& l, const Dims& x) {
+  if (l.group == 1) return x.qd;
+  if (l.group == 3) return x.I;
+  return x.h;
+}
+
+bool adapted(const TrainingSetup& setup, const char* name) {
+  const auto targets = lora_targets_or_default(setup.lora);
+  return std::find(targets.begin(), targets.end(), name) != targets.end();
+}
+
+// lora_A reads a private tensor when dropout is on (its output) or the input is cast to the
+// adapter dtype (_cast_input_dtype makes a copy); otherwise it saves the Linear's own input.
+bool private_input(const TrainingSetup& setup, const Dims& x) { return setup.lora.dropout > 0.0 || setup.lora.adapter_bytes != x.e; }
+
+bool group_shared(const TrainingSetup& setup, const Dims& x, int group) {
+  if (private_input(setup, x)) return false;
+  for (const auto& l : kLlamaLinears) {
+    if (l.group == group && adapted(setup, l.name)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool sharded_or_replicated) {
+  const LoraSetup& lora = setup.lora;
+  if (!lora.enabled()) return;
+  if (!(lora.dropout >= 0.0 && lora.dropout < 1.0)) {
+    throw InputError(field::kLoraDropout, fmt::format("{}", lora.dropout), "must be in [0, 1)");
+  }
+  if (m.family != Family::kLlama && m.family != Family::kMistral && m.family != Family::kQwen2) {
+    throw InputError(field::kLoraRank, std::to_string(lora.rank),
+                     fmt::format("LoRA is modelled for llama, mistral and qwen2 layers, not {}", family_name(m.family)));
+  }
+  if (setup.precision != Precision::kFp32 && setup.precision != Precision::kBf16) {
+    throw InputError(field::kPrecision, to_string(setup.precision),
+                     "LoRA is modelled with the base in fp32 or bf16 without autocast (--precision fp32 or bf16)");
+  }
+  if (lora.base_quant == BaseQuant::kInt8) {
+    // MatMul8bitLt keeps its input A and the outlier columns as ctx attributes (a frozen int8
+    // base does save its input), not modelled yet.
+    throw InputError(field::kBaseQuant, "int8", "int8 bases save their inputs (bnb MatMul8bitLt); only nf4 and fp4 are modelled");
+  }
+  if (sharded_or_replicated) {
+    throw InputError(field::kLoraRank, std::to_string(lora.rank), "LoRA is modelled on one GPU (no ZeRO, no DDP) for now");
+  }
+}
+
+LayerSpec lora_layer_spec(LayerSpec spec, const TrainingSetup& setup, const Dims& x) {
+  for (auto& op : spec.ops) {
+    if (auto* n = std::get_if<NormOp>(&op)) {
+      n->frozen_weight = true;
+      const int group = n->region == BackwardRegion::kInput ? 0 : 2;
+      n->consumers = group_shared(setup, x, group) ? 1 : 0;
+    }
+    if (auto* p = std::get_if<MlpOp>(&op)) p->product_saved = group_shared(setup, x, 3);
+  }
+  return spec;
+}
+
+void add_dequant_transients(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act) {
+  const LoraSetup& l = setup.lora;
+  if (l.base_quant == BaseQuant::kNone) return;
+  const Bytes mlp = dequant_transient_bytes(l.base_quant, l.double_quant, m.intermediate_size, m.hidden_size, x.e);
+  const Bytes attn = dequant_transient_bytes(l.base_quant, l.double_quant, std::max(m.q_dim(), m.kv_dim()), m.hidden_size, x.e);
+  act.forward_transient = checked_add(act.forward_transient, mlp);
+  act.mlp_backward_transient = checked_add(act.mlp_backward_transient, mlp);
+  act.attn_backward_transient = checked_add(act.attn_backward_transient, attn);
+  act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);
+}
+
+void lora_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, std::vector<SavedTensor>& out) {
+  (void)m;
+  const LoraSetup& lora = setup.lora;
+  const Bytes a = lora.adapter_bytes;
+  const bool copy = private_input(setup, x);
+  const bool dropout = lora.dropout > 0.0;
+  const Bytes mask = lora.dropout_mask_in_input_dtype ? a : 1;
+  for (const auto& l : kLlamaLinears) {
+    if (!adapted(setup, l.name)) continue;
+    const std::string name = fmt::format("lora.{}", l.name);
+    const Bytes d_in = width_of(l, x);
+    if (copy) {
+      out.push_back({{name + ".A_input", checked_product({a, x.T, d_in}),
+                      fmt::format("{}·T·{}: lora_A's input, a private {} copy ({})", a, d_in, a == 4 ? "fp32" : "bf16",
+                                  dropout ? "the dropout output" : "cast to the adapter dtype"),
+                      kPeftForward, false},
+                     l.region});
+    }
+    if (dropout) {
+      out.push_back({{name + ".dropout_mask", checked_product({mask, x.T, d_in}),
+                      fmt::format("{}·T·{}: dropout mask ({})", mask, d_in, mask == 1 ? "bool, CUDA native_dropout" : "input dtype, CPU bernoulli_"),
+                      "torch nn.functional.dropout: native_dropout saves the mask (aten/src/ATen/native/Dropout.cpp)", false},
+                     l.region});
+    }
+    out.push_back({{name + ".B_input", checked_product({a, x.T, lora.rank}),
+                    fmt::format("{}·T·r: lora_A's output, lora_B's saved input", a), kPeftForward, false},
+                   l.region});
+  }
+}
+
+}  // namespace vramcalc
