@@ -45,6 +45,9 @@ enum class ComponentId {
   kAllocatorReserve,
   kCudaContext,
   kNcclBuffers,
+  kSpGatherBuffer,
+  kCpKvGather,
+  kPpRecvInputs,
 };
 
 struct ComponentInfo {

@@ -43,6 +43,13 @@ inline constexpr const char* kDsNodes = "deepspeed_estimate.num_nodes";
 inline constexpr const char* kDsGpusPerNode = "deepspeed_estimate.gpus_per_node";
 inline constexpr const char* kDsBufferFactor = "deepspeed_estimate.additional_buffer_factor";
 inline constexpr const char* kSizes = "sizes";  ///< an intermediate byte count (overflow)
+inline constexpr const char* kTp = "layout.tp";
+inline constexpr const char* kSp = "layout.sp";
+inline constexpr const char* kCp = "layout.cp";
+inline constexpr const char* kPp = "layout.pp";
+inline constexpr const char* kPpSchedule = "layout.pp_schedule";
+inline constexpr const char* kMicrobatches = "layout.microbatches";
+inline constexpr const char* kVirtualStages = "layout.virtual_stages";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

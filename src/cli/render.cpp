@@ -77,6 +77,7 @@ std::string describe_layout(const Estimate& est) {
   if (z.offload_param.device != OffloadDevice::kNone) text += fmt::format(", parameters offloaded to {}", to_string(z.offload_param.device));
   if (z.stage == 3) text += z.zero3_init ? ", zero.Init" : ", no zero.Init";
   if (l.gpus > 1) text += fmt::format(", interconnect {}", to_string(l.interconnect));
+  if (l.has_model_parallel()) text += ", " + describe_model_parallel(l, est.inputs.setup);
   return text + "; sizes are per GPU";
 }
 

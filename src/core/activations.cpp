@@ -100,7 +100,7 @@ Bytes core_attention_inputs(const TrainingSetup& setup, const Dims& x) {
 // stack of all layers.
 Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers,
                           Bytes mask_per_masked_layer, Activations& act) {
-  const Bytes layer_input = checked_product({x.r, x.T, x.h});
+  const Bytes layer_input = checked_product({x.r, x.Tn, x.h});
   const Bytes L = m.num_layers;
   switch (setup.grad_ckpt) {
     case GradCkpt::kNone:
@@ -198,8 +198,11 @@ Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims&
 
 }  // namespace
 
-Activations activations(const ModelConfig& m, const TrainingSetup& setup) {
-  const Dims x = dims_of(m, setup);
+Activations activations(const ModelConfig& m, const TrainingSetup& setup) { return activations(m, setup, 1); }
+
+Activations activations(const ModelConfig& m, const TrainingSetup& setup, std::uint64_t sequence_shards) {
+  Dims x = dims_of(m, setup);
+  x.Tn = ceil_div(x.T, sequence_shards);
   const LayerSpec spec = family_spec(m.family).layer(m);
   Activations act;
   const Bytes masked_layers = setup.attention == Attention::kSdpa ? sdpa_masked_layers(m, setup, spec) : 0;

@@ -33,6 +33,9 @@ constexpr std::array kTable = {
     ComponentInfo{kAllocatorReserve, "allocator_reserve", "caching allocator reserve", TK::kReserve, SU::kNone, false},
     ComponentInfo{kCudaContext, "cuda_context", "CUDA context and libraries", TK::kNonPytorch, SU::kNone, false},
     ComponentInfo{kNcclBuffers, "nccl_buffers", "NCCL communication buffers", TK::kNonPytorch, SU::kNone, false},
+    ComponentInfo{kSpGatherBuffer, "sp_gather_buffer", "sequence-parallel all-gather buffer (TP)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kCpKvGather, "cp_kv_gather", "context-parallel all-gathered K/V", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kPpRecvInputs, "pp_recv_inputs", "pipeline stage inputs kept for backward", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {

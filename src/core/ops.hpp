@@ -30,6 +30,7 @@ struct Dims {
   Bytes T, h, qd, kvd, I, a, s, b, d, rot;
   Bytes r, e;  ///< residual and compute bytes
   bool amp;
+  Bytes Tn = 0;  ///< tokens of the sequence-sharded region (norms, the residual stream): T, or T / tp with sequence parallelism
 };
 
 Dims dims_of(const ModelConfig& m, const TrainingSetup& setup);

@@ -36,6 +36,7 @@ void validate_layout(const ParallelLayout& layout) {
   if (z.offload_optimizer.ratio < 1.0 && z.stage != 3) {
     throw InputError(field::kOffloadOptimizerRatio, fmt::format("{}", z.offload_optimizer.ratio), "a partial offload ratio needs ZeRO stage 3");
   }
+  validate_model_parallel_layout(layout);
 }
 
 std::unique_ptr<LayoutPolicy> make_policy(const ParallelLayout& layout) {
