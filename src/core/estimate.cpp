@@ -163,6 +163,17 @@ RoleResult role_result(const Estimate& e, const RankRole& role, std::uint64_t pa
   return r;
 }
 
+// The view's layout counts only the data-parallel group; a node hosts min(gpus_per_node,
+// gpus) ranks of the whole job, each with its host RAM.
+void rescale_host_per_node(Estimate& est, const ParallelLayout& job, const ParallelLayout& group) {
+  const std::uint64_t job_ranks = std::min(job.gpus_per_node, job.gpus);
+  const std::uint64_t group_ranks = std::min(group.gpus_per_node, group.gpus);
+  est.load.cpu_per_node = checked_mul(est.load.cpu_per_rank, job_ranks);
+  est.host.ram_per_node = checked_mul(est.host.ram_per_rank, job_ranks);
+  est.host.pinned_per_node = checked_mul(est.host.pinned_per_node / group_ranks, job_ranks);
+  est.cpu_peak_per_node = std::max(est.load.cpu_per_node, est.host.ram_per_node);
+}
+
 // Every distinct role's rank, estimated on its own; the most loaded one (largest device
 // total; the first on a tie) is the estimate, with every role's result beside it.
 Estimate estimate_model_parallel(const EstimateInputs& in) {
@@ -174,6 +185,7 @@ Estimate estimate_model_parallel(const EstimateInputs& in) {
   for (const auto& role : rank_roles(in.model, in.layout, pipeline_microbatches(in.setup, in.layout))) {
     const RankView view = rank_view(in, role);
     Estimate e = estimate_rank(in, &view);
+    rescale_host_per_node(e, in.layout, view.layout);
     results.push_back(role_result(e, role, rank_parameters(view).total));
     if (!peak || e.device_total > peak->device_total) {
       peak = std::move(e);

@@ -41,6 +41,9 @@ ParameterCounts rank_parameters(const RankView& v);
 Activations rank_activations(const RankView& v);
 LogitsLoss rank_loss(const RankView& v);
 ModelParallelTerms model_parallel_terms(const RankView& v, const LogitsLoss& loss);
+/// The label of `instant` on this rank: a pipeline stage without the loss ends its forward
+/// and starts its backward without one.
+std::string stage_label(Instant instant, const ModelParallelTerms& mp);
 /// Adds the model-parallel buffers alive at `instant`.
 void model_parallel_at(Instant instant, const ModelParallelTerms& mp, Moment& m);
 

@@ -113,6 +113,12 @@ ModelParallelTerms model_parallel_terms(const RankView& v, const LogitsLoss& los
   return mp;
 }
 
+std::string stage_label(Instant i, const ModelParallelTerms& mp) {
+  if (!mp.head && i == Instant::kForwardLoss) return "end of the stage's forward (no loss on this pipeline stage)";
+  if (!mp.head && i == Instant::kBackwardLoss) return "start of the stage's backward (gradient received from the next stage)";
+  return std::string(info(i).label);
+}
+
 void model_parallel_at(Instant i, const ModelParallelTerms& mp, Moment& m) {
   using enum Instant;
   if (i == kLoad) return;

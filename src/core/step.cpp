@@ -147,7 +147,7 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
   std::vector<Moment> timeline = {parts.load.moment};
   for (Instant i : kStepInstants) {
     if (!policy.has(i)) continue;
-    Moment m{i, std::string(info(i).label), {}};
+    Moment m{i, parts.mp != nullptr ? stage_label(i, *parts.mp) : std::string(info(i).label), {}};
     states_at(i, ctx, parts, shape, m);
     policy.buffers_at(i, ctx, parts.rank, m);
     autocast_at(i, ctx, parts, shape, m);
