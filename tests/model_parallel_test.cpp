@@ -167,3 +167,23 @@ TEST_CASE("CLI: --gpus is the total, a bad split exits 2, JSON lists every rank 
   for (const auto& role : j["rank_roles"]) most += role["most_loaded"].get<bool>() ? 1 : 0;
   CHECK(most == 1);
 }
+
+TEST_CASE("Megatron's optimizer: 18 B/param, or 6 + 12/d with the distributed optimizer (theoretical_memory_usage.py)", "[model_parallel][megatron]") {
+  EstimateInputs in = inputs("llama-3-8b", 4096, 1, false, 1, 1);
+  in.layout.gpus = 4;
+  in.layout.megatron = MegatronOptimizer::kDdp;
+  const Estimate ddp = estimate(in);
+  const auto states = [](const Estimate& e) {
+    Bytes total = 0;
+    for (ComponentId id : {ComponentId::kWeights, ComponentId::kGradients, ComponentId::kMasterWeights, ComponentId::kOptimizerStates}) {
+      total += e.find(id)->size_bytes;
+    }
+    return total;
+  };
+  CHECK(states(ddp) == 18 * kP8b);
+  CHECK(ddp.find(ComponentId::kDdpGradBuckets) == nullptr);  // main_grad buckets are views into the buffer
+  in.layout.megatron = MegatronOptimizer::kDistributed;
+  CHECK(states(estimate(in)) == 6 * kP8b + 12 * kP8b / 4);
+  in.layout.zero = default_zero_settings(1, 4096, true);
+  CHECK(error_field(in) == field::kMegatron);
+}

@@ -50,6 +50,7 @@ inline constexpr const char* kPp = "layout.pp";
 inline constexpr const char* kPpSchedule = "layout.pp_schedule";
 inline constexpr const char* kMicrobatches = "layout.microbatches";
 inline constexpr const char* kVirtualStages = "layout.virtual_stages";
+inline constexpr const char* kMegatron = "layout.megatron";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <vramcalc/deepspeed.hpp>
+#include <vramcalc/megatron.hpp>
 #include <vramcalc/pipeline_schedule.hpp>
 #include <vramcalc/units.hpp>
 
@@ -38,6 +39,7 @@ struct ParallelLayout {
   PipelineSchedule pp_schedule = PipelineSchedule::kOneFOneB;
   std::uint64_t microbatches = 0;   ///< micro-batches per step through the pipeline; 0 = grad_accum
   std::uint64_t virtual_stages = 1; ///< model chunks per pipeline rank (interleaved schedule)
+  MegatronOptimizer megatron = MegatronOptimizer::kNone;  ///< Megatron's fp32 main_grad buffer and optimizer
 
   std::uint64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
   /// tp·cp·pp: the ranks that hold one replica of the model.

@@ -190,6 +190,7 @@ constexpr FlagName kFlags[] = {
     {field::kPpSchedule, "--pp-schedule"},
     {field::kMicrobatches, "--microbatches"},
     {field::kVirtualStages, "--virtual-stages"},
+    {field::kMegatron, "--megatron-optimizer"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.

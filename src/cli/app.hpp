@@ -61,6 +61,7 @@ struct CliOptions {
   std::string pp_schedule;     // "" = 1f1b
   std::string microbatches;    // "" = --grad-accum
   std::string virtual_stages;  // "" = 1
+  std::string megatron_optimizer;  // "" = none
 };
 
 /// How output is to be presented (not part of the estimate).

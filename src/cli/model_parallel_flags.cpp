@@ -23,6 +23,8 @@ void add_model_parallel_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--pp-schedule", o.pp_schedule, "Pipeline schedule: 1f1b|gpipe|interleaved (default 1f1b)");
   app.add_option("--microbatches", o.microbatches, "Micro-batches per step through the pipeline (default --grad-accum)");
   app.add_option("--virtual-stages", o.virtual_stages, "Model chunks per pipeline rank for --pp-schedule interleaved");
+  app.add_option("--megatron-optimizer", o.megatron_optimizer,
+                 "Megatron-LM's fp32 main_grad buffer and optimizer: none|ddp (18 B/param)|distributed (6 + 12/d B/param)");
 }
 
 void apply_model_parallel_flags(const CliOptions& o, EstimateInputs& in) {
@@ -34,6 +36,7 @@ void apply_model_parallel_flags(const CliOptions& o, EstimateInputs& in) {
   if (!o.pp_schedule.empty()) l.pp_schedule = parse_pipeline_schedule(o.pp_schedule);
   if (!o.microbatches.empty()) l.microbatches = parse_count(o.microbatches, "--microbatches", kMaxMicrobatches);
   l.virtual_stages = degree(o.virtual_stages, "--virtual-stages");
+  if (!o.megatron_optimizer.empty()) l.megatron = parse_megatron_optimizer(o.megatron_optimizer);
   if (o.gpus.empty()) l.gpus = l.tp * l.cp * l.pp;
 }
 

@@ -130,6 +130,7 @@ void render_json(std::ostream& out, const Estimate& est) {
                       {"saving_bytes", a.peak_before - a.peak_after}});
   }
   j["advice"] = advice;
+  if (l.megatron != MegatronOptimizer::kNone) j["layout"]["megatron_optimizer"] = to_string(l.megatron);
   if (l.has_model_parallel()) {
     j["layout"]["tp"] = l.tp;
     j["layout"]["sp"] = l.sp;

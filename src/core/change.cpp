@@ -62,6 +62,7 @@ bool apply_model_parallel_change(ParallelLayout& l, const Advice::Change& c) {
   else if (f == field::kPpSchedule) l.pp_schedule = parse_pipeline_schedule(c.value);
   else if (f == field::kMicrobatches) l.microbatches = positive(c);
   else if (f == field::kVirtualStages) l.virtual_stages = positive(c);
+  else if (f == field::kMegatron) l.megatron = parse_megatron_optimizer(c.value);
   else return false;
   return true;
 }

@@ -39,6 +39,9 @@ void validate_model_parallel_layout(const ParallelLayout& l) {
   require_degree(l.virtual_stages, field::kVirtualStages);
   if (l.sp && l.tp == 1) throw InputError(field::kSp, "true", "sequence parallelism splits over the tensor-parallel group: needs --tp above 1");
   validate_pipeline(l);
+  if (l.megatron != MegatronOptimizer::kNone && l.zero.stage > 0) {
+    throw InputError(field::kMegatron, to_string(l.megatron), "Megatron's optimizer and DeepSpeed ZeRO exclude each other: give --zero 0");
+  }
   if (l.gpus % l.model_parallel() != 0) {
     throw InputError(field::kGpus, std::to_string(l.gpus),
                      fmt::format("must be a multiple of tp × cp × pp = {} × {} × {} = {} (total ranks = data-parallel × tp × cp × pp)",
