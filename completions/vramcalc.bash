@@ -5,12 +5,13 @@ _vramcalc() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
   }
-  local commands="estimate fit sweep models gpus deepspeed-estimate"
+  local commands="estimate fit sweep models gpus recipes deepspeed-estimate"
   local output="--format --units --color --help --version"
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
     --cpu-mem --deepspeed --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer"
+    --cpu-mem --deepspeed --recipe"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -21,6 +22,7 @@ _vramcalc() {
       compopt -o filenames 2>/dev/null
       COMPREPLY=($(compgen -f -X '!*.json' -- "$cur") $(compgen -d -- "$cur"))
       return ;;
+    --recipe) COMPREPLY=($(compgen -W "$(vramcalc recipes --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur")); return ;;
     --gpu) COMPREPLY=($(compgen -W "$(vramcalc gpus --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 amp mixed bf16" -- "$cur")); return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion" -- "$cur")); return ;;
@@ -43,10 +45,10 @@ _vramcalc() {
   esac
   local command=estimate word
   for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case "$word" in models|gpus|deepspeed-estimate|estimate|fit|sweep) command=$word; break ;; esac
+    case "$word" in models|gpus|recipes|deepspeed-estimate|estimate|fit|sweep) command=$word; break ;; esac
   done
   case "$command" in
-    models|gpus) COMPREPLY=($(compgen -W "$output" -- "$cur")) ;;
+    models|gpus|recipes) COMPREPLY=($(compgen -W "$output" -- "$cur")) ;;
     deepspeed-estimate) COMPREPLY=($(compgen -W "--model --gpus-per-node --nodes $output" -- "$cur")) ;;
     *)
       if [ "$COMP_CWORD" -eq 1 ] && [[ "$cur" != -* ]]; then

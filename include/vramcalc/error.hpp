@@ -42,6 +42,7 @@ inline constexpr const char* kHiddenSize = "model.hidden_size";  ///< a hidden s
 inline constexpr const char* kDsNodes = "deepspeed_estimate.num_nodes";
 inline constexpr const char* kDsGpusPerNode = "deepspeed_estimate.gpus_per_node";
 inline constexpr const char* kDsBufferFactor = "deepspeed_estimate.additional_buffer_factor";
+inline constexpr const char* kRecipe = "recipe";  ///< a framework recipe name (vramcalc/recipe.hpp)
 inline constexpr const char* kSizes = "sizes";  ///< an intermediate byte count (overflow)
 inline constexpr const char* kTp = "layout.tp";
 inline constexpr const char* kSp = "layout.sp";

@@ -13,6 +13,7 @@
 #include <vramcalc/component.hpp>
 #include <vramcalc/layout_policy.hpp>
 #include <vramcalc/rank_role.hpp>
+#include <vramcalc/recipe.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/timeline.hpp>
 #include <vramcalc/training.hpp>
@@ -53,6 +54,7 @@ struct EstimateInputs {
   std::optional<GpuSpec> gpu;              ///< from the catalog (--gpu)
   std::optional<Bytes> memory_budget;      ///< --gpu-mem: overrides the GPU's capacity
   std::optional<Bytes> cuda_context_bytes; ///< --cuda-context override
+  std::optional<AppliedRecipe> recipe;     ///< the recipe that set some of these inputs (recipe.hpp)
 };
 
 struct Estimate {

@@ -16,6 +16,7 @@
 #include <vramcalc/model_states.hpp>
 #include <vramcalc/overhead.hpp>
 #include <vramcalc/plan.hpp>
+#include <vramcalc/recipe.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/timeline.hpp>
 #include <vramcalc/training.hpp>

@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -21,7 +22,7 @@ namespace vramcalc::cli {
 namespace {
 
 bool is_command(const std::string& word) {
-  for (const char* c : {"estimate", "fit", "sweep", "models", "gpus", "deepspeed-estimate"}) {
+  for (const char* c : {"estimate", "fit", "sweep", "models", "gpus", "deepspeed-estimate", "recipes"}) {
     if (word == c) return true;
   }
   return false;
@@ -149,6 +150,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
   add_model_parallel_flags(app, o);
+  app.add_option("--recipe", o.recipe, "A framework's defaults (see `vramcalc recipes`); flags you give override its knobs");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -191,6 +193,7 @@ constexpr FlagName kFlags[] = {
     {field::kMicrobatches, "--microbatches"},
     {field::kVirtualStages, "--virtual-stages"},
     {field::kMegatron, "--megatron-optimizer"},
+    {field::kRecipe, "--recipe"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -203,6 +206,21 @@ std::string cli_hint(const InputError& e) {
   }
   if (id == field::kOffloadParam) return " (--zero 3)";
   return "";
+}
+
+// The field ids the user set: by a flag on the command line, or by the --deepspeed file.
+std::vector<std::string> user_fields(const CliOptions& o, const std::optional<DeepSpeedConfig>& ds) {
+  std::vector<std::string> ids;
+  for (const auto& f : kFlags) {
+    if (std::find(o.given.begin(), o.given.end(), f.flag) != o.given.end()) ids.emplace_back(f.id);
+  }
+  if (ds) {
+    for (const char* id : {field::kZeroStage, field::kOffloadOptimizer, field::kOffloadParam, field::kZeroInit}) ids.emplace_back(id);
+    if (ds->bf16 || ds->fp16) ids.emplace_back(field::kPrecision);
+    if (ds->micro_batch) ids.emplace_back(field::kMicroBatch);
+    if (ds->grad_accum) ids.emplace_back(field::kGradAccum);
+  }
+  return ids;
 }
 
 }  // namespace
@@ -369,6 +387,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   } else if (o.load_dtype != "auto") {
     throw InputError("--load-dtype", o.load_dtype, "expected auto (the checkpoint's torch_dtype), fp32, bf16 or fp16");
   }
+  if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }
 
@@ -416,7 +435,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     args.erase(args.begin());
   }
   CLI::App app{"vramcalc: how much GPU memory a training run takes, and where every byte goes.\n"
-               "Commands: [estimate] (default), fit, sweep, models, gpus, deepspeed-estimate (each takes --help).",
+               "Commands: [estimate] (default), fit, sweep, models, gpus, recipes, deepspeed-estimate (each takes --help).",
                o.command == "estimate" ? "vramcalc" : "vramcalc " + o.command};
   app.set_version_flag("--version", std::string("vramcalc ") + version());
   if (o.command == "estimate" || o.command == "fit" || o.command == "sweep") {
@@ -448,6 +467,10 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
         if (r.empty()) throw InputError(opt->get_name(), "", "empty value");
       }
     }
+    for (const CLI::Option* opt : app.get_options()) {
+      if (opt->count() == 0) continue;
+      for (const auto& name : opt->get_lnames()) o.given.push_back("--" + name);
+    }
     const OutputOptions view = output_options(o);
     check_format(o, view.format);
     if (o.command == "models") {
@@ -456,6 +479,10 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     }
     if (o.command == "gpus") {
       render_gpus(out, gpu_catalog(), view);
+      return kExitOk;
+    }
+    if (o.command == "recipes") {
+      render_recipes(out, builtin_recipes(), view);
       return kExitOk;
     }
     if (o.command == "deepspeed-estimate") {

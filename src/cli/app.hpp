@@ -62,6 +62,8 @@ struct CliOptions {
   std::string microbatches;    // "" = --grad-accum
   std::string virtual_stages;  // "" = 1
   std::string megatron_optimizer;  // "" = none
+  std::string recipe;              // --recipe: a framework recipe (vramcalc/recipe.hpp)
+  std::vector<std::string> given;  // the long flags given on the command line ("--optimizer")
 };
 
 /// How output is to be presented (not part of the estimate).

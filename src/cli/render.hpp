@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "cli/app.hpp"
 #include <vramcalc/estimate.hpp>
 #include <vramcalc/model_io.hpp>
@@ -63,5 +65,14 @@ std::string roles_json(const Estimate& est);
 
 void render_models(std::ostream& out, const std::vector<BuiltinModel>& models, const OutputOptions& view);
 void render_gpus(std::ostream& out, const std::vector<GpuSpec>& gpus, const OutputOptions& view);
+
+/// "peft (HF PEFT 0.x) set --optimizer adamw, ..." or "" when no recipe was applied.
+std::string describe_recipe(const Estimate& est);
+/// --explain: each knob the recipe set, why, and its source.
+void render_recipe_explain(std::ostream& out, const Estimate& est, bool color);
+/// The JSON "recipe" object (null when no recipe was applied).
+nlohmann::ordered_json recipe_json(const Estimate& est);
+/// `vramcalc recipes`: every built-in recipe with its knobs.
+void render_recipes(std::ostream& out, const std::vector<Recipe>& recipes, const OutputOptions& view);
 
 }  // namespace vramcalc::cli

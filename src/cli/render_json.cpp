@@ -63,6 +63,7 @@ void render_json(std::ostream& out, const Estimate& est) {
                  {"stage3_param_persistence_threshold", z.stage3_param_persistence_threshold},
                  {"overlap_comm", z.overlap_comm},
                  {"contiguous_gradients", z.contiguous_gradients}};
+  j["recipe"] = recipe_json(est);
   ojson components = ojson::array();
   for (const auto& c : est.components) {
     ojson cj = term_json(c.term);

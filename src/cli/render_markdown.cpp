@@ -12,6 +12,7 @@ void render_markdown(std::ostream& out, const Estimate& est, const OutputOptions
   const char* unit = unit_label(u);
   const ModelConfig& m = est.inputs.model;
   out << fmt::format("**{}** ({} parameters): {}\n\n", m.name, group_digits(est.params.total), describe_setup(est));
+  if (const std::string recipe = describe_recipe(est); !recipe.empty()) out << "Recipe: " << recipe << "\n\n";
   out << "| component |";
   for (const auto& ph : est.phases) out << fmt::format(" {} ({}) |", ph.name(), unit);
   out << fmt::format(" at peak ({}) | formula | source |\n|---|", unit);

@@ -27,6 +27,8 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << describe_setup(est) << "\n";
   const std::string layout = describe_layout(est);
   if (!layout.empty()) out << "layout: " << layout << "\n";
+  const std::string recipe = describe_recipe(est);
+  if (!recipe.empty()) out << "recipe: " << recipe << "\n";
   out << "\n";
 
   const auto rows = component_rows(est);
@@ -110,7 +112,9 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme}) {
       if (t->bytes > 0) out << fmt::format("  {:<32} {:>14} B  {}\n", t->name, group_digits(t->bytes), t->formula);
     }
-    out << "\n" << style_bold("phases", c) << "\n";
+    out << "\n";
+    render_recipe_explain(out, est, c);
+    out << style_bold("phases", c) << "\n";
     for (const auto& ph : est.phases) {
       out << fmt::format("  {:<15} {:>10}  at {}\n", ph.name(), format_size(ph.allocated, u), ph.point);
       for (const auto& e : ph.entries) {

@@ -1,0 +1,8 @@
+#pragma once
+// The built-in recipes, one function per framework, each in its own file in this directory.
+// Adding a recipe: write src/core/recipes/<framework>.cpp returning its Recipe, declare it
+// here and list it in src/core/recipe.cpp's kRecipes.
+
+#include <vramcalc/recipe.hpp>
+
+namespace vramcalc::recipes {}  // namespace vramcalc::recipes
