@@ -10,8 +10,7 @@ _vramcalc() {
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
-    --cpu-mem --deepspeed --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer"
-    --cpu-mem --deepspeed --recipe"
+    --cpu-mem --deepspeed --recipe --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))

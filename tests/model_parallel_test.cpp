@@ -187,3 +187,13 @@ TEST_CASE("Megatron's optimizer: 18 B/param, or 6 + 12/d with the distributed op
   in.layout.zero = default_zero_settings(1, 4096, true);
   CHECK(error_field(in) == field::kMegatron);
 }
+
+TEST_CASE("the megatron recipe sets Megatron's fp32 main_grad optimizer; a flag overrides its knob", "[model_parallel][megatron][recipe]") {
+  const auto r = vramcalc_test::run_vramcalc("--model llama-3-8b --seq 4096 --recipe megatron --tp 2 --gpus 8 --format json");
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["layout"]["megatron_optimizer"] == "ddp");
+  const auto d = vramcalc_test::run_vramcalc("--model llama-3-8b --seq 4096 --recipe megatron --megatron-optimizer distributed --tp 2 --gpus 8 --format json");
+  REQUIRE(d.code == 0);
+  CHECK(nlohmann::json::parse(d.out)["layout"]["megatron_optimizer"] == "distributed");
+}
