@@ -11,7 +11,8 @@ _vramcalc() {
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
     --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward --infer --kv-dtype
-    --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant"
+    --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant
+    --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -38,6 +39,9 @@ _vramcalc() {
     --zero) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;
     --offload-optimizer|--offload-params) COMPREPLY=($(compgen -W "none cpu nvme" -- "$cur")); return ;;
     --load-dtype) COMPREPLY=($(compgen -W "auto fp32 bf16 fp16" -- "$cur")); return ;;
+    --megatron-optimizer) COMPREPLY=($(compgen -W "none ddp distributed" -- "$cur")); return ;;
+    --pp-schedule) COMPREPLY=($(compgen -W "1f1b gpipe interleaved" -- "$cur")); return ;;
+    --tp|--cp|--pp|--microbatches|--virtual-stages) return ;;
     --interconnect) COMPREPLY=($(compgen -W "auto nvlink pcie ib efa" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "table json csv markdown svg html" -- "$cur")); return ;;
     --units) COMPREPLY=($(compgen -W "gib gb" -- "$cur")); return ;;

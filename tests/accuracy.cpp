@@ -38,6 +38,25 @@ void apply_layout(const json& s, EstimateInputs& in) {
   }
   if (s.contains("gpus")) in.layout.gpus = s.at("gpus").get<std::uint64_t>();
   if (s.contains("gpus_per_node")) in.layout.gpus_per_node = s.at("gpus_per_node").get<std::uint64_t>();
+  if (s.contains("tp")) in.layout.tp = s.at("tp").get<std::uint64_t>();
+  if (s.contains("sp")) in.layout.sp = s.at("sp").get<bool>();
+  if (s.contains("pp")) in.layout.pp = s.at("pp").get<std::uint64_t>();
+  if (s.contains("microbatches")) in.layout.microbatches = s.at("microbatches").get<std::uint64_t>();
+  if (s.contains("megatron")) in.layout.megatron = parse_megatron_optimizer(s.at("megatron").get<std::string>());
+}
+
+// Weights, gradients, master and optimizer states of one rank role (the first: pipeline rank 0)
+// at its peak: what Megatron's weight_and_optimizer_memory counts.
+double rank_model_states(const Estimate& est) {
+  if (est.roles.empty()) throw std::runtime_error("rank_model_states needs tp, cp or pp");
+  Bytes total = 0;
+  for (const auto& [id, bytes] : est.roles.front().components) {
+    if (id == ComponentId::kWeights || id == ComponentId::kGradients || id == ComponentId::kMasterWeights ||
+        id == ComponentId::kOptimizerStates) {
+      total += bytes;
+    }
+  }
+  return static_cast<double>(total);
 }
 
 // Applies the keys of `s` (a record's setup object) on top of `setup`.
@@ -160,6 +179,9 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     apply_setup(r.at("baseline_setup"), base.setup);
     row.setup += " minus " + describe(base.model, base.setup);
     row.predicted = static_cast<double>(estimate(in).peak_allocated) - static_cast<double>(estimate(base).peak_allocated);
+  } else if (row.metric == "rank_model_states") {
+    row.setup += fmt::format(" tp {}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp, to_string(in.layout.megatron));
+    row.predicted = rank_model_states(estimate(in));
   } else {
     row.predicted = phase_value(estimate(in), row.metric, phase);
   }

@@ -35,5 +35,8 @@ struct Activations {
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).
 Activations activations(const ModelConfig& model, const TrainingSetup& setup);
+/// The same with the residual stream and the norms split over `sequence_shards` ranks along
+/// the sequence (Megatron sequence parallelism: they save the sequence-sharded tensors).
+Activations activations(const ModelConfig& model, const TrainingSetup& setup, std::uint64_t sequence_shards);
 
 }  // namespace vramcalc

@@ -48,6 +48,9 @@ enum class ComponentId {
   kPagedOptimizerStates,  ///< bitsandbytes paged states: seen by the driver, not by PyTorch's allocator
   kKvCache,               ///< inference: the KV cache of every layer
   kKvCacheGrowth,         ///< inference: torch.cat's new K and V of one layer beside the old ones
+  kSpGatherBuffer,
+  kCpKvGather,
+  kPpRecvInputs,
 };
 
 struct ComponentInfo {

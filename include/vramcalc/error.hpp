@@ -58,6 +58,14 @@ inline constexpr const char* kLoraDropout = "training.lora.dropout";  ///< lora_
 inline constexpr const char* kLoraDtype = "training.lora.dtype";      ///< adapter dtype (fp32, bf16)
 inline constexpr const char* kBaseQuant = "training.lora.base_quant";  ///< quantized frozen base (nf4, fp4, int8)
 inline constexpr const char* kDoubleQuant = "training.lora.double_quant";  ///< 4-bit double quantization of absmax
+inline constexpr const char* kTp = "layout.tp";
+inline constexpr const char* kSp = "layout.sp";
+inline constexpr const char* kCp = "layout.cp";
+inline constexpr const char* kPp = "layout.pp";
+inline constexpr const char* kPpSchedule = "layout.pp_schedule";
+inline constexpr const char* kMicrobatches = "layout.microbatches";
+inline constexpr const char* kVirtualStages = "layout.virtual_stages";
+inline constexpr const char* kMegatron = "layout.megatron";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

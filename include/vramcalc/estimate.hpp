@@ -12,6 +12,7 @@
 #include <vramcalc/model.hpp>
 #include <vramcalc/component.hpp>
 #include <vramcalc/layout_policy.hpp>
+#include <vramcalc/rank_role.hpp>
 #include <vramcalc/recipe.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/timeline.hpp>
@@ -75,6 +76,8 @@ struct Estimate {
   Bytes cpu_peak_per_node = 0;        ///< max(load, training) host RAM per node
   std::optional<Bytes> cpu_capacity;  ///< --cpu-mem
   std::vector<Advice> advice;
+  std::vector<RoleResult> roles;      ///< with tp/cp/pp: every distinct rank role (the estimate above is the most loaded)
+  std::size_t peak_role = 0;          ///< index into roles of the most loaded role
 
   bool gpu_fits() const { return !capacity || device_total <= *capacity; }
   bool cpu_fits() const { return !cpu_capacity || cpu_peak_per_node <= *cpu_capacity; }

@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include <vramcalc/deepspeed.hpp>
+#include <vramcalc/megatron.hpp>
+#include <vramcalc/pipeline_schedule.hpp>
 #include <vramcalc/units.hpp>
 
 namespace vramcalc {
@@ -23,13 +26,28 @@ const char* to_string(Interconnect value);
 Interconnect parse_interconnect(const std::string& text);
 
 struct ParallelLayout {
-  std::uint64_t gpus = 1;           ///< total data-parallel ranks (N)
+  std::uint64_t gpus = 1;           ///< total ranks: data-parallel × tp × cp × pp
   std::uint64_t gpus_per_node = 1;  ///< GPUs that share one host
   ZeroSettings zero;                ///< stage 0 = no ZeRO; DeepSpeed defaults otherwise
   Interconnect interconnect = Interconnect::kAuto;
   std::optional<std::uint64_t> nccl_channels;  ///< override NCCL's channel count
 
+  std::uint64_t tp = 1;             ///< tensor-parallel ranks (Megatron column/row-parallel linears)
+  bool sp = false;                  ///< sequence parallelism over the tensor-parallel group
+  std::uint64_t cp = 1;             ///< context-parallel ranks (the sequence is split)
+  std::uint64_t pp = 1;             ///< pipeline stages
+  PipelineSchedule pp_schedule = PipelineSchedule::kOneFOneB;
+  std::uint64_t microbatches = 0;   ///< micro-batches per step through the pipeline; 0 = grad_accum
+  std::uint64_t virtual_stages = 1; ///< model chunks per pipeline rank (interleaved schedule)
+  MegatronOptimizer megatron = MegatronOptimizer::kNone;  ///< Megatron's fp32 main_grad buffer and optimizer
+
   std::uint64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
+  /// tp·cp·pp: the ranks that hold one replica of the model.
+  std::uint64_t model_parallel() const { return tp * cp * pp; }
+  /// The data-parallel ranks: gpus / (tp·cp·pp) (validate_layout checks the division).
+  std::uint64_t data_parallel() const { return gpus / model_parallel(); }
+  /// Whether any of tp, cp, pp is above 1.
+  bool has_model_parallel() const { return model_parallel() > 1; }
 };
 
 /// How the model is loaded before training (transformers modeling_utils from_pretrained).

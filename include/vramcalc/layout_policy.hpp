@@ -73,6 +73,10 @@ std::unique_ptr<LayoutPolicy> make_policy(const ParallelLayout& layout);
 /// Checks a layout for combinations DeepSpeed rejects.
 void validate_layout(const ParallelLayout& layout);
 
+/// Checks tp, cp, pp and the pipeline knobs against the rank count and each other
+/// (part of validate_layout; src/core/layout/model_parallel_layout.cpp).
+void validate_model_parallel_layout(const ParallelLayout& layout);
+
 /// ⌈x / n⌉: partitions are padded so every rank holds the same number of elements.
 Bytes per_rank(Bytes x, std::uint64_t n);
 /// The term of `id` among `terms`, or nullptr.

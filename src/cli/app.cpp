@@ -138,7 +138,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--fragmentation", o.fragmentation, "Allocator reserve as % of the allocated peak (default 5)");
   app.add_flag("--explain", o.explain, "Table: print each term's source and the per-layer activation derivation");
   app.add_option("--zero", o.zero, "DeepSpeed ZeRO stage 0|1|2|3 (default 0, or the --deepspeed file's)");
-  app.add_option("--gpus", o.gpus, "Data-parallel ranks in total (default 1)");
+  app.add_option("--gpus", o.gpus, "Ranks in total: data-parallel × tp × cp × pp (default tp × cp × pp, 1 without them)");
   app.add_option("--gpus-per-node", o.gpus_per_node, "GPUs per host (default 1: one GPU per pod); --gpus above it must be a multiple of it");
   app.add_option("--offload-optimizer", o.offload_optimizer, "ZeRO-Offload of optimizer states: none|cpu|nvme");
   app.add_option("--offload-params", o.offload_params, "ZeRO-3 parameter offload: none|cpu|nvme");
@@ -149,6 +149,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--nccl-channels", o.nccl_channels, "NCCL channels per communicator (default by interconnect)");
   app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
+  add_model_parallel_flags(app, o);
   app.add_option("--recipe", o.recipe, "A framework's defaults (see `vramcalc recipes`); flags you give override its knobs");
   app.add_option("--kernels", o.kernels, "Kernel set: hf (eager modules) | liger (fused RMSNorm, RoPE, SwiGLU and --loss fused)");
   app.add_flag("--fused-norm", o.fused_norm, "Liger's fused RMSNorm / LayerNorm (saves the input and per-row rstd)");
@@ -199,6 +200,14 @@ constexpr FlagName kFlags[] = {
     {field::kNcclChannels, "--nccl-channels"},
     {field::kDsNodes, "--nodes"},
     {field::kDsGpusPerNode, "--gpus-per-node"},
+    {field::kTp, "--tp"},
+    {field::kSp, "--sp"},
+    {field::kCp, "--cp"},
+    {field::kPp, "--pp"},
+    {field::kPpSchedule, "--pp-schedule"},
+    {field::kMicrobatches, "--microbatches"},
+    {field::kVirtualStages, "--virtual-stages"},
+    {field::kMegatron, "--megatron-optimizer"},
     {field::kRecipe, "--recipe"},
     {field::kKernels, "--kernels"},
     {field::kFusedNorm, "--fused-norm"},
@@ -381,8 +390,9 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
 
   // Layout: --zero picks DeepSpeed's settings with HF/Accelerate "auto" buckets unless a
   // --deepspeed file gives them.
-  in.layout.gpus = parse_count(o.gpus, "--gpus", kMaxGpus);
+  in.layout.gpus = o.gpus.empty() ? 1 : parse_count(o.gpus, "--gpus", kMaxGpus);
   in.layout.gpus_per_node = parse_count(o.gpus_per_node, "--gpus-per-node", kMaxGpusPerNode);
+  apply_model_parallel_flags(o, in);
   // A job smaller than a node uses part of one node; a larger one fills whole nodes.
   if (in.layout.gpus > in.layout.gpus_per_node && in.layout.gpus % in.layout.gpus_per_node != 0) {
     throw InputError("--gpus", o.gpus,

@@ -10,6 +10,10 @@
 #include <vramcalc/error.hpp>
 #include <vramcalc/estimate.hpp>
 
+namespace CLI {
+class App;
+}
+
 namespace vramcalc::cli {
 
 enum class Format { kTable, kJson, kCsv, kMarkdown, kSvg, kHtml };
@@ -31,7 +35,7 @@ struct CliOptions {
   std::string mask = "causal";
   std::string fragmentation = "5";
   std::string zero;            // "" = from --deepspeed, else 0
-  std::string gpus = "1";
+  std::string gpus;            // "" = tp × cp × pp (1 without model parallelism)
   std::string gpus_per_node = "1";
   std::string offload_optimizer;  // "" = from --deepspeed, else none
   std::string offload_params;
@@ -50,6 +54,14 @@ struct CliOptions {
   std::string units = "gib";
   std::string color = "auto";
   bool explain = false;
+  std::string tp;              // "" = 1
+  bool sp = false;
+  std::string cp;
+  std::string pp;
+  std::string pp_schedule;     // "" = 1f1b
+  std::string microbatches;    // "" = --grad-accum
+  std::string virtual_stages;  // "" = 1
+  std::string megatron_optimizer;  // "" = none
   std::string recipe;              // --recipe: a framework recipe (vramcalc/recipe.hpp)
   std::vector<std::string> given;  // the long flags given on the command line ("--optimizer")
   std::string kernels = "hf";  // --kernels hf | liger
@@ -92,6 +104,11 @@ Bytes parse_size(const std::string& text, const char* field);
 EstimateInputs to_inputs(const CliOptions& options, std::vector<std::string>& warnings);
 /// estimate(), with a 64-bit overflow blamed on the input that drives it (--model, --seq).
 Estimate estimate_naming_inputs(const EstimateInputs& inputs, const CliOptions& options);
+
+/// Reads --tp, --sp, --cp, --pp, --pp-schedule, --microbatches and --virtual-stages into
+/// `in.layout`; --gpus defaults to tp × cp × pp (src/cli/model_parallel_flags.cpp).
+void add_model_parallel_flags(CLI::App& app, CliOptions& o);
+void apply_model_parallel_flags(const CliOptions& o, EstimateInputs& in);
 
 /// The whole program: returns the exit status. Data goes to `out`, diagnostics to `err`.
 int run(int argc, char** argv, std::ostream& out, std::ostream& err);

@@ -86,7 +86,7 @@ std::string describe_lora(const Estimate& est) {
 std::string describe_layout(const Estimate& est) {
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;
-  if (l.gpus == 1 && z.stage == 0) return "";
+  if (l.gpus == 1 && z.stage == 0 && l.megatron == MegatronOptimizer::kNone) return "";
   std::string text = fmt::format("{} over {} rank{} ({} node{} × {} GPU{})", z.stage ? fmt::format("ZeRO-{}", z.stage) : "no ZeRO",
                                  l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s",
                                  std::min(l.gpus, l.gpus_per_node), std::min(l.gpus, l.gpus_per_node) == 1 ? "" : "s");
@@ -94,6 +94,8 @@ std::string describe_layout(const Estimate& est) {
   if (z.offload_param.device != OffloadDevice::kNone) text += fmt::format(", parameters offloaded to {}", to_string(z.offload_param.device));
   if (z.stage == 3) text += z.zero3_init ? ", zero.Init" : ", no zero.Init";
   if (l.gpus > 1) text += fmt::format(", interconnect {}", to_string(l.interconnect));
+  if (l.megatron != MegatronOptimizer::kNone) text += fmt::format(", Megatron optimizer {} (fp32 main_grad)", to_string(l.megatron));
+  if (l.has_model_parallel()) text += ", " + describe_model_parallel(l, est.inputs.setup);
   return text + "; sizes are per GPU";
 }
 

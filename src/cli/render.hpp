@@ -58,6 +58,13 @@ void render_markdown(std::ostream& out, const Estimate& est, const OutputOptions
 void render_deepspeed_estimate(std::ostream& out, const ModelConfig& model, const ParameterCounts& params,
                                std::uint64_t gpus_per_node, std::uint64_t nodes, const OutputOptions& view);
 
+/// "tp 8 with sequence parallelism × cp 1 × pp 4 (1f1b, 8 micro-batches) × dp 2", or "" without model parallelism.
+std::string describe_model_parallel(const ParallelLayout& layout, const TrainingSetup& setup);
+/// The rank roles (pipeline stages) with each one's parameters and peak; nothing without model parallelism.
+void render_roles(std::ostream& out, const Estimate& est, const OutputOptions& view);
+/// The rank roles as JSON text (an array), for render_json.
+std::string roles_json(const Estimate& est);
+
 void render_models(std::ostream& out, const std::vector<BuiltinModel>& models, const OutputOptions& view);
 void render_gpus(std::ostream& out, const std::vector<GpuSpec>& gpus, const OutputOptions& view);
 

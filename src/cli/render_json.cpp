@@ -162,6 +162,18 @@ void render_json(std::ostream& out, const Estimate& est) {
                       {"saving_bytes", a.peak_before - a.peak_after}});
   }
   j["advice"] = advice;
+  if (l.megatron != MegatronOptimizer::kNone) j["layout"]["megatron_optimizer"] = to_string(l.megatron);
+  if (l.has_model_parallel()) {
+    j["layout"]["tp"] = l.tp;
+    j["layout"]["sp"] = l.sp;
+    j["layout"]["cp"] = l.cp;
+    j["layout"]["pp"] = l.pp;
+    j["layout"]["pp_schedule"] = to_string(l.pp_schedule);
+    j["layout"]["microbatches"] = l.pp > 1 ? l.microbatches : 0;
+    j["layout"]["virtual_stages"] = l.virtual_stages;
+    j["layout"]["data_parallel"] = l.data_parallel();
+    j["rank_roles"] = ojson::parse(roles_json(est));
+  }
   if (est.capacity) {
     ojson g{{"name", capacity_name(est)}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
     // Exact: the CLI keeps budgets at most 1 PiB and device totals below 2^63.

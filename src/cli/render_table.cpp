@@ -81,6 +81,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   if (est.load_sets_peak()) {
     out << style_red("loading the model, not training, sets the GPU peak", c) << "\n";
   }
+  render_roles(out, est, view);
   const bool show_host = est.inputs.layout.gpus > 1 || est.inputs.layout.zero.stage > 0 || est.cpu_capacity;
   if (show_host) {
     out << fmt::format("host RAM per node: {} while loading ({} per rank), {} during training", format_size(est.load.cpu_per_node, u),

@@ -123,7 +123,7 @@ Bytes every_kth_layer(const ModelConfig& m, const TrainingSetup& setup, Bytes la
 // stack of all layers.
 Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers,
                           Bytes mask_per_masked_layer, Activations& act) {
-  const Bytes layer_input = checked_product({x.r, x.T, x.h});
+  const Bytes layer_input = checked_product({x.r, x.Tn, x.h});
   const Bytes L = m.num_layers;
   switch (setup.grad_ckpt) {
     case GradCkpt::kNone:
@@ -252,14 +252,17 @@ std::string kernel_note(const KernelSet& k) {
 
 }  // namespace
 
-Activations activations(const ModelConfig& m, const TrainingSetup& requested) {
+Activations activations(const ModelConfig& m, const TrainingSetup& setup) { return activations(m, setup, 1); }
+
+Activations activations(const ModelConfig& m, const TrainingSetup& requested, std::uint64_t sequence_shards) {
   const LayerSpec family_layer = family_spec(m.family).layer(m);
   // A family without an SDPA path in transformers (BLOOM) runs eager attention whatever is asked,
   // as from_pretrained does when attn_implementation is not given.
   const bool forced_eager = attention_of(family_layer)->eager_only && requested.attention == Attention::kSdpa;
   TrainingSetup setup = requested;
   if (forced_eager) setup.attention = Attention::kEager;
-  const Dims x = dims_of(m, setup);
+  Dims x = dims_of(m, setup);
+  x.Tn = ceil_div(x.T, sequence_shards);
   const LayerSpec spec = setup.lora.enabled() ? lora_layer_spec(family_layer, setup, x) : family_layer;
   Activations act;
   const Bytes masked_layers = setup.attention == Attention::kSdpa ? sdpa_masked_layers(m, setup, spec) : 0;

@@ -7,10 +7,17 @@
 namespace vramcalc {
 namespace {
 
-// Re-estimates with one change and keeps it when it lowers the device peak.
+// Re-estimates with one change and keeps it when it lowers the device peak. A change the
+// layout rejects (ZeRO-3 with pipeline parallelism, a fused loss with tensor parallelism) is
+// no advice.
 void consider(Estimate& est, Advice::Change change, const std::string& what, const std::string& why, EstimateInputs variant) {
   variant.with_advice = false;
-  const Estimate after = estimate(variant);
+  Estimate after;
+  try {
+    after = estimate(variant);
+  } catch (const InputError&) {
+    return;
+  }
   if (after.device_total < est.device_total) {
     est.advice.push_back({std::move(change), what, why, est.device_total, after.device_total});
   }

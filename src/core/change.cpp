@@ -95,6 +95,21 @@ void set_zero_stage(EstimateInputs& in, const Advice::Change& c) {
   in.layout.zero = z;
 }
 
+// Tensor, context and pipeline parallelism; false when `c` names none of them.
+bool apply_model_parallel_change(ParallelLayout& l, const Advice::Change& c) {
+  const std::string& f = c.field;
+  if (f == field::kTp) l.tp = positive(c);
+  else if (f == field::kSp) l.sp = boolean(c);
+  else if (f == field::kCp) l.cp = positive(c);
+  else if (f == field::kPp) l.pp = positive(c);
+  else if (f == field::kPpSchedule) l.pp_schedule = parse_pipeline_schedule(c.value);
+  else if (f == field::kMicrobatches) l.microbatches = positive(c);
+  else if (f == field::kVirtualStages) l.virtual_stages = positive(c);
+  else if (f == field::kMegatron) l.megatron = parse_megatron_optimizer(c.value);
+  else return false;
+  return true;
+}
+
 }  // namespace
 
 void apply_change(EstimateInputs& in, const Advice::Change& c) {
@@ -109,6 +124,7 @@ void apply_change(EstimateInputs& in, const Advice::Change& c) {
   else if (f == field::kGpusPerNode) in.layout.gpus_per_node = positive(c);
   else if (f == field::kInterconnect) in.layout.interconnect = parse_interconnect(c.value);
   else if (f == field::kNcclChannels) in.layout.nccl_channels = positive(c);
+  else if (apply_model_parallel_change(in.layout, c)) return;
   else throw InputError(f, c.value, "not a field a change can set");
 }
 

@@ -36,6 +36,9 @@ constexpr std::array kTable = {
     ComponentInfo{kPagedOptimizerStates, "paged_optimizer_states", "paged optimizer states (CUDA unified memory)", TK::kNonPytorch, SU::kOptimizer, false},
     ComponentInfo{kKvCache, "kv_cache", "KV cache (inference)", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kKvCacheGrowth, "kv_cache_growth", "one layer's K, V re-allocated by torch.cat (inference)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kSpGatherBuffer, "sp_gather_buffer", "sequence-parallel all-gather buffer (TP)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kCpKvGather, "cp_kv_gather", "context-parallel all-gathered K/V", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kPpRecvInputs, "pp_recv_inputs", "pipeline stage inputs kept for backward", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {

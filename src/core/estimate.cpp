@@ -4,6 +4,7 @@
 #include <vramcalc/estimate.hpp>
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -18,6 +19,7 @@
 #include "core/inference.hpp"
 #include "core/optimizer_checks.hpp"
 #include "core/lora_activations.hpp"
+#include "core/model_parallel.hpp"
 #include "core/step.hpp"
 
 namespace vramcalc {
@@ -165,30 +167,81 @@ Estimate& estimate_inference(Estimate& est) {
   return est;
 }
 
-}  // namespace
-
-Estimate estimate(const EstimateInputs& in) {
-  validate(in);
-  const auto policy = make_policy(in.layout);
+Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
+  const auto policy = make_policy(view ? view->layout : in.layout);
   Estimate est;
   est.inputs = in;
   est.params = count_parameters(in.model, in.setup.lora);
   if (in.setup.infer) return estimate_inference(est);
-  const StepContext ctx{est.inputs.model, est.params, est.inputs.setup, est.inputs.layout};
-  const ModelStates full = model_states(est.params, ctx.setup);
+  const ParameterCounts rank_params = view ? rank_parameters(*view) : est.params;
+  const StepContext ctx{view ? view->model : est.inputs.model, rank_params, view ? view->setup : est.inputs.setup,
+                        view ? view->layout : est.inputs.layout};
+  const ModelStates full = model_states(rank_params, ctx.setup);
   const RankStates rank = policy->rank_states(ctx, full);
-  est.activations = activations(ctx.model, ctx.setup);
-  const LogitsLoss loss = logits_loss(ctx.model, ctx.setup);
+  est.activations = view ? rank_activations(*view) : activations(ctx.model, ctx.setup);
+  const LogitsLoss loss = view ? rank_loss(*view) : logits_loss(ctx.model, ctx.setup);
+  const ModelParallelTerms mp = view ? model_parallel_terms(*view, loss) : ModelParallelTerms{};
   const Term cublas = cublas_workspace(in.gpu);
   est.load = policy->load(ctx, in.load);
   est.host = policy->host(ctx, full);
 
-  est.timeline = build_timeline(ctx, *policy, {full, rank, est.activations, loss, cublas, est.load});
+  est.timeline = build_timeline(ctx, *policy, {full, rank, est.activations, loss, cublas, est.load, view ? &mp : nullptr});
   est.phases = phases_of(est.timeline);
   est.peak_phase = peak_index(est.phases);
-  add_components(est, allocated_terms(rank.states, rank, est.activations, loss, cublas), full.master_weights.bytes > 0);
+  std::vector<Term> terms = allocated_terms(rank.states, rank, est.activations, loss, cublas);
+  if (view) terms.insert(terms.end(), {mp.sp_gather, mp.cp_kv, mp.pp_recv});
+  add_components(est, terms, full.master_weights.bytes > 0);
   add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states);
   add_capacity(est);
+  return est;
+}
+
+RoleResult role_result(const Estimate& e, const RankRole& role, std::uint64_t parameters) {
+  const Phase& p = e.phases[e.peak_phase];
+  RoleResult r{role, parameters, std::string(p.name()), p.point, e.peak_allocated, e.peak_reserved, e.device_total, {}};
+  for (const auto& entry : p.entries) r.components.emplace_back(entry.id, entry.bytes);
+  return r;
+}
+
+// The view's layout counts only the data-parallel group; a node hosts min(gpus_per_node,
+// gpus) ranks of the whole job, each with its host RAM.
+void rescale_host_per_node(Estimate& est, const ParallelLayout& job, const ParallelLayout& group) {
+  const std::uint64_t job_ranks = std::min(job.gpus_per_node, job.gpus);
+  const std::uint64_t group_ranks = std::min(group.gpus_per_node, group.gpus);
+  est.load.cpu_per_node = checked_mul(est.load.cpu_per_rank, job_ranks);
+  est.host.ram_per_node = checked_mul(est.host.ram_per_rank, job_ranks);
+  est.host.pinned_per_node = checked_mul(est.host.pinned_per_node / group_ranks, job_ranks);
+  est.cpu_peak_per_node = std::max(est.load.cpu_per_node, est.host.ram_per_node);
+}
+
+// Every distinct role's rank, estimated on its own; the most loaded one (largest device
+// total; the first on a tie) is the estimate, with every role's result beside it.
+Estimate estimate_model_parallel(const EstimateInputs& in) {
+  validate_layout(in.layout);
+  validate_model_parallel(in);
+  std::optional<Estimate> peak;
+  std::vector<RoleResult> results;
+  std::size_t peak_role = 0;
+  for (const auto& role : rank_roles(in.model, in.layout, pipeline_microbatches(in.setup, in.layout))) {
+    const RankView view = rank_view(in, role);
+    Estimate e = estimate_rank(in, &view);
+    rescale_host_per_node(e, in.layout, view.layout);
+    results.push_back(role_result(e, role, rank_parameters(view).total));
+    if (!peak || e.device_total > peak->device_total) {
+      peak = std::move(e);
+      peak_role = results.size() - 1;
+    }
+  }
+  peak->roles = std::move(results);
+  peak->peak_role = peak_role;
+  return std::move(*peak);
+}
+
+}  // namespace
+
+Estimate estimate(const EstimateInputs& in) {
+  validate(in);
+  Estimate est = in.layout.has_model_parallel() ? estimate_model_parallel(in) : estimate_rank(in, nullptr);
   if (in.with_advice) add_advice(est);
   return est;
 }

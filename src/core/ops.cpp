@@ -31,52 +31,57 @@ void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::stri
 
 Dims dims_of(const ModelConfig& m, const TrainingSetup& setup) {
   const PrecisionBytes pb = precision_bytes(setup.precision);
-  return {checked_mul(setup.seq_len, setup.micro_batch), m.hidden_size, m.q_dim(), m.kv_dim(), m.intermediate_size,
-          m.num_heads, setup.seq_len, setup.micro_batch, m.head_dim, m.rotary_dim, pb.residual, pb.compute,
-          setup.precision == Precision::kAmp, setup.kernels};
+  Dims d{checked_mul(setup.seq_len, setup.micro_batch), m.hidden_size, m.q_dim(), m.kv_dim(), m.intermediate_size,
+         m.num_heads, setup.seq_len, setup.micro_batch, m.head_dim, m.rotary_dim, pb.residual, pb.compute,
+         setup.precision == Precision::kAmp, setup.kernels};
+  d.Tn = d.T;
+  return d;
 }
 
 void norm_saved(const NormOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   const char* src = norm_source(op.kind);
   const Bytes n = checked_mul(op.width, op.rows_per_token);  // elements per token
   const Bytes in_bytes = op.input_in_compute_dtype ? x.e : x.r;
-  const Bytes rows = checked_mul(x.T, op.rows_per_token);
+  // A norm of the residual stream is sequence-sharded under sequence parallelism; a QK-norm
+  // reads the head-sharded projection output, which holds the whole sequence.
+  const Bytes tokens = op.input_in_compute_dtype ? x.T : x.Tn;
+  const Bytes rows = checked_mul(tokens, op.rows_per_token);
   if (x.kernels.fused_norm) {
     fused_norm_saved(op, x, out);
   } else if (op.kind == NormKind::kLayerNorm) {
     if (!op.input_already_saved) {
-      add(out, op.name + ".input", checked_product({in_bytes, x.T, n}), fmt::format("{}·T·h: the input, saved by layer_norm", in_bytes), src, op.region);
+      add(out, op.name + ".input", checked_product({in_bytes, tokens, n}), fmt::format("{}·T·h: the input, saved by layer_norm", in_bytes), src, op.region);
     }
     add(out, op.name + ".mean_rstd", checked_product({8, rows}), "8·T: fp32 mean and rstd per row (CUDA accumulate type)", src, op.region);
   } else {
-    add(out, op.name + ".fp32_input", checked_product({4, x.T, n}),
-        fmt::format("4·T·h: fp32 copy of the input saved by pow and mul ({} B × {} × {})", 4, x.T, n), src, op.region);
+    add(out, op.name + ".fp32_input", checked_product({4, tokens, n}),
+        fmt::format("4·T·h: fp32 copy of the input saved by pow and mul ({} B × {} × {})", 4, tokens, n), src, op.region);
     add(out, op.name + ".rstd", checked_product({4, rows}), "4·T: fp32 rsqrt(var + eps) saved by mul", src, op.region);
     // LlamaRMSNorm casts x·rstd back to the input dtype before `weight *` (saves that cast);
     // the fp32-scale norms multiply in fp32 (save the fp32 normalised tensor).
     const Bytes normalized = op.kind == NormKind::kRmsFp32Scale ? 4 : in_bytes;
-    if (!op.frozen_weight) add(out, op.name + ".normalized", checked_product({normalized, x.T, n}),
+    if (!op.frozen_weight) add(out, op.name + ".normalized", checked_product({normalized, tokens, n}),
         fmt::format("{}·T·h: normalised input saved by the trainable weight multiply", normalized), src, op.region);
   }
   if (op.consumers == 0) return;
   if (x.amp) {
     // Autocast casts the fp32 norm output separately for each Linear that reads it.
-    add(out, op.name + ".output_casts", checked_product({op.consumers, 2, x.T, n}),
+    add(out, op.name + ".output_casts", checked_product({op.consumers, 2, tokens, n}),
         fmt::format("{}×2·T·h: bf16 autocast casts of the output, one per Linear", op.consumers),
         "aten/src/ATen/autocast_mode.cpp cached_cast (activations are not cached)", op.region);
   } else {
-    add(out, op.name + ".output", checked_product({in_bytes, x.T, n}),
+    add(out, op.name + ".output", checked_product({in_bytes, tokens, n}),
         fmt::format("{}·T·h: norm output, saved once by the Linears that read it", in_bytes), src, op.region);
   }
 }
 
 void linear_input_saved(const LinearInputOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   if (x.amp) {
-    add(out, op.name + ".input_casts", checked_product({op.consumers, 2, x.T, x.h}),
+    add(out, op.name + ".input_casts", checked_product({op.consumers, 2, x.Tn, x.h}),
         fmt::format("{}×2·T·h: bf16 autocast casts of the residual stream, one per Linear", op.consumers),
         "aten/src/ATen/autocast_mode.cpp cached_cast", op.region);
   } else {
-    add(out, op.name + ".input", checked_product({x.r, x.T, x.h}),
+    add(out, op.name + ".input", checked_product({x.r, x.Tn, x.h}),
         fmt::format("{}·T·h: the residual stream, saved once by the Linears that read it", x.r), "torch nn.Linear saves its input",
         op.region);
   }

@@ -31,6 +31,7 @@ struct Dims {
   Bytes r, e;  ///< residual and compute bytes
   bool amp;
   KernelSet kernels;  ///< fused kernels replacing the eager ops (ops_fused.cpp)
+  Bytes Tn = 0;  ///< tokens of the sequence-sharded region (norms, the residual stream): T, or T / tp with sequence parallelism
 };
 
 Dims dims_of(const ModelConfig& m, const TrainingSetup& setup);

@@ -28,10 +28,10 @@ struct LayerShape {
   std::uint64_t at_attn_matmul = 0;
 };
 
-LayerShape layer_shape(const StepContext& ctx) {
+LayerShape layer_shape(const StepContext& ctx, bool head) {
   const ParameterCounts& pc = ctx.params;
   LayerShape s;
-  s.head = checked_mul(ctx.model.vocab_size, ctx.model.hidden_size);
+  s.head = head ? checked_mul(ctx.model.vocab_size, ctx.model.hidden_size) : 0;
   s.layer_matmul = (pc.matmul_weights - s.head) / ctx.model.num_layers;
   for (const auto& t : pc.tensors) {
     if (t.backward_region == BackwardRegion::kOutput) {
@@ -176,7 +176,7 @@ void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
     // The fused linear cross-entropy computed lm_head's input and weight gradients in its
     // forward; its backward only scales them. No logits or logits gradient exist.
     m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes, "gradients stored by the fused loss (no logits)");
-  } else if (i == kBackwardHead) {
+  } else if (i == kBackwardHead && (p.mp == nullptr || p.mp->head)) {
     const TrainingSetup& s = ctx.setup;
     const Bytes logits_grad = checked_product({precision_bytes(s.precision).compute, s.seq_len, s.micro_batch, ctx.model.vocab_size});
     m.add(ComponentId::kLogitsLoss, logits_grad, "gradient of the logits");
@@ -189,7 +189,7 @@ constexpr std::array kStepInstants = {kForwardLoss, kForwardLastLayer, kBackward
 }  // namespace
 
 std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& policy, const StepParts& parts) {
-  const LayerShape shape = layer_shape(ctx);
+  const LayerShape shape = layer_shape(ctx, parts.mp == nullptr || parts.mp->head);
   std::vector<Moment> timeline = {parts.load.moment};
   for (Instant i : kStepInstants) {
     const bool in_bwd = ctx.setup.optimizer_in_backward;
@@ -197,13 +197,14 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
     // stepped at once, meets the logits' gradient.
     if (!policy.has(i) && !(in_bwd && i == kBackwardHead)) continue;
     if (i == kStep && in_bwd) continue;
-    Moment m{i, std::string(info(i).label), {}};
+    Moment m{i, parts.mp != nullptr ? stage_label(i, *parts.mp) : std::string(info(i).label), {}};
     states_at(i, ctx, parts, shape, m);
     policy.buffers_at(i, ctx, parts.rank, m);
     autocast_at(i, ctx, parts, shape, m);
     activations_at(i, ctx, parts, m);
     loss_at(i, ctx, parts, m);
     m.add(ComponentId::kCublasWorkspace, parts.cublas.bytes);
+    if (parts.mp != nullptr) model_parallel_at(i, *parts.mp, m);
     timeline.push_back(std::move(m));
   }
   return timeline;

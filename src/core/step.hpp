@@ -9,6 +9,8 @@
 #include <vramcalc/logits_loss.hpp>
 #include <vramcalc/timeline.hpp>
 
+#include "core/model_parallel.hpp"
+
 namespace vramcalc {
 
 /// The terms the timeline is made of.
@@ -19,6 +21,7 @@ struct StepParts {
   const LogitsLoss& loss;
   const Term& cublas;
   const LoadPhase& load;
+  const ModelParallelTerms* mp = nullptr;  ///< tensor/context/pipeline parallelism's buffers; nullptr without
 };
 
 /// Every moment of the step that `policy` has, in time order.

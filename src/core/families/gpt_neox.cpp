@@ -28,8 +28,8 @@ std::vector<ParamTensor> parameters(const ModelConfig& m) {
   build::embedding(t, m, "embed_in.weight");
   build::norm(t, "layers.*.input_layernorm", h, L, true, kInput);
   build::norm(t, "layers.*.post_attention_layernorm", h, L, true, kAfterAttention);
-  build::linear(t, "layers.*.attention.query_key_value", 3 * h, h, L, m.attention_bias, kInput);
-  build::linear(t, "layers.*.attention.dense", h, h, L, m.attention_bias, kAfterAttention);
+  build::linear(t, "layers.*.attention.query_key_value", 3 * m.q_dim(), h, L, m.attention_bias, kInput);
+  build::linear(t, "layers.*.attention.dense", h, m.q_dim(), L, m.attention_bias, kAfterAttention);
   build::linear(t, "layers.*.mlp.dense_h_to_4h", m.intermediate_size, h, L, true, kAfterAttention);
   build::linear(t, "layers.*.mlp.dense_4h_to_h", h, m.intermediate_size, L, true, kOutput);
   build::head(t, m, "final_layer_norm", true, "embed_out");

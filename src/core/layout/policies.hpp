@@ -27,6 +27,19 @@ class ZeroPolicy final : public LayoutPolicy {
   ZeroSettings z_;
 };
 
+/// Megatron-LM: DDP's fp32 main_grad buffer over every parameter of the rank, fp32 master and
+/// Adam states whole or sharded by the distributed optimizer (src/core/layout/megatron.cpp).
+class MegatronPolicy final : public LayoutPolicy {
+ public:
+  explicit MegatronPolicy(MegatronOptimizer kind) : kind_(kind) {}
+  RankStates rank_states(const StepContext& ctx, const ModelStates& full) const override;
+  void buffers_at(Instant instant, const StepContext& ctx, const RankStates& rank, Moment& m) const override;
+  LoadPhase load(const StepContext& ctx, const LoadSetup& load) const override;
+
+ private:
+  MegatronOptimizer kind_;
+};
+
 /// Host RAM of from_pretrained when every rank materialises the whole model.
 Term host_full_model(const StepContext& ctx, Bytes load_bytes);
 /// GPU terms of moving the whole model to the GPU and building the fp32 master copy.

@@ -36,10 +36,12 @@ void validate_layout(const ParallelLayout& layout) {
   if (z.offload_optimizer.ratio < 1.0 && z.stage != 3) {
     throw InputError(field::kOffloadOptimizerRatio, fmt::format("{}", z.offload_optimizer.ratio), "a partial offload ratio needs ZeRO stage 3");
   }
+  validate_model_parallel_layout(layout);
 }
 
 std::unique_ptr<LayoutPolicy> make_policy(const ParallelLayout& layout) {
   validate_layout(layout);
+  if (layout.megatron != MegatronOptimizer::kNone) return std::make_unique<MegatronPolicy>(layout.megatron);
   if (layout.zero.stage == 0) return std::make_unique<ReplicatePolicy>();
   return std::make_unique<ZeroPolicy>(layout.zero);
 }

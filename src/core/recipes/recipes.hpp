@@ -5,4 +5,6 @@
 
 #include <vramcalc/recipe.hpp>
 
-namespace vramcalc::recipes {}  // namespace vramcalc::recipes
+namespace vramcalc::recipes {
+Recipe megatron();  ///< megatron.cpp
+}  // namespace vramcalc::recipes
