@@ -13,7 +13,7 @@ namespace vramcalc {
 /// The model families vramcalc models op for op. Each maps to one HF `model_type`; each is one
 /// file in src/core/families/ (architecture.hpp).
 enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2,
-                    kGpt2, kPhi, kStarcoder2, kGemma3, kBloom };
+                    kGpt2, kPhi, kStarcoder2, kGemma3, kBloom, kBert, kRoberta };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);
@@ -49,6 +49,7 @@ struct ModelConfig {
   std::uint64_t checkpoint_dtype_bytes = 4;  ///< bytes per parameter of config.torch_dtype (fp32 when absent)
   std::uint64_t max_position_embeddings = 0;  ///< rows of a learned absolute position table (GPT-2 wpe), else 0
   bool lm_head_bias = false;              ///< lm_head has a bias (Phi)
+  std::uint64_t type_vocab_size = 0;      ///< rows of the token-type embedding (BERT, RoBERTa), else 0
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

@@ -70,7 +70,7 @@ const std::vector<FamilySpec>& family_specs() {
                                                 gemma_family(Family::kGemma2), phi3_family(), gpt_neox_family(),
                                                 falcon_family(), qwen3_family(), olmo2_family(),
                                                 gpt2_family(), phi_family(), starcoder2_family(), gemma3_family(),
-                                                bloom_family()};
+                                                bloom_family(), bert_family(), roberta_family()};
   return specs;
 }
 
