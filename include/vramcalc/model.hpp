@@ -50,6 +50,7 @@ struct ModelConfig {
   std::uint64_t max_position_embeddings = 0;  ///< rows of a learned absolute position table (GPT-2 wpe), else 0
   bool lm_head_bias = false;              ///< lm_head has a bias (Phi)
   std::uint64_t type_vocab_size = 0;      ///< rows of the token-type embedding (BERT, RoBERTa), else 0
+  bool loss_in_logits_dtype = false;      ///< CrossEntropyLoss on the logits as they are, no .float() (BertForMaskedLM)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

@@ -28,6 +28,7 @@ void read(const ConfigReader& c, ModelConfig& m) {
   m.attention_bias = true;
   m.linear_bias = true;
   m.lm_head_bias = true;
+  m.loss_in_logits_dtype = true;  // BertForMaskedLM / RobertaForMaskedLM: CrossEntropyLoss()(scores.view(-1, V), labels)
   m.hidden_act = "gelu";  // BertConfig default (the config's value overrides)
 }
 
