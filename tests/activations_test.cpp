@@ -255,4 +255,10 @@ TEST_CASE("BERT and RoBERTa MLM save what transformers 5.24 saves", "[activation
   CHECK(activations(parse_model_config(roberta, "test"), setup).per_layer == 264'192);
   setup.attention = Attention::kEager;
   CHECK(activations(mb, setup).per_layer == 295'936);
+  // bf16 weights, no autocast: CrossEntropyLoss on bf16 logits saves a bf16 log_softmax and a 2 B
+  // total_weight (measured outside total 174,850 B = 128,002 loss + the rest as in fp32 at 2 B).
+  setup.precision = Precision::kBf16;
+  CHECK(logits_loss(mb, setup).saved.bytes == 2 * T * 1000 + 2);
+  setup.precision = Precision::kAmp;
+  CHECK(logits_loss(mb, setup).saved.bytes == 4 * T * 1000 + 4);
 }
