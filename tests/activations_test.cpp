@@ -236,3 +236,33 @@ TEST_CASE("BLOOM saves what transformers 5.24 saves and runs eager attention", "
   setup.attention = Attention::kSdpa;
   CHECK(activations(m, setup).per_layer == 3'149'824);
 }
+
+// BERT / RoBERTa with the MLM head (h 64, L 2, a 4, I 256, V 1000, s 32, b 2, fp32, dropout 0),
+// measured with saved_tensors_hooks on transformers 5.24 BertForMaskedLM / RobertaForMaskedLM
+// (storages counted once, parameters and the position_ids buffer excluded): per layer SDPA
+// 264,192 B, eager 295,936 B; outside the layers (ids, embedding LayerNorm, MLM transform and
+// its LayerNorm, decoder input) BERT 83,712 B, RoBERTa 84,480 B; log_softmax 4·T·V + 4 B.
+TEST_CASE("BERT and RoBERTa MLM save what transformers 5.24 saves", "[activations][families]") {
+  const std::string bert =
+      R"({"model_type":"bert","vocab_size":1000,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":256})";
+  const std::string roberta =
+      R"({"model_type":"roberta","vocab_size":1000,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":256,"max_position_embeddings":514,"type_vocab_size":1,"pad_token_id":1})";
+  constexpr Bytes T = 64, h = 64, I = 256, s = 32, b = 2, a = 4;
+  TrainingSetup setup = setup_for(s, b, Precision::kFp32, Attention::kSdpa);
+  const ModelConfig mb = parse_model_config(bert, "test");
+  // q/k/v input, q, k, v, out, LN1 input and output, LN2 input; fc1 output, fc2 input; lse; stats.
+  CHECK(activations(mb, setup).per_layer == 4 * 8 * T * h + 4 * 2 * T * I + 4 * b * a * s + 2 * 8 * T);
+  CHECK(activations(mb, setup).per_layer == 264'192);
+  CHECK(activations(mb, setup).outside == 83'712);
+  CHECK(logits_loss(mb, setup).saved.bytes == 4 * T * 1000 + 4);
+  CHECK(activations(parse_model_config(roberta, "test"), setup).outside == 84'480);
+  CHECK(activations(parse_model_config(roberta, "test"), setup).per_layer == 264'192);
+  setup.attention = Attention::kEager;
+  CHECK(activations(mb, setup).per_layer == 295'936);
+  // bf16 weights, no autocast: CrossEntropyLoss on bf16 logits saves a bf16 log_softmax and a 2 B
+  // total_weight (measured outside total 174,850 B = 128,002 loss + the rest as in fp32 at 2 B).
+  setup.precision = Precision::kBf16;
+  CHECK(logits_loss(mb, setup).saved.bytes == 2 * T * 1000 + 2);
+  setup.precision = Precision::kAmp;
+  CHECK(logits_loss(mb, setup).saved.bytes == 4 * T * 1000 + 4);
+}

@@ -132,8 +132,8 @@ TEST_CASE("each bad input gets its one-line error", "[cli][errors]") {
   const TempFile kv("bad_kv.json", R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2,
                        "num_attention_heads": 32, "num_key_value_heads": 6, "intermediate_size": 8, "vocab_size": 8})");
   expect_input_error("--model " + kv.path, "num_key_value_heads: '6'");
-  const TempFile type("bad_type.json", R"({"model_type": "bert", "hidden_size": 8})");
-  expect_input_error("--model " + type.path, "model_type: 'bert': unsupported");
+  const TempFile type("bad_type.json", R"({"model_type": "mamba", "hidden_size": 8})");
+  expect_input_error("--model " + type.path, "model_type: 'mamba': unsupported");
 }
 
 TEST_CASE("a config.json path works like a built-in name", "[cli]") {

@@ -48,6 +48,7 @@ struct AttentionOp {
   bool rope = true;              ///< q and k are rotated (new tensors); false: q, k, v are views of the projections (GPT-2)
   bool softmax_in_input_dtype = false;  ///< eager softmax without dtype=float32 (GPT-2): the probabilities stay in e
   bool eager_only = false;       ///< no SDPA path in transformers (BLOOM's ALiBi attention): always eager
+  bool bidirectional = false;    ///< encoder self-attention (BERT): no causal mask, none at all without padding
 };
 
 enum class MlpKind {
@@ -72,6 +73,10 @@ struct MlpOp {
   bool product_saved = true;  ///< the second Linear saves its input (false: frozen and unadapted)
 };
 
+/// The int64 id tensors an encoder's embeddings save (BERT: token types gathered from a buffer;
+/// RoBERTa: positions computed from the input ids, and the token types gathered by them).
+enum class EncoderIds { kNone, kBert, kRoberta };
+
 using LayerOp = std::variant<NormOp, LinearInputOp, AttentionOp, MlpOp>;
 
 /// One decoder layer, in forward order.
@@ -82,6 +87,8 @@ struct LayerSpec {
   std::uint64_t rope_tables = 1;         ///< cos/sin table pairs alive (Gemma 3: global and local), 0 without RoPE
   bool learned_positions = false;        ///< absolute position embedding (GPT-2 wpe): its backward saves the position ids
   bool embedding_layernorm = false;      ///< a LayerNorm right after the embedding (BLOOM word_embeddings_layernorm)
+  bool mlm_head = false;                 ///< masked-LM head: transform Linear + GELU before final_norm (BERT, RoBERTa)
+  EncoderIds encoder_ids = EncoderIds::kNone;
 };
 
 /// Reads config.json keys for a family's own fields (errors name the key and the file).

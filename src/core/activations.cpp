@@ -183,6 +183,27 @@ void describe_layer(const std::vector<SavedTensor>& saved, const MlpOp& mlp, con
   act.forward_transient = eager_forward_transient(setup, x);
 }
 
+// Encoders (BERT, RoBERTa): the int64 ids the embeddings save, and the MLM head's transform
+// (its Linear saves the last hidden state, GELU saves the Linear's output) before its LayerNorm.
+void describe_encoder_outside(const LayerSpec& spec, const Dims& x, Activations& act) {
+  if (spec.encoder_ids == EncoderIds::kBert) {
+    act.outside_parts.push_back({"token_type_ids", checked_mul(8, x.s), "8·s: int64 token types gathered from the zero buffer, saved by their embedding",
+                                 "transformers models/bert/modeling_bert.py BertEmbeddings.forward (torch.gather; position_ids are a buffer view)"});
+  } else if (spec.encoder_ids == EncoderIds::kRoberta) {
+    act.outside_parts.push_back({"position_and_token_type_ids", checked_mul(16, x.T),
+                                 "2 × 8·T: int64 positions from the input ids and token types gathered by them, saved by the embeddings",
+                                 "transformers models/roberta/modeling_roberta.py create_position_ids_from_input_ids, RobertaEmbeddings.forward"});
+  }
+  if (!spec.mlm_head) return;
+  const char* src = "transformers models/bert/modeling_bert.py BertPredictionHeadTransform (dense, gelu, LayerNorm); torch nn.Linear saves its input";
+  const Bytes in = x.amp ? 2 : x.r;
+  act.outside_parts.push_back({"mlm_head.dense_input", checked_product({in, x.T, x.h}),
+                               fmt::format("{}·T·h: the last hidden state{}, saved by the transform Linear", in, x.amp ? " cast to bf16" : ""), src});
+  act.outside_parts.push_back({"mlm_head.gelu_input", checked_product({x.e, x.T, x.h}),
+                               fmt::format("{}·T·h: the transform Linear's output, saved by GELU", x.e), src});
+  act.final_norm_saved += checked_product({in + x.e, x.T, x.h});
+}
+
 // Outside the layers: embedding ids, RoPE tables, the final norm. The fused linear
 // cross-entropy computes lm_head's input gradient in its forward and saves neither the hidden
 // states nor the logits (Liger-Kernel ops/fused_linear_cross_entropy.py), so nobody saves the
@@ -210,6 +231,7 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
     act.outside_parts.push_back({"position_ids", checked_mul(8, x.s), "8·s: int64 position ids saved by the position embedding's backward",
                                  "transformers models/gpt2/modeling_gpt2.py GPT2Model.forward (wpe(position_ids))"});
   }
+  describe_encoder_outside(spec, x, act);
   std::vector<SavedTensor> norm;
   const bool head_input = head_saves_input && !frozen_head;
   norm_saved({"final_norm", spec.final_norm, x.h, 1, head_input ? Bytes{1} : Bytes{0}, false, false, BackwardRegion::kNone, frozen_head},
@@ -223,7 +245,14 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
 
 // Shared masks alive during the forward only: eager builds a 4-D float causal mask (plus a
 // sliding one when the model mixes layer kinds); SDPA gets boolean masks for masked layers.
-Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers) {
+Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers, bool bidirectional) {
+  if (setup.attention == Attention::kEager && bidirectional) {
+    // create_bidirectional_mask returns None without padding; with it, a 4-D float padding mask.
+    return component_term(ComponentId::kAttentionMask, setup.explicit_mask ? checked_product({x.r, x.b, x.s, x.s}) : 0,
+                          setup.explicit_mask ? fmt::format("{}·b·s²: 4-D float padding mask in the hidden dtype", x.r)
+                                              : "no mask (bidirectional encoder, no padding)",
+                          "transformers masking_utils create_bidirectional_mask", true);
+  }
   if (setup.attention == Attention::kEager) {
     const Bytes kinds = (m.sliding_layers > 0 && m.sliding_layers < m.num_layers) ? 2 : 1;
     return component_term(ComponentId::kAttentionMask, checked_product({kinds, x.r, x.b, x.s, x.s}),
@@ -303,7 +332,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested, st
                                                       : "per-op derivation of the HF decoder layer (see per_layer_parts); checkpointing: torch.utils.checkpoint keeps layer inputs") +
                                  kernel_note(setup.kernels),
                              true);
-  act.forward_masks = forward_masks(m, setup, x, masked_layers);
+  act.forward_masks = forward_masks(m, setup, x, masked_layers, attention_of(spec)->bidirectional);
   act.backward_working = component_term(
       ComponentId::kLayerBackward, checked_add(checked_add(act.kept_per_layer, act.recompute), act.backward_transient),
       fmt::format("the layer in backward: kept {} + recomputed {} − released so far + gradient buffers "

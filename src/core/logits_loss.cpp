@@ -23,6 +23,7 @@ constexpr Bytes kTotalWeight = 4;
 struct LossShape {
   Bytes T, V, N, el, upcast, softcap;
   std::string softcap_note;
+  Bytes lsm = 4;  // log_softmax element bytes: fp32 after the upcast, else the logits dtype
 };
 
 LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
@@ -30,25 +31,34 @@ LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
   const Bytes T = checked_mul(setup.seq_len, setup.micro_batch);
   const Bytes el = pb.compute;  // logits dtype: lm_head output (bf16 under autocast)
   const Bytes softcap = m.final_logit_softcapping > 0.0 ? el : 0;
-  return {T, m.vocab_size, checked_mul(T, m.vocab_size), el, el == 4 ? Bytes{0} : Bytes{4}, softcap,
-          softcap ? fmt::format(" + {}·N tanh soft-cap output", softcap) : ""};
+  LossShape x{T, m.vocab_size, checked_mul(T, m.vocab_size), el, el == 4 ? Bytes{0} : Bytes{4}, softcap,
+               softcap ? fmt::format(" + {}·N tanh soft-cap output", softcap) : ""};
+  // The MLM heads call CrossEntropyLoss on the logits as they are: without autocast (which
+  // runs cross_entropy in fp32) log_softmax and its grads stay in the logits dtype.
+  if (m.loss_in_logits_dtype && setup.precision != Precision::kAmp) {
+    x.upcast = 0;
+    x.lsm = el;
+  }
+  return x;
 }
 
 LogitsLoss full_loss(const LossShape& x) {
   const Bytes N = x.N, T = x.T, V = x.V, el = x.el, upcast = x.upcast, softcap = x.softcap;
   const std::string& softcap_note = x.softcap_note;
   LogitsLoss out;
-  const Bytes fwd_per = el + upcast + 4 + softcap;
-  out.forward = {"logits_loss", checked_add(checked_mul(N, fwd_per), kTotalWeight),
-                 fmt::format("{}·N logits + {}·N fp32 upcast + 4·N log_softmax output{} + 4 B total_weight (N = T·V = {} × {})", el,
-                             upcast, softcap_note, T, V),
+  const Bytes lsm = x.lsm;
+  const Bytes tw = lsm == 4 ? kTotalWeight : lsm;  // total_weight has the loss dtype
+  const Bytes fwd_per = el + upcast + lsm + softcap;
+  out.forward = {"logits_loss", checked_add(checked_mul(N, fwd_per), tw),
+                 fmt::format("{}·N logits + {}·N fp32 upcast + {}·N log_softmax output{} + {} B total_weight (N = T·V = {} × {})", el,
+                             upcast, lsm, softcap_note, tw, T, V),
                  "transformers loss/loss_utils.py ForCausalLMLoss (logits.float(), cross_entropy)", true};
-  out.saved = {"logits_loss", checked_add(checked_mul(N, 4 + softcap), kTotalWeight),
-               fmt::format("4·N log_softmax output{} + 4 B total_weight", softcap_note),
+  out.saved = {"logits_loss", checked_add(checked_mul(N, lsm + softcap), tw),
+               fmt::format("{}·N log_softmax output{} + {} B total_weight", lsm, softcap_note, tw),
                "torch log_softmax saves its result; NllLossBackward0 saves nll_loss_forward's fp32 total_weight", true};
-  out.backward = {"logits_loss", checked_add(checked_mul(N, 12 + softcap), kTotalWeight),
-                  fmt::format("4·N saved log-probs + 4·N nll grad + 4·N log_softmax grad{} + 4 B total_weight (N = {} × {})",
-                              softcap_note, T, V),
+  out.backward = {"logits_loss", checked_add(checked_mul(N, 3 * lsm + softcap), tw),
+                  fmt::format("{0}·N saved log-probs + {0}·N nll grad + {0}·N log_softmax grad{1} + {2} B total_weight (N = {3} × {4})",
+                              lsm, softcap_note, tw, T, V),
                   "torch log_softmax_backward_data / nll_loss_backward (dense fp32 grads)", true};
   return out;
 }

@@ -22,13 +22,17 @@ Bytes qkv_storage(const Dims& x) { return checked_product({x.e, x.T, x.qd + 2 * 
 // q (after RoPE), k and v as the SDPA kernel saves them.
 void sdpa_qkv_saved(const AttentionOp& op, const Dims& x, bool repeated, std::vector<SavedTensor>& out) {
   const char* src = "torch SDPA flash/mem-efficient kernels save q, k, v, out, logsumexp; transformers integrations/sdpa_attention.py";
-  add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (new tensor; RoPE's muls save only cos/sin)", x.e), src);
+  if (op.rope) {
+    add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (new tensor; RoPE's muls save only cos/sin)", x.e), src);
+  } else {
+    add(out, "attn.q", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q projection output (a view, no rotation)", x.e), src);
+  }
   if (repeated) {
     add(out, "attn.k_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: k after RoPE, repeated to a heads (repeat_kv: masked SDPA)", x.e), src);
     add(out, "attn.v_repeated", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: v repeated to a heads (repeat_kv: masked SDPA)", x.e), src);
   } else {
-    add(out, "attn.k_rope", checked_product({x.e, x.T, x.kvd}),
-        fmt::format("{}·T·kvd: k after RoPE (native GQA, or one KV head expanded as a view)", x.e), src);
+    add(out, op.rope ? "attn.k_rope" : "attn.k", checked_product({x.e, x.T, x.kvd}),
+        fmt::format("{}·T·kvd: k {}", x.e, op.rope ? "after RoPE (native GQA, or one KV head expanded as a view)" : "projection output (a view, no rotation)"), src);
     if (op.fused_qkv) {
       add(out, "attn.qkv_storage", qkv_storage(x), fmt::format("{}·T·(qd+2·kvd): v is a view of the fused qkv output, keeping all of it", x.e),
           "transformers models/phi3 Phi3Attention, models/gpt_neox GPTNeoXAttention (qkv sliced into views)");

@@ -31,5 +31,7 @@ FamilySpec phi_family();
 FamilySpec starcoder2_family();
 FamilySpec gemma3_family();
 FamilySpec bloom_family();
+FamilySpec bert_family();
+FamilySpec roberta_family();
 
 }  // namespace vramcalc
