@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <vramcalc/adapters.hpp>
 #include <vramcalc/kernels.hpp>
 
-#include <vramcalc/adapters.hpp>
 namespace vramcalc {
 
 /// How weights, gradients, optimizer states and activations are stored.

@@ -81,6 +81,7 @@ void validate(const EstimateInputs& in) {
   validate_inference(in);
   if (!setup.lora.enabled() && setup.lora.base_quant != BaseQuant::kNone) {
     throw InputError(field::kBaseQuant, to_string(setup.lora.base_quant), "a quantized base trains only adapters: give a LoRA rank");
+  }
   validate_lora(in.model, setup, in.layout.gpus > 1 || in.layout.zero.stage > 0);
 }
 

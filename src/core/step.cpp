@@ -82,9 +82,12 @@ Bytes trainable_grads_made(Instant i, const StepContext& ctx, const ModelStates&
     const bool done = t.backward_region == BackwardRegion::kOutput ||
                       (!is_mlp(i) && t.backward_region == BackwardRegion::kAfterAttention);
     if (done) in_layer += t.numel();
+  }
   const std::uint64_t earlier = is_last_layer(i) ? 0 : checked_mul(layer, ctx.model.num_layers - 1);
   const std::uint64_t made = head + earlier + in_layer;
   return pc.trainable == 0 ? 0 : s.gradients.bytes / pc.trainable * made;
+}
+
 void states_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
   const ModelStates& s = p.rank.states;
   m.add(ComponentId::kWeights, s.weights.bytes);
