@@ -84,10 +84,12 @@ void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, con
       if (!t.name.ends_with(suffix)) continue;
       found = true;
       const std::string module = t.name.substr(0, t.name.size() - 7);
-      adapters.push_back({module + ".lora_A.default.weight", r, t.cols, t.count, false, false, t.scope, true, t.backward_region,
-                          lora.adapter_bytes});
-      adapters.push_back({module + ".lora_B.default.weight", t.rows, r, t.count, false, false, t.scope, true, t.backward_region,
-                          lora.adapter_bytes});
+      adapters.push_back({.name = module + ".lora_A.default.weight", .rows = r, .cols = t.cols, .count = t.count,
+                          .scope = t.scope, .trainable = true, .backward_region = t.backward_region,
+                          .dtype_bytes = lora.adapter_bytes});
+      adapters.push_back({.name = module + ".lora_B.default.weight", .rows = t.rows, .cols = r, .count = t.count,
+                          .scope = t.scope, .trainable = true, .backward_region = t.backward_region,
+                          .dtype_bytes = lora.adapter_bytes});
     }
     if (!found) throw InputError(field::kLoraTargets, target, "the model has no Linear of this name (fused projections are not adaptable by name)");
   }
