@@ -45,6 +45,7 @@ enum class ComponentId {
   kAllocatorReserve,
   kCudaContext,
   kNcclBuffers,
+  kAllGatherBuffer,
 };
 
 struct ComponentInfo {

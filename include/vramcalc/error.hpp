@@ -44,6 +44,10 @@ inline constexpr const char* kDsGpusPerNode = "deepspeed_estimate.gpus_per_node"
 inline constexpr const char* kDsBufferFactor = "deepspeed_estimate.additional_buffer_factor";
 inline constexpr const char* kRecipe = "recipe";  ///< a framework recipe name (vramcalc/recipe.hpp)
 inline constexpr const char* kSizes = "sizes";  ///< an intermediate byte count (overflow)
+inline constexpr const char* kFsdp = "layout.fsdp.version";
+inline constexpr const char* kReshardAfterForward = "layout.fsdp.reshard_after_forward";
+inline constexpr const char* kParamDtype = "layout.fsdp.param_dtype";
+inline constexpr const char* kReduceDtype = "layout.fsdp.reduce_dtype";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

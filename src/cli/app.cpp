@@ -150,6 +150,10 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
   app.add_option("--recipe", o.recipe, "A framework's defaults (see `vramcalc recipes`); flags you give override its knobs");
+  app.add_option("--fsdp", o.fsdp, "PyTorch FSDP over the data-parallel ranks: 2 (fully_shard per decoder block + root); not with --zero");
+  app.add_option("--reshard-after-forward", o.reshard_after_forward, "FSDP2 blocks free their gathered parameters after forward: true|false (default true)");
+  app.add_option("--param-dtype", o.param_dtype, "FSDP MixedPrecisionPolicy param_dtype: bf16|fp32 (default: bf16 for mixed/bf16, else fp32)");
+  app.add_option("--reduce-dtype", o.reduce_dtype, "FSDP MixedPrecisionPolicy reduce_dtype: bf16|fp32 (default: fp32 for mixed, else the param dtype)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -185,6 +189,10 @@ constexpr FlagName kFlags[] = {
     {field::kDsNodes, "--nodes"},
     {field::kDsGpusPerNode, "--gpus-per-node"},
     {field::kRecipe, "--recipe"},
+    {field::kFsdp, "--fsdp"},
+    {field::kReshardAfterForward, "--reshard-after-forward"},
+    {field::kParamDtype, "--param-dtype"},
+    {field::kReduceDtype, "--reduce-dtype"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -376,6 +384,10 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
     in.load.dtype_bytes = 2;
   } else if (o.load_dtype != "auto") {
     throw InputError("--load-dtype", o.load_dtype, "expected auto (the checkpoint's torch_dtype), fp32, bf16 or fp16");
+  }
+  for (const auto& [id, value] : {std::pair{field::kFsdp, &o.fsdp}, std::pair{field::kReshardAfterForward, &o.reshard_after_forward},
+                                   std::pair{field::kParamDtype, &o.param_dtype}, std::pair{field::kReduceDtype, &o.reduce_dtype}}) {
+    if (!value->empty()) apply_change(in, {id, *value});
   }
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;

@@ -33,6 +33,7 @@ constexpr std::array kTable = {
     ComponentInfo{kAllocatorReserve, "allocator_reserve", "caching allocator reserve", TK::kReserve, SU::kNone, false},
     ComponentInfo{kCudaContext, "cuda_context", "CUDA context and libraries", TK::kNonPytorch, SU::kNone, false},
     ComponentInfo{kNcclBuffers, "nccl_buffers", "NCCL communication buffers", TK::kNonPytorch, SU::kNone, false},
+    ComponentInfo{kAllGatherBuffer, "all_gather_buffer", "FSDP flat all-gather output", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {

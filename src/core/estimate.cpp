@@ -137,8 +137,9 @@ Estimate estimate(const EstimateInputs& in) {
   const StepContext ctx{est.inputs.model, est.params, est.inputs.setup, est.inputs.layout};
   const ModelStates full = model_states(est.params, ctx.setup);
   const RankStates rank = policy->rank_states(ctx, full);
-  est.activations = activations(ctx.model, ctx.setup);
-  const LogitsLoss loss = logits_loss(ctx.model, ctx.setup);
+  const TrainingSetup compute = policy->compute_setup(ctx.setup);  // FSDP's param_dtype casts the compute
+  est.activations = activations(ctx.model, compute);
+  const LogitsLoss loss = logits_loss(ctx.model, compute);
   const Term cublas = cublas_workspace(in.gpu);
   est.load = policy->load(ctx, in.load);
   est.host = policy->host(ctx, full);
