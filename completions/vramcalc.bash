@@ -10,7 +10,7 @@ _vramcalc() {
   local estimate="--model --seq --batch --grad-accum --precision --optimizer --attention --grad-ckpt --loss --mask
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
-    --cpu-mem --deepspeed --recipe"
+    --cpu-mem --deepspeed --recipe --fsdp --reshard-after-forward --param-dtype --reduce-dtype"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -28,6 +28,9 @@ _vramcalc() {
     --attention) COMPREPLY=($(compgen -W "eager sdpa" -- "$cur")); return ;;
     --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
     --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;
+    --fsdp) COMPREPLY=($(compgen -W "2" -- "$cur")); return ;;
+    --reshard-after-forward) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
+    --param-dtype|--reduce-dtype) COMPREPLY=($(compgen -W "bf16 fp32" -- "$cur")); return ;;
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
     --zero) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;
     --offload-optimizer|--offload-params) COMPREPLY=($(compgen -W "none cpu nvme" -- "$cur")); return ;;
