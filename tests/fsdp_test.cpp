@@ -134,3 +134,17 @@ TEST_CASE("apply_change sets the FSDP fields from text", "[fsdp]") {
   CHECK_THROWS_AS(apply_change(in, {field::kFsdp, "1"}), InputError);
   CHECK_THROWS_AS(apply_change(in, {field::kParamDtype, "fp16"}), InputError);
 }
+
+TEST_CASE("the torchtitan recipe selects FSDP2 with torchtitan's mixed precision; flags override it", "[fsdp][recipe]") {
+  EstimateInputs in;
+  in.model = resolve_model("llama-3.1-8b");
+  const AppliedRecipe a = apply_recipe(in, find_recipe("torchtitan"), {field::kGradCkpt});
+  CHECK(in.layout.fsdp.version == 2);
+  CHECK(in.setup.precision == Precision::kMixed);
+  CHECK(in.layout.fsdp.param_dtype_bytes == 2);
+  CHECK(in.layout.fsdp.reduce_dtype_bytes == 4);
+  CHECK(in.setup.optimizer == Optimizer::kAdamWFused);
+  CHECK(in.setup.grad_ckpt == GradCkpt::kNone);  // the user's setting stands
+  REQUIRE(a.overridden.size() == 1);
+  CHECK(a.overridden[0].field == field::kGradCkpt);
+}

@@ -5,4 +5,8 @@
 
 #include <vramcalc/recipe.hpp>
 
-namespace vramcalc::recipes {}  // namespace vramcalc::recipes
+namespace vramcalc::recipes {
+
+Recipe torchtitan();  ///< torchtitan.cpp: FSDP2, fp32 shards, bf16 compute, fp32 reduce
+
+}  // namespace vramcalc::recipes
