@@ -148,3 +148,15 @@ TEST_CASE("the torchtitan recipe selects FSDP2 with torchtitan's mixed precision
   REQUIRE(a.overridden.size() == 1);
   CHECK(a.overridden[0].field == field::kGradCkpt);
 }
+
+TEST_CASE("the hf-trainer recipe is transformers 5.x's pure bf16 with fused AdamW: 8 B/param of states", "[recipe]") {
+  EstimateInputs in;
+  in.model = resolve_model("llama-3.1-8b");
+  in.with_advice = false;
+  (void)apply_recipe(in, find_recipe("hf-trainer"), {});
+  CHECK(in.setup.precision == Precision::kBf16);
+  CHECK(in.setup.optimizer == Optimizer::kAdamWFused);
+  const Estimate est = estimate(in);
+  CHECK(est.find(ComponentId::kWeights)->size_bytes == kP * 2);
+  CHECK(est.find(ComponentId::kOptimizerStates)->size_bytes == kP * 4);
+}

@@ -8,5 +8,6 @@
 namespace vramcalc::recipes {
 
 Recipe torchtitan();  ///< torchtitan.cpp: FSDP2, fp32 shards, bf16 compute, fp32 reduce
+Recipe hf_trainer();  ///< hf_trainer.cpp: transformers 5.x Trainer defaults, pure bf16, fused AdamW
 
 }  // namespace vramcalc::recipes
