@@ -59,6 +59,18 @@ double rank_model_states(const Estimate& est) {
   return static_cast<double>(total);
 }
 
+// A record's "fsdp2" object (tools/measure/alloc_measure.py): fully_shard on each block and on the
+// root with the same reshard_after_forward, MixedPrecisionPolicy(bf16, fp32) or none.
+void apply_fsdp2(const json& f, FsdpSettings& fsdp) {
+  fsdp.version = 2;
+  fsdp.reshard_after_forward = f.at("reshard_after_forward").get<bool>();
+  fsdp.reshard_root = fsdp.reshard_after_forward;  // passed explicitly to the root's fully_shard too
+  if (f.at("mixed_precision").get<std::string>() == "bf16") {
+    fsdp.param_dtype_bytes = 2;
+    fsdp.reduce_dtype_bytes = 4;
+  }
+}
+
 // Applies the keys of `s` (a record's setup object) on top of `setup`.
 void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("seq")) setup.seq_len = s.at("seq").get<std::uint64_t>();
@@ -144,6 +156,7 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   apply_setup(r.at("setup"), in.setup);
   apply_lora(r, in.setup);
   apply_layout(r.at("setup"), in);
+  if (r.contains("fsdp2")) apply_fsdp2(r.at("fsdp2"), in.layout.fsdp);
   if (r.value("device", "") == "cpu") {
     // Measured on the CPU: no cuBLAS workspace, no CUDA context.
     GpuSpec cpu;
@@ -151,7 +164,10 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     in.gpu = cpu;
   }
   row.setup = describe(in.model, in.setup);
-  if (in.layout.gpus > 1 || in.layout.zero.stage > 0) {
+  if (in.layout.fsdp.version != 0) {
+    row.setup += fmt::format(" FSDP{} × {} ranks rf={}{}", in.layout.fsdp.version, in.layout.gpus, in.layout.fsdp.reshard_after_forward,
+                             in.layout.fsdp.param_dtype_bytes ? " mp=bf16/fp32" : "");
+  } else if (in.layout.gpus > 1 || in.layout.zero.stage > 0) {
     row.setup += fmt::format(" ZeRO-{} × {} GPUs", in.layout.zero.stage, in.layout.gpus);
   }
   const std::string phase = r.value("phase", "peak");

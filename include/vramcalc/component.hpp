@@ -51,6 +51,7 @@ enum class ComponentId {
   kSpGatherBuffer,
   kCpKvGather,
   kPpRecvInputs,
+  kAllGatherBuffer,
 };
 
 struct ComponentInfo {

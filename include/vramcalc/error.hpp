@@ -66,6 +66,10 @@ inline constexpr const char* kPpSchedule = "layout.pp_schedule";
 inline constexpr const char* kMicrobatches = "layout.microbatches";
 inline constexpr const char* kVirtualStages = "layout.virtual_stages";
 inline constexpr const char* kMegatron = "layout.megatron";
+inline constexpr const char* kFsdp = "layout.fsdp.version";
+inline constexpr const char* kReshardAfterForward = "layout.fsdp.reshard_after_forward";
+inline constexpr const char* kParamDtype = "layout.fsdp.param_dtype";
+inline constexpr const char* kReduceDtype = "layout.fsdp.reduce_dtype";
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -25,12 +25,23 @@ enum class Interconnect {
 const char* to_string(Interconnect value);
 Interconnect parse_interconnect(const std::string& text);
 
+/// PyTorch FSDP (torch.distributed.fsdp). FSDP2 = fully_shard on each decoder block and on the
+/// root (the embedding, final norm and lm_head), torch/distributed/fsdp/_fully_shard/.
+struct FsdpSettings {
+  int version = 0;                          ///< 0 = off, 2 = FSDP2 (fully_shard)
+  bool reshard_after_forward = true;        ///< blocks free their gathered parameters after forward
+  bool reshard_root = false;                ///< the root too (explicit True; default None keeps it, PR #155319)
+  std::optional<Bytes> param_dtype_bytes;   ///< MixedPrecisionPolicy.param_dtype; unset: by precision
+  std::optional<Bytes> reduce_dtype_bytes;  ///< MixedPrecisionPolicy.reduce_dtype; unset: by precision
+};
+
 struct ParallelLayout {
   std::uint64_t gpus = 1;           ///< total ranks: data-parallel × tp × cp × pp
   std::uint64_t gpus_per_node = 1;  ///< GPUs that share one host
   ZeroSettings zero;                ///< stage 0 = no ZeRO; DeepSpeed defaults otherwise
   Interconnect interconnect = Interconnect::kAuto;
   std::optional<std::uint64_t> nccl_channels;  ///< override NCCL's channel count
+  FsdpSettings fsdp;                           ///< PyTorch FSDP instead of ZeRO (version 0 = off)
 
   std::uint64_t tp = 1;             ///< tensor-parallel ranks (Megatron column/row-parallel linears)
   bool sp = false;                  ///< sequence parallelism over the tensor-parallel group

@@ -6,6 +6,7 @@
 /// make_policy().
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,11 @@ class LayoutPolicy {
   virtual void buffers_at(Instant instant, const StepContext& ctx, const RankStates& rank, Moment& m) const = 0;
   virtual LoadPhase load(const StepContext& ctx, const LoadSetup& load) const = 0;
   virtual HostMemory host(const StepContext& ctx, const ModelStates& full) const;
+  /// The setup the activations and the loss are computed in (FSDP's param_dtype casts them).
+  virtual TrainingSetup compute_setup(const TrainingSetup& setup) const { return setup; }
+  /// The gradients alive at `instant` when the layout decides them (FSDP2: each group's sharded
+  /// gradient appears at its reduce-scatter); nullopt: the step's default.
+  virtual std::optional<PhaseEntry> gradients_at(Instant instant, const StepContext& ctx, const RankStates& rank) const;
 };
 
 /// The policy of `layout` (validated first: InputError for combinations the framework rejects).

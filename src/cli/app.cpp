@@ -166,6 +166,10 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--lora-dtype", o.lora_dtype, "LoRA adapter dtype: fp32 (PEFT's default) | bf16");
   app.add_option("--base-quant", o.base_quant, "Quantized frozen base (QLoRA, bitsandbytes): none|nf4|fp4 (decoder Linears; lm_head stays)");
   app.add_flag("--no-double-quant", o.no_double_quant, "4-bit base without double quantization of the absmax (bnb_4bit_use_double_quant=False)");
+  app.add_option("--fsdp", o.fsdp, "PyTorch FSDP over the data-parallel ranks: 2 (fully_shard per decoder block + root); not with --zero");
+  app.add_option("--reshard-after-forward", o.reshard_after_forward, "FSDP2 blocks free their gathered parameters after forward: true|false (default true)");
+  app.add_option("--param-dtype", o.param_dtype, "FSDP MixedPrecisionPolicy param_dtype: bf16|fp32 (default: bf16 for mixed/bf16, else fp32)");
+  app.add_option("--reduce-dtype", o.reduce_dtype, "FSDP MixedPrecisionPolicy reduce_dtype: bf16|fp32 (default: fp32 for mixed, else the param dtype)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -223,6 +227,10 @@ constexpr FlagName kFlags[] = {
     {field::kLoraDtype, "--lora-dtype"},
     {field::kBaseQuant, "--base-quant"},
     {field::kDoubleQuant, "--no-double-quant"},
+    {field::kFsdp, "--fsdp"},
+    {field::kReshardAfterForward, "--reshard-after-forward"},
+    {field::kParamDtype, "--param-dtype"},
+    {field::kReduceDtype, "--reduce-dtype"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -447,6 +455,10 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
     throw InputError("--load-dtype", o.load_dtype, "expected auto (the checkpoint's torch_dtype), fp32, bf16 or fp16");
   }
   apply_lora_flags(o, in);
+  for (const auto& [id, value] : {std::pair{field::kFsdp, &o.fsdp}, std::pair{field::kReshardAfterForward, &o.reshard_after_forward},
+                                   std::pair{field::kParamDtype, &o.param_dtype}, std::pair{field::kReduceDtype, &o.reduce_dtype}}) {
+    if (!value->empty()) apply_change(in, {id, *value});
+  }
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

@@ -63,6 +63,10 @@ struct CliOptions {
   std::string virtual_stages;  // "" = 1
   std::string megatron_optimizer;  // "" = none
   std::string recipe;              // --recipe: a framework recipe (vramcalc/recipe.hpp)
+  std::string fsdp;                   // --fsdp 2: PyTorch FSDP2 ("" = off)
+  std::string reshard_after_forward;  // --reshard-after-forward true|false
+  std::string param_dtype;            // --param-dtype bf16|fp32 (FSDP MixedPrecisionPolicy)
+  std::string reduce_dtype;           // --reduce-dtype bf16|fp32
   std::vector<std::string> given;  // the long flags given on the command line ("--optimizer")
   std::string kernels = "hf";  // --kernels hf | liger
   bool fused_norm = false;     // --fused-norm

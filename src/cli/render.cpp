@@ -83,10 +83,29 @@ std::string describe_lora(const Estimate& est) {
                      group_digits(est.params.trainable), pct);
 }
 
+namespace {
+
+// FSDP2: ranks, resharding and the MixedPrecisionPolicy dtypes as the estimate uses them.
+std::string describe_fsdp(const ParallelLayout& l) {
+  std::string text = fmt::format("FSDP{} (fully_shard per block + root) over {} rank{} ({} node{} × {} GPU{}), reshard_after_forward {}",
+                                 l.fsdp.version, l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s",
+                                 std::min(l.gpus, l.gpus_per_node), std::min(l.gpus, l.gpus_per_node) == 1 ? "" : "s",
+                                 l.fsdp.reshard_after_forward ? "true" : "false");
+  auto dtype = [](const std::optional<Bytes>& b) { return !b ? "by precision" : *b == 2 ? "bf16" : "fp32"; };
+  if (l.fsdp.param_dtype_bytes || l.fsdp.reduce_dtype_bytes) {
+    text += fmt::format(", param_dtype {}, reduce_dtype {}", dtype(l.fsdp.param_dtype_bytes), dtype(l.fsdp.reduce_dtype_bytes));
+  }
+  if (l.gpus > 1) text += fmt::format(", interconnect {}", to_string(l.interconnect));
+  return text + "; sizes are per GPU";
+}
+
+}  // namespace
+
 std::string describe_layout(const Estimate& est) {
   const ParallelLayout& l = est.inputs.layout;
   const ZeroSettings& z = l.zero;
-  if (l.gpus == 1 && z.stage == 0 && l.megatron == MegatronOptimizer::kNone) return "";
+  if (l.gpus == 1 && z.stage == 0 && l.megatron == MegatronOptimizer::kNone && l.fsdp.version == 0) return "";
+  if (l.fsdp.version != 0) return describe_fsdp(l);
   std::string text = fmt::format("{} over {} rank{} ({} node{} × {} GPU{})", z.stage ? fmt::format("ZeRO-{}", z.stage) : "no ZeRO",
                                  l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s",
                                  std::min(l.gpus, l.gpus_per_node), std::min(l.gpus, l.gpus_per_node) == 1 ? "" : "s");

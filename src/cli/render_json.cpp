@@ -90,6 +90,14 @@ void render_json(std::ostream& out, const Estimate& est) {
                  {"stage3_param_persistence_threshold", z.stage3_param_persistence_threshold},
                  {"overlap_comm", z.overlap_comm},
                  {"contiguous_gradients", z.contiguous_gradients}};
+  if (l.fsdp.version != 0) {
+    const FsdpSettings& f = l.fsdp;
+    auto dtype = [](const std::optional<Bytes>& b) -> ojson { return b ? ojson(*b == 2 ? "bf16" : "fp32") : ojson(nullptr); };
+    j["layout"]["fsdp"] = {{"version", f.version},
+                           {"reshard_after_forward", f.reshard_after_forward},
+                           {"param_dtype", dtype(f.param_dtype_bytes)},
+                           {"reduce_dtype", dtype(f.reduce_dtype_bytes)}};
+  }
   j["recipe"] = recipe_json(est);
   ojson components = ojson::array();
   for (const auto& c : est.components) {

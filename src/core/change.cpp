@@ -110,6 +110,24 @@ bool apply_model_parallel_change(ParallelLayout& l, const Advice::Change& c) {
   return true;
 }
 
+// FSDP's fields (--fsdp, --reshard-after-forward, --param-dtype, --reduce-dtype); false when
+// `c` names none of them.
+bool apply_fsdp(FsdpSettings& f, const Advice::Change& c) {
+  auto dtype = [&]() -> Bytes {
+    if (c.value == "bf16") return 2;
+    if (c.value == "fp32") return 4;
+    throw InputError(c.field, c.value, "expected bf16 or fp32");
+  };
+  if (c.field == field::kFsdp) {
+    if (c.value != "0" && c.value != "2") throw InputError(c.field, c.value, "expected 2 (FSDP2, fully_shard) or 0 (off)");
+    f.version = c.value[0] - '0';
+  } else if (c.field == field::kReshardAfterForward) f.reshard_after_forward = boolean(c);
+  else if (c.field == field::kParamDtype) f.param_dtype_bytes = dtype();
+  else if (c.field == field::kReduceDtype) f.reduce_dtype_bytes = dtype();
+  else return false;
+  return true;
+}
+
 }  // namespace
 
 void apply_change(EstimateInputs& in, const Advice::Change& c) {
@@ -125,6 +143,7 @@ void apply_change(EstimateInputs& in, const Advice::Change& c) {
   else if (f == field::kInterconnect) in.layout.interconnect = parse_interconnect(c.value);
   else if (f == field::kNcclChannels) in.layout.nccl_channels = positive(c);
   else if (apply_model_parallel_change(in.layout, c)) return;
+  else if (apply_fsdp(in.layout.fsdp, c)) return;
   else throw InputError(f, c.value, "not a field a change can set");
 }
 

@@ -179,8 +179,9 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
                         view ? view->layout : est.inputs.layout};
   const ModelStates full = model_states(rank_params, ctx.setup);
   const RankStates rank = policy->rank_states(ctx, full);
-  est.activations = view ? rank_activations(*view) : activations(ctx.model, ctx.setup);
-  const LogitsLoss loss = view ? rank_loss(*view) : logits_loss(ctx.model, ctx.setup);
+  const TrainingSetup compute = policy->compute_setup(ctx.setup);  // FSDP's param_dtype casts the compute
+  est.activations = view ? rank_activations(*view) : activations(ctx.model, compute);
+  const LogitsLoss loss = view ? rank_loss(*view) : logits_loss(ctx.model, compute);
   const ModelParallelTerms mp = view ? model_parallel_terms(*view, loss) : ModelParallelTerms{};
   const Term cublas = cublas_workspace(in.gpu);
   est.load = policy->load(ctx, in.load);

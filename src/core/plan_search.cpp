@@ -17,7 +17,8 @@ const std::vector<LayoutOption>& plan_layouts() {
       out.push_back({"zero" + stage + (offload ? "+offload" : ""), what,
                      {{field::kZeroStage, stage},
                       {field::kOffloadOptimizer, offload ? "cpu" : "none"},
-                      {field::kOffloadParam, "none"}}});
+                      {field::kOffloadParam, "none"},
+                      {field::kFsdp, "0"}}});
     };
     add("0", false, "data parallel (DDP): every GPU holds all model states");
     add("1", false, "ZeRO-1: optimizer states sharded");
@@ -26,6 +27,8 @@ const std::vector<LayoutOption>& plan_layouts() {
     add("2", true, "ZeRO-2 with the optimizer offloaded to host RAM (ZeRO-Offload)");
     add("3", false, "ZeRO-3: parameters, gradients and optimizer states sharded");
     add("3", true, "ZeRO-3 with the optimizer offloaded to host RAM");
+    out.push_back({"fsdp2", "PyTorch FSDP2: parameters, gradients and optimizer states sharded, one block gathered at a time",
+                   {{field::kZeroStage, "0"}, {field::kOffloadOptimizer, "none"}, {field::kOffloadParam, "none"}, {field::kFsdp, "2"}}});
     return out;
   }();
   return kLayouts;

@@ -88,7 +88,8 @@ Bytes trainable_grads_made(Instant i, const StepContext& ctx, const ModelStates&
   return pc.trainable == 0 ? 0 : s.gradients.bytes / pc.trainable * made;
 }
 
-void states_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
+void states_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, const LayoutPolicy& policy,
+               Moment& m) {
   const ModelStates& s = p.rank.states;
   m.add(ComponentId::kWeights, s.weights.bytes);
   m.add(ComponentId::kMasterWeights, s.master_weights.bytes);
@@ -100,7 +101,9 @@ void states_at(Instant i, const StepContext& ctx, const StepParts& p, const Laye
   const bool persistent = p.rank.gradients_persistent || ctx.setup.grad_accum > 1;
   const char* kept = p.rank.gradients_persistent ? "gradient partition kept between steps by the layout"
                                                  : "kept across micro-batches (grad_accum > 1)";
-  if (i == kBackwardEnd || i == kStep) {
+  if (auto g = policy.gradients_at(i, ctx, p.rank)) {
+    m.add(ComponentId::kGradients, g->bytes, g->note);
+  } else if (i == kBackwardEnd || i == kStep) {
     m.add(ComponentId::kGradients, s.gradients.bytes);
   } else if (persistent) {
     m.add(ComponentId::kGradients, s.gradients.bytes, kept);
@@ -201,7 +204,7 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
     if (!policy.has(i) && !(in_bwd && i == kBackwardHead)) continue;
     if (i == kStep && in_bwd) continue;
     Moment m{i, parts.mp != nullptr ? stage_label(i, *parts.mp) : std::string(info(i).label), {}};
-    states_at(i, ctx, parts, shape, m);
+    states_at(i, ctx, parts, shape, policy, m);
     policy.buffers_at(i, ctx, parts.rank, m);
     autocast_at(i, ctx, parts, shape, m);
     activations_at(i, ctx, parts, m);

@@ -125,6 +125,39 @@ def run_compile(sp):
     return res
 
 
+class _DoneWork:
+    """What an async collective returns once _settled_collectives has finished it."""
+
+    def wait(self, *a, **k):
+        return True
+
+    def is_completed(self):
+        return True
+
+
+def _settled_collectives(torch, dist):
+    """Runs FSDP2's collectives to completion and waits until gloo's worker thread has dropped its references to their
+    tensors, so that every free happens on the main thread, where the profiler records it (see LEAK_TRIES). This
+    changes no allocation on the main thread: FSDP2 allocates the buffers before it calls the collective."""
+    def settle(orig):
+        def run(*args, async_op=False, **kw):
+            tensors = [a for a in list(args) + list(kw.values()) if isinstance(a, torch.Tensor)]
+            base = [t._use_count() for t in tensors]
+            work = orig(*args, async_op=True, **kw)
+            if work is not None:
+                work.wait()
+                del work
+            deadline = time.time() + 5.0
+            while any(t._use_count() > b for t, b in zip(tensors, base)) and time.time() < deadline:
+                time.sleep(0.0002)
+            return _DoneWork() if async_op else None
+        return run
+    for name in ("all_gather_single", "reduce_scatter_single", "all_reduce", "all_gather_into_tensor",
+                 "reduce_scatter_tensor"):
+        if hasattr(dist, name):
+            setattr(dist, name, settle(getattr(dist, name)))
+
+
 def _fsdp_worker(rank, world, sp, port, outdir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     import json
@@ -134,6 +167,7 @@ def _fsdp_worker(rank, world, sp, port, outdir):
     from torch.profiler import profile, ProfilerActivity
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
+    _settled_collectives(torch, dist)
     torch.manual_seed(0)
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -152,10 +186,37 @@ def _fsdp_worker(rank, world, sp, port, outdir):
     res["phases"] = allocator_trace(prof)
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.to_local().numel() * p.element_size() for p in model.parameters())
+    # What is alive between steps: the parameter shards, the optimizer state, the module buffers.
+    seen = set()
+    tensors = [p.to_local() for p in model.parameters()] + list(model.buffers())
+    tensors += [t.to_local() if hasattr(t, "to_local") else t for st in opt.state.values() for t in st.values()
+                if isinstance(t, torch.Tensor)]
+    state = 0
+    for t in tensors:
+        s = t.untyped_storage()
+        if s.data_ptr() not in seen:
+            seen.add(s.data_ptr())
+            state += s.nbytes()
+    res["state_bytes"] = state
     res["model"] = cfgd
     with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
         json.dump(res, f)
     dist.destroy_process_group()
+
+
+# gloo runs each collective on a worker thread that the profiler does not record: when that thread drops the last
+# reference to a buffer the main thread allocated (the all-gather output, the reduce-scatter input), the free is never
+# seen and the running sum keeps those bytes for the rest of the run, on some ranks, at random (CPU contention decides
+# which thread lets go last). A rank whose step does not start and end at its live state (parameter shards, optimizer
+# state, buffers) saw such a lost free; the run is repeated until no rank did (at most LEAK_TRIES times).
+LEAK_TRIES = 4
+LEAK_SLACK = 65536  # bytes the profiler sees besides the state (RNG, process-group scalars); far below any buffer
+
+
+def _lost_frees(rk):
+    st, _, _ = rk["phases"]["forward"]
+    _, _, en = rk["phases"]["optimizer_step"]
+    return max(st, en) - rk["state_bytes"]
 
 
 def run_fsdp2(sp):
@@ -168,9 +229,16 @@ def run_fsdp2(sp):
     t0 = time.time()
     world = sp["world"]
     port = random.randint(20000, 40000)
-    with tempfile.TemporaryDirectory() as d:
-        mp.spawn(_fsdp_worker, args=(world, sp, port, d), nprocs=world, join=True)
-        ranks = [json.load(open(os.path.join(d, f"rank{r}.json"))) for r in range(world)]
+    for tries in range(1, LEAK_TRIES + 1):
+        with tempfile.TemporaryDirectory() as d:
+            mp.spawn(_fsdp_worker, args=(world, sp, port + tries, d), nprocs=world, join=True)
+            ranks = [json.load(open(os.path.join(d, f"rank{r}.json"))) for r in range(world)]
+        lost = [_lost_frees(rk) for rk in ranks]
+        if max(lost) <= LEAK_SLACK:
+            break
+    for rk, lo in zip(ranks, lost):
+        rk["leak_check"] = {"state_bytes": rk["state_bytes"], "beyond_state": lo, "tries": tries,
+                            "clean": lo <= LEAK_SLACK}
     import peft
     return {"spec": sp, "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
             "model": ranks[0]["model"], "ranks": ranks, "wall_s": round(time.time() - t0, 2)}

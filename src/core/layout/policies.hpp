@@ -40,6 +40,23 @@ class MegatronPolicy final : public LayoutPolicy {
   MegatronOptimizer kind_;
 };
 
+/// PyTorch FSDP2: fully_shard on every decoder block and on the root (fsdp2.cpp, fsdp2_timeline.cpp).
+class Fsdp2Policy final : public LayoutPolicy {
+ public:
+  explicit Fsdp2Policy(const FsdpSettings& fsdp) : f_(fsdp) {}
+  RankStates rank_states(const StepContext& ctx, const ModelStates& full) const override;
+  void buffers_at(Instant instant, const StepContext& ctx, const RankStates& rank, Moment& m) const override;
+  LoadPhase load(const StepContext& ctx, const LoadSetup& load) const override;
+  TrainingSetup compute_setup(const TrainingSetup& setup) const override;
+  std::optional<PhaseEntry> gradients_at(Instant instant, const StepContext& ctx, const RankStates& rank) const override;
+
+ private:
+  FsdpSettings f_;
+};
+
+/// Checks the FSDP settings: a version torch has, not combined with ZeRO.
+void validate_fsdp(const ParallelLayout& layout);
+
 /// Host RAM of from_pretrained when every rank materialises the whole model.
 Term host_full_model(const StepContext& ctx, Bytes load_bytes);
 /// GPU terms of moving the whole model to the GPU and building the fp32 master copy.

@@ -22,6 +22,10 @@ bool LayoutPolicy::has(Instant instant) const { return instant != Instant::kBack
 
 HostMemory LayoutPolicy::host(const StepContext&, const ModelStates&) const { return {}; }
 
+std::optional<PhaseEntry> LayoutPolicy::gradients_at(Instant, const StepContext&, const RankStates&) const {
+  return std::nullopt;
+}
+
 void validate_layout(const ParallelLayout& layout) {
   if (layout.gpus == 0) throw InputError(field::kGpus, "0", "must be a positive integer");
   if (layout.gpus_per_node == 0) throw InputError(field::kGpusPerNode, "0", "must be a positive integer");
@@ -37,11 +41,13 @@ void validate_layout(const ParallelLayout& layout) {
     throw InputError(field::kOffloadOptimizerRatio, fmt::format("{}", z.offload_optimizer.ratio), "a partial offload ratio needs ZeRO stage 3");
   }
   validate_model_parallel_layout(layout);
+  validate_fsdp(layout);
 }
 
 std::unique_ptr<LayoutPolicy> make_policy(const ParallelLayout& layout) {
   validate_layout(layout);
   if (layout.megatron != MegatronOptimizer::kNone) return std::make_unique<MegatronPolicy>(layout.megatron);
+  if (layout.fsdp.version != 0) return std::make_unique<Fsdp2Policy>(layout.fsdp);
   if (layout.zero.stage == 0) return std::make_unique<ReplicatePolicy>();
   return std::make_unique<ZeroPolicy>(layout.zero);
 }

@@ -6,5 +6,9 @@
 #include <vramcalc/recipe.hpp>
 
 namespace vramcalc::recipes {
-Recipe megatron();  ///< megatron.cpp
+
+Recipe torchtitan();  ///< torchtitan.cpp: FSDP2, fp32 shards, bf16 compute, fp32 reduce
+Recipe hf_trainer();  ///< hf_trainer.cpp: transformers 5.x Trainer defaults, pure bf16, fused AdamW
+Recipe megatron();    ///< megatron.cpp: Megatron-LM DDP main_grad buffer and distributed optimizer
+
 }  // namespace vramcalc::recipes
