@@ -1,7 +1,7 @@
 // The golden corpus: every byte the estimator produces over a fixed, seeded grid of command
 // lines, so that a change to the code's shape can be proved not to change a single number.
 //
-//   golden --generate N --seed S > tests/data/golden/corpus.jsonl   (scripts/gen_golden.sh)
+//   golden --generate N --seed S [--extended M] > tests/data/golden/corpus.jsonl   (scripts/gen_golden.sh)
 //   golden --check tests/data/golden/corpus.jsonl                  (the ctest)
 //
 // Each line holds the command line (its arguments, as a user would type them after `vramcalc`)
@@ -58,6 +58,32 @@ Estimate estimate_args(const std::vector<std::string>& args) {
     else if (k == "--cpu-mem") o.cpu_mem = v;
     else if (k == "--gpu") o.gpu = v;
     else if (k == "--gpu-mem") o.gpu_mem = v;
+    else if (k == "--kernels") o.kernels = v;
+    else if (k == "--fused-norm") o.fused_norm = v == "on";
+    else if (k == "--fused-rope") o.fused_rope = v == "on";
+    else if (k == "--fused-swiglu") o.fused_swiglu = v == "on";
+    else if (k == "--ac-every") o.ac_every = v;
+    else if (k == "--optimizer-in-backward") o.optimizer_in_backward = v == "on";
+    else if (k == "--infer") o.infer = v == "on";
+    else if (k == "--kv-dtype") o.kv_dtype = v;
+    else if (k == "--lora-rank") o.lora_rank = v;
+    else if (k == "--lora-targets") o.lora_targets = v;
+    else if (k == "--lora-dropout") o.lora_dropout = v;
+    else if (k == "--lora-dtype") o.lora_dtype = v;
+    else if (k == "--base-quant") o.base_quant = v;
+    else if (k == "--no-double-quant") o.no_double_quant = v == "on";
+    else if (k == "--tp") o.tp = v;
+    else if (k == "--sp") o.sp = v == "on";
+    else if (k == "--cp") o.cp = v;
+    else if (k == "--pp") o.pp = v;
+    else if (k == "--pp-schedule") o.pp_schedule = v;
+    else if (k == "--microbatches") o.microbatches = v;
+    else if (k == "--virtual-stages") o.virtual_stages = v;
+    else if (k == "--megatron-optimizer") o.megatron_optimizer = v;
+    else if (k == "--fsdp") o.fsdp = v;
+    else if (k == "--reshard-after-forward") o.reshard_after_forward = v;
+    else if (k == "--param-dtype") o.param_dtype = v;
+    else if (k == "--reduce-dtype") o.reduce_dtype = v;
     else throw std::runtime_error("golden: unknown key " + k);
   }
   std::vector<std::string> warnings;
@@ -145,12 +171,83 @@ std::vector<std::string> random_args(std::mt19937_64& rng) {
   return a;
 }
 
-int generate(std::size_t count, std::uint64_t seed) {
+// The features added after the first corpus (families, LoRA/QLoRA, kernels, fine-tuning
+// optimizers, inference, FSDP2, tensor/context/pipeline parallelism): a second seeded stream,
+// appended after the first so that the first lines stay byte for byte what they were.
+std::vector<std::string> extended_args(std::mt19937_64& rng) {
+  static const std::vector<std::string> models = {
+      "llama-3-8b", "llama-3-70b", "llama-2-7b", "mistral-7b", "qwen2.5-7b", "qwen2.5-0.5b", "gemma-2-2b",
+      "phi-3-mini", "pythia-1.4b", "falcon-7b", "qwen3-8b", "olmo-2-7b", "gpt2", "gpt2-medium", "phi-2",
+      "starcoder2-3b", "gemma-3-1b", "bloom-560m", "bert-base-uncased", "roberta-base", "mixtral-8x7b",
+      "qwen3-30b-a3b", "qwen1.5-moe-a2.7b"};
+  std::vector<std::string> a = {"--model", pick(rng, models)};
+  auto maybe = [&](const char* key, const std::vector<std::string>& values) {
+    if (rng() % 2 == 0) a.insert(a.end(), {key, pick(rng, values)});
+  };
+  const std::uint64_t seq = std::uint64_t{1} << (6 + rng() % 11);
+  a.insert(a.end(), {"--seq", std::to_string(seq)});
+  maybe("--batch", {"1", "2", "4", "8"});
+  maybe("--precision", {"fp32", "amp", "mixed", "bf16"});
+  maybe("--attention", {"eager", "sdpa", "flash2", "flash3"});
+  maybe("--grad-ckpt", {"none", "full", "selective"});
+  switch (rng() % 7) {
+    case 0:  // LoRA / QLoRA on one GPU
+      a.insert(a.end(), {"--lora-rank", pick(rng, std::vector<std::string>{"8", "16", "64"})});
+      maybe("--lora-targets", {"q,v", "attention", "mlp", "all-linear"});
+      maybe("--lora-dropout", {"0", "0.05", "0.1"});
+      maybe("--lora-dtype", {"fp32", "bf16"});
+      maybe("--base-quant", {"none", "nf4", "fp4"});
+      if (rng() % 4 == 0) a.insert(a.end(), {"--no-double-quant", "on"});
+      break;
+    case 1:  // kernels
+      maybe("--kernels", {"hf", "liger"});
+      maybe("--fused-norm", {"on", "off"});
+      maybe("--fused-rope", {"on", "off"});
+      maybe("--fused-swiglu", {"on", "off"});
+      maybe("--loss", {"full", "chunked", "fused"});
+      if (rng() % 2 == 0) a.insert(a.end(), {"--grad-ckpt", "full", "--ac-every", pick(rng, std::vector<std::string>{"1", "2", "4"})});
+      break;
+    case 2:  // fine-tuning optimizers
+      maybe("--optimizer", {"adamw", "adamw-fused", "adamw-8bit", "paged-adamw-32bit", "paged-adamw-8bit", "ao-adamw-8bit", "ao-adamw-4bit"});
+      maybe("--optimizer-in-backward", {"on", "off"});
+      break;
+    case 3:  // inference
+      a.insert(a.end(), {"--infer", "on"});
+      maybe("--kv-dtype", {"auto", "bf16", "fp32", "fp8"});
+      break;
+    case 4:  // FSDP2
+      a.insert(a.end(), {"--fsdp", "2", "--gpus", pick(rng, std::vector<std::string>{"2", "8", "64"})});
+      maybe("--reshard-after-forward", {"true", "false"});
+      maybe("--param-dtype", {"bf16", "fp32"});
+      maybe("--reduce-dtype", {"bf16", "fp32"});
+      break;
+    case 5: {  // tensor, sequence, context and pipeline parallelism
+      const std::string tp = pick(rng, std::vector<std::string>{"1", "2", "4", "8"});
+      const std::string pp = pick(rng, std::vector<std::string>{"1", "2", "4"});
+      a.insert(a.end(), {"--tp", tp, "--pp", pp, "--gpus", std::to_string(std::stoul(tp) * std::stoul(pp) * 2)});
+      if (tp != "1") maybe("--sp", {"on", "off"});
+      if (pp != "1") {
+        maybe("--pp-schedule", {"1f1b", "gpipe"});
+        maybe("--microbatches", {"4", "8"});
+      }
+      maybe("--megatron-optimizer", {"ddp", "distributed"});
+      break;
+    }
+    default:  // context parallelism
+      a.insert(a.end(), {"--cp", pick(rng, std::vector<std::string>{"2", "4"}), "--gpus", "8"});
+      break;
+  }
+  if (rng() % 3 == 0) maybe("--gpu", {"a100-80gb", "h100-80gb", "rtx-4090", "l4"});
+  return a;
+}
+
+int generate(std::size_t count, std::uint64_t seed, std::size_t extended) {
   std::mt19937_64 rng(seed);
+  std::mt19937_64 rng2(seed + 1);
   std::size_t written = 0;
   std::size_t rejected = 0;
-  while (written < count) {
-    const std::vector<std::string> args = random_args(rng);
+  while (written < count + extended) {
+    const std::vector<std::string> args = written < count ? random_args(rng) : extended_args(rng2);
     try {
       std::cout << record(args, estimate_args(args)).dump() << "\n";
       ++written;
@@ -213,9 +310,12 @@ int check(const std::string& path) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 4 && args[0] == "--generate" && args[2] == "--seed") {
-    return generate(std::stoul(args[1]), std::stoull(args[3]));
+    return generate(std::stoul(args[1]), std::stoull(args[3]), 0);
+  }
+  if (args.size() == 6 && args[0] == "--generate" && args[2] == "--seed" && args[4] == "--extended") {
+    return generate(std::stoul(args[1]), std::stoull(args[3]), std::stoul(args[5]));
   }
   if (args.size() == 2 && args[0] == "--check") return check(args[1]);
-  std::cerr << "usage: golden --generate N --seed S | golden --check FILE\n";
+  std::cerr << "usage: golden --generate N --seed S [--extended M] | golden --check FILE\n";
   return 2;
 }
