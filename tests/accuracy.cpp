@@ -64,6 +64,8 @@ void apply_lora(const json& r, TrainingSetup& setup) {
   setup.lora.dropout = l.value("dropout", 0.0);
   if (l.contains("adapter_bytes")) setup.lora.adapter_bytes = l.at("adapter_bytes").get<std::uint64_t>();
   if (l.contains("base_quant")) setup.lora.base_quant = parse_base_quant(l.at("base_quant").get<std::string>());
+  // litgpt never calls peft's prepare_model_for_kbit_training (its records say so).
+  if (l.contains("kbit_upcast")) setup.lora.kbit_upcast = l.at("kbit_upcast").get<bool>();
   setup.lora.dropout_mask_in_input_dtype = r.value("device", "") == "cpu";
 }
 

@@ -129,6 +129,7 @@ TEST_CASE("bitsandbytes 4-bit and int8 bases are byte-exact with their quantizat
     LoraSetup l = lora(8, "q,v");
     l.base_quant = quant;
     l.double_quant = dq;
+    l.kbit_upcast = false;  // as loaded by from_pretrained, before prepare_model_for_kbit_training
     const ParameterCounts pc = count_parameters(m, l);
     CHECK(quantized_parameters(pc) == 6'979'321'856ULL);
     // Everything else: embeddings + lm_head + norms in bf16, adapters in fp32.
@@ -154,4 +155,29 @@ TEST_CASE("a 4-bit base dequantizes the largest Linear in forward and backward",
   EstimateInputs int8 = q;
   int8.setup.lora.base_quant = BaseQuant::kInt8;
   CHECK_THROWS_AS(estimate(int8), InputError);
+}
+
+TEST_CASE("prepare_model_for_kbit_training casts the unquantized base to fp32", "[lora][quant]") {
+  // Llama-3-8B: embed_tokens 128,256 × 4,096 = 525,336,576, lm_head the same, 65 RMSNorms ×
+  // 4,096 = 266,240: 1,050,939,392 parameters go from bf16 to fp32 (+2,101,878,784 B);
+  // the 224 NF4+DQ Linears (3,600,661,376 B) and the fp32 adapters are unchanged.
+  const ModelConfig m = resolve_model("llama-3-8b");
+  LoraSetup l = lora(8, "q,v");
+  l.base_quant = BaseQuant::kNf4;
+  const ParameterCounts pc = count_parameters(m, l);
+  CHECK(l.kbit_upcast);  // PEFT's documented QLoRA flow calls it
+  CHECK(kbit_upcast_parameters(pc) == 1'050'939'392ULL);
+  CHECK(stored_weight_bytes(pc, 2, l) == 3'600'661'376ULL + 4 * 1'050'939'392ULL + 4 * 3'407'872ULL);
+  // The weights component of a bf16 run carries the same bytes and names the function.
+  const Term w = model_states(pc, inputs("llama-3-8b", l).setup).weights;
+  CHECK(w.bytes == 3'600'661'376ULL + 4 * 1'050'939'392ULL + 4 * 3'407'872ULL);
+  CHECK(w.source.find("prepare_model_for_kbit_training") != std::string::npos);
+  CHECK(w.formula.find("1,050,939,392 upcast to fp32") != std::string::npos);
+  // Off, and without a quantized base, nothing is upcast.
+  EstimateInputs off = inputs("llama-3-8b", l);
+  apply_change(off, {field::kKbitUpcast, "false"});
+  CHECK_FALSE(off.setup.lora.kbit_upcast);
+  CHECK(kbit_upcast_parameters(count_parameters(m, off.setup.lora)) == 0);
+  CHECK(kbit_upcast_parameters(count_parameters(m, lora(8, "q,v"))) == 0);
+  CHECK_THROWS_AS(apply_change(off, {field::kKbitUpcast, "yes"}), InputError);
 }

@@ -156,6 +156,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--lora-dtype", o.lora_dtype, "LoRA adapter dtype: fp32 (PEFT's default) | bf16");
   app.add_option("--base-quant", o.base_quant, "Quantized frozen base (QLoRA, bitsandbytes): none|nf4|fp4 (decoder Linears; lm_head stays)");
   app.add_flag("--no-double-quant", o.no_double_quant, "4-bit base without double quantization of the absmax (bnb_4bit_use_double_quant=False)");
+  app.add_option("--kbit-upcast", o.kbit_upcast,
+                 "With --base-quant: PEFT's prepare_model_for_kbit_training casts the unquantized base (embeddings, norms, lm_head) to fp32: "
+                 "true (default) | false");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -197,6 +200,7 @@ constexpr FlagName kFlags[] = {
     {field::kLoraDtype, "--lora-dtype"},
     {field::kBaseQuant, "--base-quant"},
     {field::kDoubleQuant, "--no-double-quant"},
+    {field::kKbitUpcast, "--kbit-upcast"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -301,7 +305,8 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
                                                               {field::kLoraTargets, &o.lora_targets},
                                                               {field::kLoraDropout, &o.lora_dropout},
                                                               {field::kLoraDtype, &o.lora_dtype},
-                                                              {field::kBaseQuant, &o.base_quant}};
+                                                              {field::kBaseQuant, &o.base_quant},
+                                                              {field::kKbitUpcast, &o.kbit_upcast}};
   for (const auto& [id, value] : flags) {
     if (!value->empty()) apply_change(in, {id, *value});
   }

@@ -98,6 +98,13 @@ void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, con
   for (auto& t : tensors) {
     t.quantized = !t.trainable && t.matmul && t.scope == ParamScope::kLayer && t.cols > 1;
   }
+  if (!lora.kbit_upcast) return;
+  // peft utils/other.py prepare_model_for_kbit_training: `param.data = param.data.to(torch.float32)`
+  // for every fp16/bf16 parameter whose class is not Params4bit (int8 Int8Params are int8, kept).
+  // It runs before get_peft_model, so the adapters keep their own dtype.
+  for (auto& t : tensors) {
+    if (!t.trainable && !t.quantized) t.dtype_bytes = 4;
+  }
 }
 
 Bytes stored_weight_bytes(const ParameterCounts& pc, Bytes regime_bytes, const LoraSetup& lora) {
@@ -114,6 +121,14 @@ std::uint64_t quantized_parameters(const ParameterCounts& pc) {
   std::uint64_t n = 0;
   for (const auto& t : pc.tensors) {
     if (t.quantized) n = checked_add(n, t.total());
+  }
+  return n;
+}
+
+std::uint64_t kbit_upcast_parameters(const ParameterCounts& pc) {
+  std::uint64_t n = 0;
+  for (const auto& t : pc.tensors) {
+    if (!t.trainable && !t.quantized && t.dtype_bytes == 4) n = checked_add(n, t.total());
   }
   return n;
 }
