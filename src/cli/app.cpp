@@ -311,7 +311,8 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
     if (!value->empty()) apply_change(in, {id, *value});
   }
   if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
-  if (!in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty())) {
+  // A recipe may set the rank (--recipe peft); its knobs apply after the flags.
+  if (o.recipe.empty() && !in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty())) {
     throw InputError(field::kLoraRank, o.lora_rank.empty() ? "0" : o.lora_rank, "the other --lora-* flags need a LoRA rank");
   }
 }

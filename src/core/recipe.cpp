@@ -15,7 +15,7 @@ using RecipeMaker = Recipe (*)();
 
 // Every built-in recipe's function (src/core/recipes/), in listing order.
 const std::vector<RecipeMaker>& recipe_makers() {
-  static const std::vector<RecipeMaker> makers = {};
+  static const std::vector<RecipeMaker> makers = {recipes::peft, recipes::torchtune, recipes::litgpt};
   return makers;
 }
 
