@@ -30,6 +30,9 @@ struct LoraSetup {
   /// documented QLoRA flow: every bf16/fp16 parameter that is not a Params4bit (embeddings,
   /// norms, lm_head, biases) is cast to fp32. Only acts with a quantized base; on by default.
   bool kbit_upcast = true;
+  /// DoRA (LoraConfig use_dora, peft tuners/lora/dora.py DoraLinearLayer): a trainable magnitude
+  /// vector per adapted Linear and the weight-norm path in each forward. Off by default.
+  bool dora = false;
 
   bool enabled() const { return rank > 0; }
 };

@@ -51,6 +51,7 @@ inline constexpr const char* kLoraDtype = "training.lora.dtype";      ///< adapt
 inline constexpr const char* kBaseQuant = "training.lora.base_quant";  ///< quantized frozen base (nf4, fp4, int8)
 inline constexpr const char* kDoubleQuant = "training.lora.double_quant";  ///< 4-bit double quantization of absmax
 inline constexpr const char* kKbitUpcast = "training.lora.kbit_upcast";  ///< prepare_model_for_kbit_training's fp32 upcast
+inline constexpr const char* kLoraDora = "training.lora.dora";  ///< DoRA (use_dora): magnitude vectors + weight norm
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

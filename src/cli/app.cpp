@@ -159,6 +159,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--kbit-upcast", o.kbit_upcast,
                  "With --base-quant: PEFT's prepare_model_for_kbit_training casts the unquantized base (embeddings, norms, lm_head) to fp32: "
                  "true (default) | false");
+  app.add_flag("--dora", o.dora, "DoRA (LoraConfig use_dora=True): a trainable magnitude per output row and the weight norm in every forward");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -201,6 +202,7 @@ constexpr FlagName kFlags[] = {
     {field::kBaseQuant, "--base-quant"},
     {field::kDoubleQuant, "--no-double-quant"},
     {field::kKbitUpcast, "--kbit-upcast"},
+    {field::kLoraDora, "--dora"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -311,8 +313,9 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
     if (!value->empty()) apply_change(in, {id, *value});
   }
   if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
+  if (o.dora) apply_change(in, {field::kLoraDora, "true"});
   // A recipe may set the rank (--recipe peft); its knobs apply after the flags.
-  if (o.recipe.empty() && !in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty())) {
+  if (o.recipe.empty() && !in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty() || o.dora)) {
     throw InputError(field::kLoraRank, o.lora_rank.empty() ? "0" : o.lora_rank, "the other --lora-* flags need a LoRA rank");
   }
 }

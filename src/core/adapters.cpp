@@ -88,6 +88,12 @@ void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, con
                           lora.adapter_bytes});
       adapters.push_back({module + ".lora_B.default.weight", t.rows, r, t.count, false, false, t.scope, true, t.backward_region,
                           lora.adapter_bytes});
+      // DoRA: DoraLinearLayer.update_layer makes nn.Parameter(weight_norm), one value per output
+      // row, cast to the adapter dtype with lora_A/B (_cast_adapter_dtype).
+      if (lora.dora) {
+        adapters.push_back({module + ".lora_magnitude_vector.default.weight", t.rows, 1, t.count, false, false, t.scope, true,
+                            t.backward_region, lora.adapter_bytes});
+      }
     }
     if (!found) throw InputError(field::kLoraTargets, target, "the model has no Linear of this name (fused projections are not adaptable by name)");
   }
