@@ -101,7 +101,7 @@ void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool sharde
   if (lora.dora && lora.dropout > 0.0) {
     // With dropout DoRA recomputes base_result = F.linear(dropout(x), W.to(x.dtype)), which saves a
     // cast copy of W: not modelled yet.
-    throw InputError(field::kLoraDora, "true", "DoRA is modelled with --lora-dropout 0 (with dropout peft recomputes the base output)");
+    throw InputError(field::kLoraDora, "true", "DoRA is modelled with LoRA dropout 0 (with dropout peft recomputes the base output)");
   }
   if (lora.dora && lora.base_quant != BaseQuant::kNone) {
     throw InputError(field::kLoraDora, "true", "DoRA over a quantized base (dequantize_module_weight in every forward) is not modelled yet");

@@ -16,7 +16,7 @@ Recipe litgpt() {
           "finetune lora defaults: bf16-true, bf16 LoRA r 8 on query and value, dropout 0.05, chunked loss, AdamW, micro-batch 4",
           {{field::kPrecision, "bf16", "precision None → get_default_supported_precision(training=True): bf16-true where bf16 is supported",
             std::string(kLora) + " setup; litgpt/utils.py get_default_supported_precision"},
-           {field::kOptimizer, "adamw", "torch.optim.AdamW with its defaults (foreach); bnb PagedAdamW only with --quantize (not modelled)",
+           {field::kOptimizer, "adamw", "torch.optim.AdamW with its defaults (foreach); bnb PagedAdamW only when litgpt quantizes (not modelled)",
             std::string(kLora) + " main (optimizer_cls)"},
            {field::kGradCkpt, "none", "activation checkpointing only in the multi-device FSDPStrategy; one device uses strategy auto",
             std::string(kLora) + " setup (FSDPStrategy activation_checkpointing_policy only when devices > 1)"},
@@ -29,7 +29,7 @@ Recipe litgpt() {
            {field::kLoraDtype, "bf16", "the model (adapters included) is created in bf16 under fabric.init_module with bf16-true",
             std::string(kLora) + " main (fabric.init_module)"},
            {field::kKbitUpcast, "false",
-            "with --quantize bnb.*, Fabric's BitsandbytesPrecision keeps the other parameters in the bf16-true dtype (no fp32 upcast)",
+            "when litgpt quantizes (bnb.*), Fabric's BitsandbytesPrecision keeps the other parameters in the bf16-true dtype (no fp32 upcast)",
             std::string(kLora) + " setup (plugins = BitsandbytesPrecision(quantize[4:], dtype))"}}};
 }
 

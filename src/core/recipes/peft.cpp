@@ -16,8 +16,11 @@ Recipe peft() {
             "default False"},
            {field::kOptimizer, "adamw-fused", "optim defaults to adamw_torch_fused on torch ≥ 2.8",
             "transformers training_args.py TrainingArguments.default_optim"},
-           {field::kGradCkpt, "none", "gradient_checkpointing / activation_checkpointing default None (off)",
-            "transformers training_args.py TrainingArguments.activation_checkpointing"},
+           {field::kGradCkpt, "none",
+            "gradient_checkpointing / activation_checkpointing default None (off); with a quantized base "
+            "prepare_model_for_kbit_training(use_gradient_checkpointing=True) turns it on (set full checkpointing with a quantized base)",
+            "transformers training_args.py TrainingArguments.activation_checkpointing; peft utils/other.py "
+            "prepare_model_for_kbit_training"},
            {field::kLoss, "full", "the model's loss: one cross-entropy over all logits, upcast to fp32",
             "transformers loss/loss_utils.py ForCausalLMLoss"},
            {field::kMicroBatch, "8", "per_device_train_batch_size default 8",
