@@ -314,6 +314,9 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
   }
   if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
   if (o.dora) apply_change(in, {field::kLoraDora, "true"});
+  if (!o.kbit_upcast.empty() && o.base_quant.empty() && o.recipe.empty()) {
+    throw InputError(field::kKbitUpcast, o.kbit_upcast, "prepare_model_for_kbit_training only runs on a quantized base: give --base-quant");
+  }
   // A recipe may set the rank (--recipe peft); its knobs apply after the flags.
   if (o.recipe.empty() && !in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty() || o.dora)) {
     throw InputError(field::kLoraRank, o.lora_rank.empty() ? "0" : o.lora_rank, "the other --lora-* flags need a LoRA rank");
