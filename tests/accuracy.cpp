@@ -97,6 +97,9 @@ void apply_lora(const json& r, TrainingSetup& setup) {
   setup.lora.dropout = l.value("dropout", 0.0);
   if (l.contains("adapter_bytes")) setup.lora.adapter_bytes = l.at("adapter_bytes").get<std::uint64_t>();
   if (l.contains("base_quant")) setup.lora.base_quant = parse_base_quant(l.at("base_quant").get<std::string>());
+  // litgpt never calls peft's prepare_model_for_kbit_training (its records say so).
+  if (l.contains("kbit_upcast")) setup.lora.kbit_upcast = l.at("kbit_upcast").get<bool>();
+  setup.lora.dora = l.value("dora", false);  // LoraConfig(use_dora=True)
   setup.lora.dropout_mask_in_input_dtype = r.value("device", "") == "cpu";
 }
 
@@ -106,7 +109,8 @@ std::string describe(const ModelConfig& m, const TrainingSetup& s) {
                      to_string(s.optimizer), to_string(s.attention), to_string(s.grad_ckpt), to_string(s.loss),
                      s.explicit_mask ? " mask=explicit" : "")
          + (s.lora.enabled() ? fmt::format(" lora r={} {} do={}{}", s.lora.rank, lora_targets_text(s.lora.targets), s.lora.dropout,
-                                         s.lora.base_quant == BaseQuant::kNone ? "" : fmt::format(" base={}", to_string(s.lora.base_quant))) : "");
+                                         s.lora.base_quant == BaseQuant::kNone ? "" : fmt::format(" base={}", to_string(s.lora.base_quant))) +
+                                         (s.lora.dora ? " dora" : "") : "");
 }
 
 double phase_value(const Estimate& est, const std::string& metric, const std::string& phase) {

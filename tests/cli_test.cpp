@@ -276,3 +276,16 @@ TEST_CASE("deepspeed-estimate honours --format csv/markdown and --units gb", "[c
   const Result md = vramcalc_run("deepspeed-estimate --model llama-8b --gpus-per-node 8 --format markdown");
   CHECK_THAT(md.out, Catch::Contains("| per CPU (GiB) | per GPU (GiB) | options |") && Catch::Contains("| 31.78 |"));
 }
+
+TEST_CASE("LoRA recipe, DoRA and kbit-upcast flags: valid lines run, inconsistent ones exit 2 naming the flag", "[cli][lora]") {
+  CHECK(vramcalc_run("--model llama-3.1-8b --recipe torchtune --seq 2048").code == 0);
+  CHECK(vramcalc_run("--model llama-3-8b --recipe peft --seq 512 --dora").code == 0);
+  CHECK(vramcalc_run("--model llama-3-8b --precision bf16 --lora-rank 8 --base-quant nf4 --kbit-upcast false").code == 0);
+  const auto upcast = vramcalc_run("--model llama-3-8b --precision bf16 --lora-rank 8 --kbit-upcast true");
+  CHECK(upcast.code == 2);
+  CHECK(upcast.err.find("--kbit-upcast") != std::string::npos);
+  const auto dora = vramcalc_run("--model llama-3-8b --dora");
+  CHECK(dora.code == 2);
+  CHECK(dora.err.find("--lora-rank") != std::string::npos);
+  CHECK(vramcalc_run("--model llama-3-8b --precision bf16 --lora-rank 8 --lora-dropout 0.1 --dora").code == 2);
+}

@@ -129,6 +129,7 @@ TEST_CASE("bitsandbytes 4-bit and int8 bases are byte-exact with their quantizat
     LoraSetup l = lora(8, "q,v");
     l.base_quant = quant;
     l.double_quant = dq;
+    l.kbit_upcast = false;  // as loaded by from_pretrained, before prepare_model_for_kbit_training
     const ParameterCounts pc = count_parameters(m, l);
     CHECK(quantized_parameters(pc) == 6'979'321'856ULL);
     // Everything else: embeddings + lm_head + norms in bf16, adapters in fp32.
@@ -154,4 +155,65 @@ TEST_CASE("a 4-bit base dequantizes the largest Linear in forward and backward",
   EstimateInputs int8 = q;
   int8.setup.lora.base_quant = BaseQuant::kInt8;
   CHECK_THROWS_AS(estimate(int8), InputError);
+}
+
+TEST_CASE("prepare_model_for_kbit_training casts the unquantized base to fp32", "[lora][quant]") {
+  // Llama-3-8B: embed_tokens 128,256 × 4,096 = 525,336,576, lm_head the same, 65 RMSNorms ×
+  // 4,096 = 266,240: 1,050,939,392 parameters go from bf16 to fp32 (+2,101,878,784 B);
+  // the 224 NF4+DQ Linears (3,600,661,376 B) and the fp32 adapters are unchanged.
+  const ModelConfig m = resolve_model("llama-3-8b");
+  LoraSetup l = lora(8, "q,v");
+  l.base_quant = BaseQuant::kNf4;
+  const ParameterCounts pc = count_parameters(m, l);
+  CHECK(l.kbit_upcast);  // PEFT's documented QLoRA flow calls it
+  CHECK(kbit_upcast_parameters(pc) == 1'050'939'392ULL);
+  CHECK(stored_weight_bytes(pc, 2, l) == 3'600'661'376ULL + 4 * 1'050'939'392ULL + 4 * 3'407'872ULL);
+  // The weights component of a bf16 run carries the same bytes and names the function.
+  const Term w = model_states(pc, inputs("llama-3-8b", l).setup).weights;
+  CHECK(w.bytes == 3'600'661'376ULL + 4 * 1'050'939'392ULL + 4 * 3'407'872ULL);
+  CHECK(w.source.find("prepare_model_for_kbit_training") != std::string::npos);
+  CHECK(w.formula.find("1,050,939,392 upcast to fp32") != std::string::npos);
+  // Off, and without a quantized base, nothing is upcast.
+  EstimateInputs off = inputs("llama-3-8b", l);
+  apply_change(off, {field::kKbitUpcast, "false"});
+  CHECK_FALSE(off.setup.lora.kbit_upcast);
+  CHECK(kbit_upcast_parameters(count_parameters(m, off.setup.lora)) == 0);
+  CHECK(kbit_upcast_parameters(count_parameters(m, lora(8, "q,v"))) == 0);
+  CHECK_THROWS_AS(apply_change(off, {field::kKbitUpcast, "yes"}), InputError);
+}
+
+TEST_CASE("DoRA: a magnitude per output row, two T·out products saved, the weight norm as a forward temporary", "[lora][dora]") {
+  // Magnitudes: out_features per adapted Linear. Llama-3-8B, r 8 on q_proj (4,096 out) and v_proj
+  // (1,024 out): 3,407,872 + 32 · 5,120 = 3,571,712 trainable. The measured tiny llama (h 128, kv 64,
+  // I 320, 3 layers): PEFT printed 11,328 (r 8 q,v) and 110,976 (r 16 all-linear).
+  LoraSetup l = lora(8, "q,v");
+  l.dora = true;
+  CHECK(count_parameters(resolve_model("llama-3-8b"), l).trainable == 3'571'712);
+  const ModelConfig tiny = parse_model_config(
+      R"({"model_type": "llama", "hidden_size": 128, "num_attention_heads": 4, "num_hidden_layers": 3, "vocab_size": 4096,
+          "num_key_value_heads": 2, "intermediate_size": 320, "head_dim": 32, "tie_word_embeddings": false})",
+      "tiny");
+  CHECK(count_parameters(tiny, l).trainable == 11'328);
+  LoraSetup all = lora(16, "all-linear");
+  all.dora = true;
+  CHECK(count_parameters(tiny, all).trainable == 110'976);
+  // Saved per layer, bf16 base and fp32 adapters at T = 2048: base_result 2·T·out and lora_result 4·T·out.
+  const EstimateInputs in = inputs("llama-3-8b", l);
+  const Activations d = activations(in.model, in.setup);
+  const Activations plain = activations(in.model, inputs("llama-3-8b", lora(8, "q,v")).setup);
+  const Bytes T = 2048, h = 4096, hkv = 1024, r = 8;
+  CHECK(d.per_layer == plain.per_layer + (2 + 4) * T * (h + hkv));
+  // Forward temporary of the largest adapted Linear (q_proj, 4096 → 4096): I (in²) and lora_A(I)
+  // (in·r) in fp32, then B·A, W cast to fp32, scaling·B·A and their sum (4 · in·out), 4 B each.
+  CHECK(d.forward_transient == plain.forward_transient + 4 * (h * h + h * r) + 4 * 4 * h * h);
+  // DoRA with dropout, or over a quantized base, is refused rather than guessed.
+  EstimateInputs dropout = in;
+  dropout.setup.lora.dropout = 0.1;
+  CHECK_THROWS_AS(estimate(dropout), InputError);
+  EstimateInputs quant = in;
+  quant.setup.lora.base_quant = BaseQuant::kNf4;
+  CHECK_THROWS_AS(estimate(quant), InputError);
+  EstimateInputs set = inputs("llama-3-8b", lora(8, "q,v"));
+  apply_change(set, {field::kLoraDora, "true"});
+  CHECK(set.setup.lora.dora);
 }

@@ -31,6 +31,7 @@ struct Activations {
   Term forward_masks;             ///< shared attention masks, alive during the forward only
   Term stack;                     ///< the "activations" component: L × kept + outside
   Term backward_working;          ///< one layer's backward working set (+ recompute)
+  std::string forward_transient_note;  ///< what LoRA variants add to forward_transient (DoRA's weight norm), for --explain
 };
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).

@@ -26,6 +26,13 @@ struct LoraSetup {
   bool dropout_mask_in_input_dtype = false;
   BaseQuant base_quant = BaseQuant::kNone;  ///< the frozen base's decoder Linears quantized (QLoRA); lm_head and embeddings stay
   bool double_quant = true;                 ///< bnb_4bit_use_double_quant (the QLoRA paper's setting)
+  /// peft utils/other.py prepare_model_for_kbit_training, run before get_peft_model in PEFT's
+  /// documented QLoRA flow: every bf16/fp16 parameter that is not a Params4bit (embeddings,
+  /// norms, lm_head, biases) is cast to fp32. Only acts with a quantized base; on by default.
+  bool kbit_upcast = true;
+  /// DoRA (LoraConfig use_dora, peft tuners/lora/dora.py DoraLinearLayer): a trainable magnitude
+  /// vector per adapted Linear and the weight-norm path in each forward. Off by default.
+  bool dora = false;
 
   bool enabled() const { return rank > 0; }
 };
@@ -48,6 +55,8 @@ void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, con
 std::uint64_t stored_weight_bytes(const ParameterCounts& pc, std::uint64_t regime_bytes, const LoraSetup& lora);
 /// Parameters stored quantized.
 std::uint64_t quantized_parameters(const ParameterCounts& pc);
+/// Frozen parameters that prepare_model_for_kbit_training cast to fp32 (0 without a quantized base or with kbit_upcast off).
+std::uint64_t kbit_upcast_parameters(const ParameterCounts& pc);
 
 /// The exact inventory with adapters (count_parameters(model) when LoRA is off).
 ParameterCounts count_parameters(const ModelConfig& model, const LoraSetup& lora);

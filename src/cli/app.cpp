@@ -170,6 +170,10 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--reshard-after-forward", o.reshard_after_forward, "FSDP2 blocks free their gathered parameters after forward: true|false (default true)");
   app.add_option("--param-dtype", o.param_dtype, "FSDP MixedPrecisionPolicy param_dtype: bf16|fp32 (default: bf16 for mixed/bf16, else fp32)");
   app.add_option("--reduce-dtype", o.reduce_dtype, "FSDP MixedPrecisionPolicy reduce_dtype: bf16|fp32 (default: fp32 for mixed, else the param dtype)");
+  app.add_option("--kbit-upcast", o.kbit_upcast,
+                 "With --base-quant: PEFT's prepare_model_for_kbit_training casts the unquantized base (embeddings, norms, lm_head) to fp32: "
+                 "true (default) | false");
+  app.add_flag("--dora", o.dora, "DoRA (LoraConfig use_dora=True): a trainable magnitude per output row and the weight norm in every forward");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -231,6 +235,8 @@ constexpr FlagName kFlags[] = {
     {field::kReshardAfterForward, "--reshard-after-forward"},
     {field::kParamDtype, "--param-dtype"},
     {field::kReduceDtype, "--reduce-dtype"},
+    {field::kKbitUpcast, "--kbit-upcast"},
+    {field::kLoraDora, "--dora"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -335,12 +341,18 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
                                                               {field::kLoraTargets, &o.lora_targets},
                                                               {field::kLoraDropout, &o.lora_dropout},
                                                               {field::kLoraDtype, &o.lora_dtype},
-                                                              {field::kBaseQuant, &o.base_quant}};
+                                                              {field::kBaseQuant, &o.base_quant},
+                                                              {field::kKbitUpcast, &o.kbit_upcast}};
   for (const auto& [id, value] : flags) {
     if (!value->empty()) apply_change(in, {id, *value});
   }
   if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
-  if (!in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty())) {
+  if (o.dora) apply_change(in, {field::kLoraDora, "true"});
+  if (!o.kbit_upcast.empty() && o.base_quant.empty() && o.recipe.empty()) {
+    throw InputError(field::kKbitUpcast, o.kbit_upcast, "prepare_model_for_kbit_training only runs on a quantized base: give --base-quant");
+  }
+  // A recipe may set the rank (--recipe peft); its knobs apply after the flags.
+  if (o.recipe.empty() && !in.setup.lora.enabled() && (!o.lora_targets.empty() || !o.lora_dropout.empty() || !o.lora_dtype.empty() || o.dora)) {
     throw InputError(field::kLoraRank, o.lora_rank.empty() ? "0" : o.lora_rank, "the other --lora-* flags need a LoRA rank");
   }
 }

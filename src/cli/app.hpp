@@ -82,6 +82,8 @@ struct CliOptions {
   std::string lora_dtype;          // --lora-dtype
   std::string base_quant;          // --base-quant: quantized frozen base (vramcalc/quantization.hpp)
   bool no_double_quant = false;    // --no-double-quant
+  std::string kbit_upcast;         // --kbit-upcast: prepare_model_for_kbit_training's fp32 upcast (true|false)
+  bool dora = false;               // --dora: DoRA (LoraConfig use_dora)
 };
 
 /// How output is to be presented (not part of the estimate).

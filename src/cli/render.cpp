@@ -80,7 +80,10 @@ std::string describe_lora(const Estimate& est) {
   const double pct = 100.0 * static_cast<double>(est.params.trainable) / static_cast<double>(est.params.total);
   return fmt::format("LoRA r {} on {}, dropout {}, {} adapters: {} trainable parameters ({:.3f}%), base frozen", l.rank,
                      lora_targets_text(lora_targets_or_default(l)), l.dropout, l.adapter_bytes == 4 ? "fp32" : "bf16",
-                     group_digits(est.params.trainable), pct);
+                     group_digits(est.params.trainable), pct) + (l.dora ? " (DoRA: + magnitude vectors)" : "") +
+         (l.base_quant == BaseQuant::kNone ? std::string()
+                                           : fmt::format(" ({} base{})", to_string(l.base_quant),
+                                                         l.kbit_upcast ? ", the rest fp32: prepare_model_for_kbit_training" : ""));
 }
 
 namespace {

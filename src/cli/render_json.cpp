@@ -19,7 +19,8 @@ ojson term_json(const Term& t) {
 
 // The LoRA inputs (only present when LoRA is on).
 ojson lora_json(const LoraSetup& l) {
-  return ojson{{"rank", l.rank}, {"targets", lora_targets_or_default(l)}, {"dropout", l.dropout}, {"adapter_dtype_bytes", l.adapter_bytes}};
+  return ojson{{"rank", l.rank},     {"targets", lora_targets_or_default(l)}, {"dropout", l.dropout}, {"adapter_dtype_bytes", l.adapter_bytes},
+               {"base_quant", to_string(l.base_quant)}, {"kbit_upcast", l.base_quant != BaseQuant::kNone && l.kbit_upcast}, {"dora", l.dora}};
 }
 
 }  // namespace

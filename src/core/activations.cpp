@@ -299,6 +299,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested, st
   // mask copy, K/V repeated for GQA, the padded logsumexp).
   describe_layer(layer_saved(spec, m, setup, x, false), *mlp_of(spec), m, setup, x, act);
   add_dequant_transients(m, setup, x, act);
+  add_dora_transient(m, setup, x, act);
   Bytes mask_per_masked_layer = 0;
   if (masked_layers > 0) {
     const auto masked = layer_saved(spec, m, setup, x, true);

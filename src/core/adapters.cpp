@@ -90,6 +90,13 @@ void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, con
       adapters.push_back({.name = module + ".lora_B.default.weight", .rows = t.rows, .cols = r, .count = t.count,
                           .scope = t.scope, .trainable = true, .backward_region = t.backward_region,
                           .dtype_bytes = lora.adapter_bytes});
+      // DoRA: DoraLinearLayer.update_layer makes nn.Parameter(weight_norm), one value per output
+      // row, cast to the adapter dtype with lora_A/B (_cast_adapter_dtype).
+      if (lora.dora) {
+        adapters.push_back({.name = module + ".lora_magnitude_vector.default.weight", .rows = t.rows, .cols = 1,
+                            .count = t.count, .scope = t.scope, .trainable = true, .backward_region = t.backward_region,
+                            .dtype_bytes = lora.adapter_bytes});
+      }
     }
     if (!found) throw InputError(field::kLoraTargets, target, "the model has no Linear of this name (fused projections are not adaptable by name)");
   }
@@ -99,6 +106,13 @@ void apply_lora(std::vector<ParamTensor>& tensors, const ModelConfig& model, con
   // (get_keys_to_not_convert), the input embedding, norms and biases unquantized.
   for (auto& t : tensors) {
     t.quantized = !t.trainable && t.matmul && t.scope == ParamScope::kLayer && t.cols > 1;
+  }
+  if (!lora.kbit_upcast) return;
+  // peft utils/other.py prepare_model_for_kbit_training: `param.data = param.data.to(torch.float32)`
+  // for every fp16/bf16 parameter whose class is not Params4bit (int8 Int8Params are int8, kept).
+  // It runs before get_peft_model, so the adapters keep their own dtype.
+  for (auto& t : tensors) {
+    if (!t.trainable && !t.quantized) t.dtype_bytes = 4;
   }
 }
 
@@ -116,6 +130,14 @@ std::uint64_t quantized_parameters(const ParameterCounts& pc) {
   std::uint64_t n = 0;
   for (const auto& t : pc.tensors) {
     if (t.quantized) n = checked_add(n, t.total());
+  }
+  return n;
+}
+
+std::uint64_t kbit_upcast_parameters(const ParameterCounts& pc) {
+  std::uint64_t n = 0;
+  for (const auto& t : pc.tensors) {
+    if (!t.trainable && !t.quantized && t.dtype_bytes == 4) n = checked_add(n, t.total());
   }
   return n;
 }

@@ -58,6 +58,8 @@ bool apply_lora(LoraSetup& l, const Advice::Change& c) {
   else if (f == field::kLoraDtype) l.adapter_bytes = adapter_dtype(c);
   else if (f == field::kBaseQuant) l.base_quant = parse_base_quant(c.value);
   else if (f == field::kDoubleQuant) l.double_quant = boolean(c);
+  else if (f == field::kKbitUpcast) l.kbit_upcast = boolean(c);
+  else if (f == field::kLoraDora) l.dora = boolean(c);
   else return false;
   return true;
 }

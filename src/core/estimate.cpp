@@ -93,6 +93,7 @@ std::vector<Term> allocated_terms(const ModelStates& s, const RankStates& rank, 
   Term layer_forward = component_term(ComponentId::kLayerForward, act.forward_transient,
                                       "eager: the masked scores (e·a·s²·b) beside the saved softmax; a checkpointed layer, which saves none: masked scores, their fp32 conversion (bf16) and the fp32 softmax (8 or 10·a·s²·b); SDPA: 0",
                                       "transformers eager_attention_forward", true);
+  if (!act.forward_transient_note.empty()) layer_forward.formula += "; " + act.forward_transient_note;
   std::vector<Term> terms = {s.weights, s.master_weights, s.gradients, s.optimizer_states, s.optimizer_step_temp,
                              s.grad_fp32_copy, s.autocast_cache};
   terms.insert(terms.end(), rank.buffers.begin(), rank.buffers.end());

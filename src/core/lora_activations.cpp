@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -36,6 +37,32 @@ Bytes width_of(const Adaptable& l, const Dims& x) {
   if (l.group == 1) return x.qd;
   if (l.group == 3) return x.I;
   return x.h;
+}
+
+// out_features of an adaptable Linear.
+Bytes out_of(const Adaptable& l, const Dims& x) {
+  const std::string_view n = l.name;
+  if (n == "q_proj") return x.qd;
+  if (n == "k_proj" || n == "v_proj") return x.kvd;
+  if (n == "gate_proj" || n == "up_proj") return x.I;
+  return x.h;
+}
+
+constexpr const char* kDoraForward =
+    "peft tuners/lora/dora.py DoraLinearLayer.forward: result_dora = (mag_norm_scale − 1)·base_result + "
+    "mag_norm_scale·lora_result·scaling (torch mul saves the other operand when this one requires grad)";
+
+// DoRA's two T·out products: base_result (the frozen Linear's output, base dtype) and
+// lora_result (adapter dtype), each saved by a mul with the magnitude-derived scale.
+void dora_saved(const Adaptable& l, const Dims& x, Bytes a, std::vector<SavedTensor>& out) {
+  const std::string name = fmt::format("lora.{}", l.name);
+  const Bytes o = out_of(l, x);
+  out.push_back({{name + ".dora_base_result", checked_product({x.e, x.T, o}),
+                  fmt::format("{}·T·{}: the base Linear's output, kept for the magnitude's gradient", x.e, o), kDoraForward, false},
+                 l.region});
+  out.push_back({{name + ".dora_lora_result", checked_product({a, x.T, o}),
+                  fmt::format("{}·T·{}: lora_B(lora_A(x)), kept for the magnitude's gradient", a, o), kDoraForward, false},
+                 l.region});
 }
 
 bool adapted(const TrainingSetup& setup, const char* name) {
@@ -71,6 +98,14 @@ void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool sharde
     throw InputError(field::kPrecision, to_string(setup.precision),
                      "LoRA is modelled with the base in fp32 or bf16 without autocast (--precision fp32 or bf16)");
   }
+  if (lora.dora && lora.dropout > 0.0) {
+    // With dropout DoRA recomputes base_result = F.linear(dropout(x), W.to(x.dtype)), which saves a
+    // cast copy of W: not modelled yet.
+    throw InputError(field::kLoraDora, "true", "DoRA is modelled with LoRA dropout 0 (with dropout peft recomputes the base output)");
+  }
+  if (lora.dora && lora.base_quant != BaseQuant::kNone) {
+    throw InputError(field::kLoraDora, "true", "DoRA over a quantized base (dequantize_module_weight in every forward) is not modelled yet");
+  }
   if (lora.base_quant == BaseQuant::kInt8) {
     // MatMul8bitLt keeps its input A and the outlier columns as ctx attributes (a frozen int8
     // base does save its input), not modelled yet.
@@ -104,6 +139,30 @@ void add_dequant_transients(const ModelConfig& m, const TrainingSetup& setup, co
   act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);
 }
 
+void add_dora_transient(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act) {
+  (void)m;
+  const LoraSetup& l = setup.lora;
+  if (!l.enabled() || !l.dora) return;
+  const Bytes a = l.adapter_bytes;
+  Bytes worst = 0;
+  for (const auto& lin : kLlamaLinears) {
+    if (!adapted(setup, lin.name)) continue;
+    const Bytes in = width_of(lin, x);
+    const Bytes w = checked_product({a, in, out_of(lin, x)});
+    // get_lora_weight: x_eye (in × in) and lora_A(x_eye) (in × r) saved by its graph, B·A (in × out),
+    // all alive until forward returns; get_weight_norm: W.to(x.dtype) (a copy when the base dtype
+    // differs), scaling·B·A and W + scaling·B·A at the add.
+    const Bytes eye = checked_add(checked_product({a, in, in}), checked_product({a, in, l.rank}));
+    const Bytes copies = a == x.e ? 3 : 4;
+    worst = std::max(worst, checked_add(eye, checked_mul(copies, w)));
+  }
+  act.forward_transient = checked_add(act.forward_transient, worst);
+  act.forward_transient_note = fmt::format(
+      "DoRA weight norm of the largest adapted Linear: a·(in² + in·r) + {}·a·in·out = {} B (peft tuners/lora/dora.py "
+      "DoraLinearLayer.get_lora_weight / get_weight_norm)",
+      a == x.e ? 3 : 4, worst);
+}
+
 void lora_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, std::vector<SavedTensor>& out) {
   (void)m;
   const LoraSetup& lora = setup.lora;
@@ -131,6 +190,7 @@ void lora_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x,
     out.push_back({{name + ".B_input", checked_product({a, x.T, lora.rank}),
                     fmt::format("{}·T·r: lora_A's output, lora_B's saved input", a), kPeftForward, false},
                    l.region});
+    if (lora.dora) dora_saved(l, x, a, out);
   }
 }
 

@@ -27,5 +27,9 @@ void lora_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x,
 /// backward: the largest MLP weight at the MLP's peaks, the largest attention weight at the
 /// attention's (adds to the layer's forward and backward transients).
 void add_dequant_transients(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act);
+/// DoRA's per-forward weight norm (peft tuners/lora/dora.py DoraLinearLayer.forward): the
+/// identity, lora_B(lora_A(I)), W cast to the adapter dtype, scaling·B·A and W + scaling·B·A
+/// of the largest adapted Linear, alive together inside its forward.
+void add_dora_transient(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act);
 
 }  // namespace vramcalc

@@ -147,6 +147,32 @@ ModelStates states_of(const ParameterCounts& pc, const TrainingSetup& setup, con
   return s;
 }
 
+// The weights of a LoRA run: the frozen base in the regime's dtype (its decoder Linears
+// quantized with a QLoRA base, the rest fp32 after prepare_model_for_kbit_training), the
+// adapters in their dtype.
+Term frozen_weights_term(const ParameterCounts& pc, const TrainingSetup& setup, std::uint64_t trainable, Bytes a) {
+  const PrecisionBytes pb = precision_bytes(setup.precision);
+  const std::uint64_t quantized = quantized_parameters(pc);
+  const std::uint64_t upcast = kbit_upcast_parameters(pc);
+  const std::uint64_t frozen = pc.total - trainable - quantized - upcast;
+  const std::string quant_part = quantized == 0 ? std::string()
+      : fmt::format(" + {} {}: {}", group_digits(quantized), to_string(setup.lora.base_quant),
+                    quantized_formula(setup.lora.base_quant, setup.lora.double_quant));
+  const std::string upcast_part = upcast == 0 ? std::string() : fmt::format(" + {} upcast to fp32 × 4 B", group_digits(upcast));
+  std::string source = fmt::format("{} regime: frozen base in {}, trainable parameters (adapters) in their dtype; peft tuners/lora/layer.py "
+                                   "LoraLayer.update_layer (+ _cast_adapter_dtype: fp32 by default since 0.12)",
+                                   to_string(setup.precision), pb.weight == 4 ? "fp32" : "bf16");
+  if (quantized != 0) source += std::string("; ") + quantized_source(setup.lora.base_quant);
+  if (upcast != 0) {
+    source += "; peft utils/other.py prepare_model_for_kbit_training: every fp16/bf16 parameter that is not Params4bit "
+              "(embeddings, norms, lm_head) cast to fp32";
+  }
+  return {"weights", stored_weight_bytes(pc, pb.weight, setup.lora),
+          fmt::format("frozen base + trainable: {} × {} B{}{} + {} × {} B", group_digits(frozen), pb.weight, quant_part, upcast_part,
+                      group_digits(trainable), a),
+          source};
+}
+
 // A frozen base (LoRA): gradients, optimizer states and step temporaries of the trainable
 // tensors only, in their own dtype; the weights are the frozen base in the regime's dtype plus
 // the adapters (peft tuners/tuners_utils.py _mark_only_adapters_as_trainable: requires_grad
@@ -168,18 +194,7 @@ ModelStates frozen_base_states(const ParameterCounts& pc, const TrainingSetup& s
   apb.grad = a;
   apb.state = a;
   ModelStates s = states_of(view, setup, apb);
-  const std::uint64_t frozen = pc.total - view.total;
-  const std::uint64_t quantized = quantized_parameters(pc);
-  const std::string quant_part = quantized == 0 ? std::string()
-      : fmt::format(" ({} of them {}: {})", group_digits(quantized), to_string(setup.lora.base_quant),
-                    quantized_formula(setup.lora.base_quant, setup.lora.double_quant));
-  s.weights = {"weights", stored_weight_bytes(pc, pb.weight, setup.lora),
-               fmt::format("frozen base + trainable: {} × {} B{} + {} × {} B", group_digits(frozen), pb.weight, quant_part,
-                           group_digits(view.total), a),
-               fmt::format("{} regime: frozen base in {}, trainable parameters (adapters) in their dtype; peft tuners/lora/layer.py "
-                           "LoraLayer.update_layer (+ _cast_adapter_dtype: fp32 by default since 0.12)",
-                           to_string(setup.precision), pb.weight == 4 ? "fp32" : "bf16") +
-                   (quantized == 0 ? std::string() : std::string("; ") + quantized_source(setup.lora.base_quant))};
+  s.weights = frozen_weights_term(pc, setup, view.total, a);
   s.gradients.formula = fmt::format("trainable only: {}", per_param("P_t", view.total, a));
   s.gradients.source = "param.grad only for requires_grad parameters, in their dtype (torch autograd AccumulateGrad)";
   return s;

@@ -15,7 +15,8 @@ using RecipeMaker = Recipe (*)();
 
 // Every built-in recipe's function (src/core/recipes/), in listing order.
 const std::vector<RecipeMaker>& recipe_makers() {
-  static const std::vector<RecipeMaker> makers = {recipes::torchtitan, recipes::hf_trainer, recipes::megatron};
+  static const std::vector<RecipeMaker> makers = {recipes::peft,       recipes::torchtune, recipes::litgpt,
+                                                  recipes::hf_trainer, recipes::torchtitan, recipes::megatron};
   return makers;
 }
 

@@ -124,7 +124,7 @@ def run_id(sp):
     parts = ["hf", sp["kind"], sp["family"], sp["shape"], f"L{sp['layers']}", v, sp["precision"], sp["attention"],
              f"ckpt{sp['ckpt']}", sp["optimizer"], f"s{sp['seq']}", f"b{sp['batch']}", f"mask{sp['mask']}"]
     if sp["kind"] == "lora":
-        parts.append(f"r{sp['lora_r']}-{sp['lora_targets']}-do{sp['lora_dropout']}")
+        parts.append(f"r{sp['lora_r']}-{sp['lora_targets']}-do{sp['lora_dropout']}" + ("-dora" if sp.get("lora_dora") else ""))
     if sp["kind"] == "fsdp2":
         parts.append(f"w{sp['world']}-rf{int(sp['reshard'])}-mp{sp['mp']}")
     if sp.get("router_logits"):
@@ -201,6 +201,11 @@ def grid(quick=False):
                           extra={"lora_r": r, "lora_targets": t, "lora_dropout": d}))
     g.append(spec("llama", seq=256, precision="bf16", attention="sdpa", ckpt="full", kind="lora",
                   extra={"lora_r": 16, "lora_targets": "all", "lora_dropout": 0.0}))
+    # DoRA (peft tuners/lora/dora.py DoraLinearLayer): magnitude vector + weight-norm path
+    for p in ("fp32", "bf16"):
+        for r, t in ((8, "qv"), (16, "all")):
+            g.append(spec("llama", seq=256, precision=p, attention="sdpa", kind="lora",
+                          extra={"lora_r": r, "lora_targets": t, "lora_dropout": 0.0, "lora_dora": True}))
     for w in (2, 4):
         for rf in (True, False):
             for mp in ("none", "bf16"):
@@ -454,7 +459,8 @@ def measure(sp):
             targets = {"qv": ["q_proj", "v_proj"],
                        "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
             lcfg = LoraConfig(r=sp["lora_r"], lora_alpha=2 * sp["lora_r"], lora_dropout=sp["lora_dropout"],
-                              target_modules=targets[sp["lora_targets"]], task_type="CAUSAL_LM")
+                              target_modules=targets[sp["lora_targets"]], task_type="CAUSAL_LM",
+                              use_dora=bool(sp.get("lora_dora", False)))
             model = get_peft_model(model, lcfg)
         if sp["ckpt"] == "full":
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -818,6 +824,8 @@ def records_for(res, env):
     if sp["kind"] == "lora":
         base["lora"] = {"r": sp["lora_r"], "alpha": 2 * sp["lora_r"], "targets": sp["lora_targets"],
                         "dropout": sp["lora_dropout"], "trainable_params": res["n_trainable"]}
+        if sp.get("lora_dora"):
+            base["lora"]["dora"] = True
     recs = []
 
     def add(metric, phase, value, tol, notes, detail):

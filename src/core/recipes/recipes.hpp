@@ -1,14 +1,17 @@
 #pragma once
 // The built-in recipes, one function per framework, each in its own file in this directory.
 // Adding a recipe: write src/core/recipes/<framework>.cpp returning its Recipe, declare it
-// here and list it in src/core/recipe.cpp's kRecipes.
+// here and list it in src/core/recipe.cpp's recipe_makers().
 
 #include <vramcalc/recipe.hpp>
 
 namespace vramcalc::recipes {
 
-Recipe torchtitan();  ///< torchtitan.cpp: FSDP2, fp32 shards, bf16 compute, fp32 reduce
+Recipe peft();        ///< peft.cpp: PEFT LoraConfig + HF Trainer defaults
+Recipe torchtune();   ///< torchtune.cpp: 8B_qlora_single_device
+Recipe litgpt();      ///< litgpt.cpp: litgpt finetune lora
 Recipe hf_trainer();  ///< hf_trainer.cpp: transformers 5.x Trainer defaults, pure bf16, fused AdamW
+Recipe torchtitan();  ///< torchtitan.cpp: FSDP2, fp32 shards, bf16 compute, fp32 reduce
 Recipe megatron();    ///< megatron.cpp: Megatron-LM DDP main_grad buffer and distributed optimizer
 
 }  // namespace vramcalc::recipes
