@@ -68,7 +68,7 @@ std::string roles_json(const Estimate& est);
 void render_models(std::ostream& out, const std::vector<BuiltinModel>& models, const OutputOptions& view);
 void render_gpus(std::ostream& out, const std::vector<GpuSpec>& gpus, const OutputOptions& view);
 
-/// "peft (HF PEFT 0.x) set --optimizer adamw, ..." or "" when no recipe was applied.
+/// "peft [PEFT 0.21.2 + ...] set --optimizer adamw, ..." or "" when no recipe was applied.
 std::string describe_recipe(const Estimate& est);
 /// --explain: each knob the recipe set, why, and its source.
 void render_recipe_explain(std::ostream& out, const Estimate& est, bool color);

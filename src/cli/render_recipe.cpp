@@ -33,7 +33,7 @@ nlohmann::ordered_json knobs_json(const std::vector<RecipeKnob>& knobs) {
 std::string describe_recipe(const Estimate& est) {
   if (!est.inputs.recipe) return "";
   const AppliedRecipe& r = *est.inputs.recipe;
-  std::string text = fmt::format("{} ({}) set {}", r.name, r.framework, r.set.empty() ? "nothing" : knob_list(r.set));
+  std::string text = fmt::format("{} [{}] set {}", r.name, r.framework, r.set.empty() ? "nothing" : knob_list(r.set));
   if (!r.overridden.empty()) text += fmt::format("; your flags kept over its {}", knob_list(r.overridden));
   return text;
 }
