@@ -82,7 +82,7 @@ void validate(const EstimateInputs& in) {
   if (!setup.lora.enabled() && setup.lora.base_quant != BaseQuant::kNone) {
     throw InputError(field::kBaseQuant, to_string(setup.lora.base_quant), "a quantized base trains only adapters: give a LoRA rank");
   }
-  validate_lora(in.model, setup, in.layout.gpus > 1 || in.layout.zero.stage > 0);
+  validate_lora(in.model, setup, in.layout.fsdp.version != 0 || in.layout.has_model_parallel() || in.layout.megatron != MegatronOptimizer::kNone);
 }
 
 // Every allocated term that the timeline may hold, one per component.

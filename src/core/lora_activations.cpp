@@ -84,7 +84,7 @@ bool group_shared(const TrainingSetup& setup, const Dims& x, int group) {
 
 }  // namespace
 
-void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool sharded_or_replicated) {
+void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool unsupported_layout) {
   const LoraSetup& lora = setup.lora;
   if (!lora.enabled()) return;
   if (!(lora.dropout >= 0.0 && lora.dropout < 1.0)) {
@@ -111,8 +111,8 @@ void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool sharde
     // base does save its input), not modelled yet.
     throw InputError(field::kBaseQuant, "int8", "int8 bases save their inputs (bnb MatMul8bitLt); only nf4 and fp4 are modelled");
   }
-  if (sharded_or_replicated) {
-    throw InputError(field::kLoraRank, std::to_string(lora.rank), "LoRA is modelled on one GPU (no ZeRO, no DDP) for now");
+  if (unsupported_layout) {
+    throw InputError(field::kLoraRank, std::to_string(lora.rank), "LoRA is modelled on one GPU, DDP and DeepSpeed ZeRO 1-3 (not FSDP, tensor, context or pipeline parallelism, Megatron)");
   }
 }
 

@@ -13,7 +13,7 @@
 namespace vramcalc {
 
 /// Throws InputError for the combinations LoRA is not modelled for (family, precision, layout).
-void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool sharded_or_replicated);
+void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool unsupported_layout);
 
 /// The family's layer with a frozen base: norm weights need no grad, and a norm output or the
 /// MLP product is saved only when an adapter reads it without a private copy.

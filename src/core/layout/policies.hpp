@@ -64,4 +64,21 @@ void load_whole_model(const StepContext& ctx, Bytes master_rank, const char* mas
 /// Sums the load terms and builds the load moment; a component added twice gets `merge_note`.
 void finish_load(const StepContext& ctx, LoadPhase& lp, const std::string& merge_note = "");
 
+/// LoRA / QLoRA under DDP and ZeRO (src/core/layout/frozen_base.cpp): whether the base is frozen,
+/// the parameters the optimizer gets, their bytes per element, and the stored bytes of the whole
+/// model and of one tensor (quantized tensors in their packed bytes).
+bool frozen_base(const StepContext& ctx);
+std::uint64_t trained_params(const StepContext& ctx);
+Bytes trained_bytes_per_param(const StepContext& ctx, Bytes regime_bytes);
+Bytes stored_model_bytes(const StepContext& ctx);
+Bytes stored_tensor_bytes(const StepContext& ctx, const ParamTensor& t);
+/// Quantization state of the quantized tensors (absmax, codes): replicated, not partitioned.
+Bytes quant_state_bytes(const StepContext& ctx);
+/// One rank's ZeRO-3 weight partition of a frozen base: ⌈(stored − quant state)/N⌉ + quant state.
+Bytes zero3_weight_partition(const StepContext& ctx);
+/// Bytes of the largest stored tensor (of a decoder layer when `layer_only`).
+Bytes largest_stored_tensor(const StepContext& ctx, bool layer_only);
+/// numel of the largest trainable tensor.
+std::uint64_t largest_trained_tensor(const StepContext& ctx);
+
 }  // namespace vramcalc

@@ -10,11 +10,13 @@ RankStates ReplicatePolicy::rank_states(const StepContext& ctx, const ModelState
   if (ctx.layout.gpus <= 1) return r;
   // The DDP reducer keeps flat buckets holding a copy of every gradient
   // (gradient_as_bucket_view=False by default), allocated at construction.
-  const Bytes g = precision_bytes(ctx.setup.precision).grad;
-  const std::uint64_t P = ctx.params.total;
+  // Only parameters that require grad are bucketed (reducer.cpp; LoRA: the adapters).
+  const Bytes g = trained_bytes_per_param(ctx, precision_bytes(ctx.setup.precision).grad);
+  const std::uint64_t P = frozen_base(ctx) ? trained_params(ctx) : ctx.params.total;
   r.buffers.push_back(component_term(
       ComponentId::kDdpGradBuckets, checked_mul(P, g),
-      fmt::format("DDP gradient buckets: P × {} B = {} × {} (a second copy of the gradients)", g, group_digits(P), g),
+      fmt::format("DDP gradient buckets: {} × {} B = {} × {} (a second copy of the gradients)", frozen_base(ctx) ? "P_t" : "P", g,
+                  group_digits(P), g),
       "torch/csrc/distributed/c10d/reducer.cpp (bucket views, gradient_as_bucket_view=False); pytorch PR #41954"));
   return r;
 }

@@ -30,30 +30,52 @@ Term moved(const Term& t, const char* where) {
 
 const char* device_name(OffloadDevice d) { return d == OffloadDevice::kNvme ? "NVMe" : "host RAM"; }
 
-// Stage 2 and 3 keep gradient partitions between steps; stage 3 also partitions parameters
-// and steps one sub-group of the fp32 partition at a time.
-void shard_gradients_and_params(const ZeroSettings& z, const StepContext& ctx, RankStates& r) {
+// Stage 3's parameter partition: every module parameter; a frozen (possibly quantized) base in
+// its stored bytes.
+void zero3_weights(const StepContext& ctx, Term& weights) {
   const ParameterCounts& pc = ctx.params;
   const std::uint64_t N = ctx.layout.gpus;
   const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
+  Term& s_weights = weights;
+  if (frozen_base(ctx)) {
+    s_weights.bytes = zero3_weight_partition(ctx);
+    s_weights.formula = fmt::format("⌈(stored {} − quant state {}) / {}⌉ + quant state: ZeRO-3 partition of the frozen base and adapters",
+                                    group_digits(stored_model_bytes(ctx)), group_digits(quant_state_bytes(ctx)), N);
+    s_weights.source = "DeepSpeed runtime/zero/partition_parameters.py (every module parameter, frozen too; Params4bit with "
+                       "bnb_4bit_quant_storage=bfloat16 is a bf16-typed tensor); bitsandbytes nn/modules.py Params4bit.quant_state "
+                       "(an attribute, not partitioned)";
+  } else {
+    s_weights.bytes = checked_mul(per_rank(pc.total, N), pb.weight);
+    s_weights.formula = fmt::format("⌈P/N⌉ × {} B = ⌈{} / {}⌉ × {}: ZeRO-3 parameter partition", pb.weight,
+                                    group_digits(pc.total), N, pb.weight);
+    s_weights.source = "DeepSpeed runtime/zero/partition_parameters.py; " + std::string(kZeroPaper);
+  }
+}
+
+// Stage 2 and 3 keep gradient partitions between steps; stage 3 also partitions parameters
+// and steps one sub-group of the fp32 partition at a time.
+void shard_gradients_and_params(const ZeroSettings& z, const StepContext& ctx, RankStates& r) {
+  const std::uint64_t N = ctx.layout.gpus;
+  const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
   ModelStates& s = r.states;
-  const Bytes g = (z.stage == 3 && z.grad_accum_dtype_fp32) ? 4 : pb.grad;
-  s.gradients.bytes = checked_mul(per_rank(pc.total, N), g);
-  s.gradients.formula = fmt::format("⌈P/N⌉ × {} B = ⌈{} / {}⌉ × {}: ZeRO-{} gradient partition, kept between steps", g,
-                                    group_digits(pc.total), N, g, z.stage);
+  const bool lora = frozen_base(ctx);
+  const std::uint64_t P = trained_params(ctx);
+  const Bytes g = (z.stage == 3 && z.grad_accum_dtype_fp32) ? 4 : trained_bytes_per_param(ctx, pb.grad);
+  s.gradients.bytes = checked_mul(per_rank(P, N), g);
+  s.gradients.formula = fmt::format("⌈{}/N⌉ × {} B = ⌈{} / {}⌉ × {}: ZeRO-{} gradient partition, kept between steps{}", lora ? "P_t" : "P",
+                                    g, group_digits(P), N, g, z.stage,
+                                    lora ? " (trainable parameters only: the optimizer's param groups)" : "");
   s.gradients.source = z.stage == 3 ? "DeepSpeed runtime/zero/stage3.py (grad_partitions_flat_buffer)"
                                     : "DeepSpeed runtime/zero/stage_1_and_2.py (grads_in_partition)";
   r.gradients_persistent = true;
   if (z.stage != 3) return;
-  s.weights.bytes = checked_mul(per_rank(pc.total, N), pb.weight);
-  s.weights.formula = fmt::format("⌈P/N⌉ × {} B = ⌈{} / {}⌉ × {}: ZeRO-3 parameter partition", pb.weight,
-                                  group_digits(pc.total), N, pb.weight);
-  s.weights.source = "DeepSpeed runtime/zero/partition_parameters.py; " + std::string(kZeroPaper);
-  const Bytes group = std::min(per_rank(pc.total, N), z.sub_group_size);
+  zero3_weights(ctx, s.weights);
+  const Bytes group = std::min(per_rank(P, N), z.sub_group_size);
   if (ctx.setup.optimizer == Optimizer::kAdamW && s.optimizer_step_temp.bytes > 0) {
-    s.optimizer_step_temp.bytes = checked_mul(group, pb.state);
+    const Bytes st = trained_bytes_per_param(ctx, pb.state);
+    s.optimizer_step_temp.bytes = checked_mul(group, st);
     s.optimizer_step_temp.formula = fmt::format(
-        "min(⌈P/N⌉, sub_group_size) × {} B = {} × {}: foreach temporary of one sub-group", pb.state, group_digits(group), pb.state);
+        "min(⌈P/N⌉, sub_group_size) × {} B = {} × {}: foreach temporary of one sub-group", st, group_digits(group), st);
     s.optimizer_step_temp.source =
         "DeepSpeed runtime/zero/stage3.py step (per sub-group _optimizer_step); torch/optim/adamw.py foreach";
   }
@@ -88,8 +110,43 @@ void offload(const ZeroSettings& z, ModelStates& s) {
   if (z.offload_param.device != OffloadDevice::kNone) s.weights = moved(s.weights, device_name(z.offload_param.device));
 }
 
+// Stage 3's unsharded buffers over a frozen base: the largest stored module gathered, the
+// largest adapter's full gradient (frozen tensors get none), persistent small tensors in their
+// stored bytes, the reduce bucket in the adapters' dtype.
+void frozen_stage3_buffers(const ZeroSettings& z, const StepContext& ctx, Bytes bucket, std::vector<Term>& out) {
+  const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
+  const std::uint64_t prefetch = std::min(z.stage3_prefetch_bucket_size, z.stage3_max_live_parameters);
+  const Bytes largest = largest_stored_tensor(ctx, false);
+  out.push_back(component_term(ComponentId::kGatheredParams, checked_add(largest, checked_mul(prefetch, pb.weight)),
+                               fmt::format("(largest stored tensor {} B + prefetch ≤ {} × {} B): gathered in full on every rank",
+                                           group_digits(largest), group_digits(prefetch), pb.weight),
+                               "DeepSpeed runtime/zero/partitioned_param_coordinator.py fetch_sub_module (stage3_prefetch_bucket_size)",
+                               true));
+  const Bytes a = trained_bytes_per_param(ctx, pb.grad);
+  const std::uint64_t adapter = largest_trained_tensor(ctx);
+  out.push_back(component_term(ComponentId::kGatheredGrad, checked_mul(adapter, a),
+                               fmt::format("largest trainable tensor {} × {} B: its full gradient before reduce-scatter (frozen tensors have none)",
+                                           group_digits(adapter), a),
+                               "DeepSpeed runtime/zero/stage3.py reduce_partition_and_remove_grads (full param.grad first)", true));
+  Bytes persistent = 0;
+  std::uint64_t numel = 0;
+  for (const auto& t : ctx.params.tensors) {
+    if (t.numel() > z.stage3_param_persistence_threshold || numel + t.total() > z.stage3_model_persistence_threshold) continue;
+    numel += t.total();
+    persistent = checked_add(persistent, checked_mul(stored_tensor_bytes(ctx, t), t.count));
+  }
+  out.push_back(component_term(ComponentId::kPersistentParams, persistent,
+                               fmt::format("{} params with numel ≤ {} (stage3_param_persistence_threshold) in their stored bytes, full copies",
+                                           group_digits(numel), group_digits(z.stage3_param_persistence_threshold)),
+                               "DeepSpeed runtime/zero/parameter_offload.py mark_persistent_parameters"));
+  out.push_back(component_term(ComponentId::kReduceBucket, z.contiguous_gradients ? checked_mul(bucket, a) : 0,
+                               fmt::format("min(reduce_bucket_size, P_t) {} × {} B (contiguous_gradients)", group_digits(bucket), a),
+                               "DeepSpeed runtime/zero/stage3.py __ipg_bucket_flat_buffer"));
+}
+
 // Stage 3's unsharded buffers: gathered modules, their full gradients, persistent parameters.
 void stage3_buffers(const ZeroSettings& z, const StepContext& ctx, Bytes bucket, std::vector<Term>& out) {
+  if (frozen_base(ctx)) return frozen_stage3_buffers(z, ctx, bucket, out);
   const ParameterCounts& pc = ctx.params;
   const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
   const std::uint64_t prefetch = std::min(z.stage3_prefetch_bucket_size, z.stage3_max_live_parameters);
@@ -124,6 +181,9 @@ Bytes gathered_layer_bytes(const ZeroSettings& z, const StepContext& ctx) {
     if (t.scope == ParamScope::kLayer) largest = std::max(largest, t.numel());
   }
   const std::uint64_t prefetch = std::min(z.stage3_prefetch_bucket_size, z.stage3_max_live_parameters);
+  if (frozen_base(ctx)) {
+    return checked_add(largest_stored_tensor(ctx, true), checked_mul(prefetch, precision_bytes(ctx.setup.precision).weight));
+  }
   return checked_mul(largest + prefetch, precision_bytes(ctx.setup.precision).weight);
 }
 
@@ -145,8 +205,8 @@ RankStates ZeroPolicy::rank_states(const StepContext& ctx, const ModelStates& fu
   if (z_.stage >= 2) shard_gradients_and_params(z_, ctx, r);
   offload(z_, s);
 
-  const Bytes g = precision_bytes(ctx.setup.precision).grad;
-  const Bytes bucket = std::min<Bytes>(z_.reduce_bucket_size, ctx.params.total);
+  const Bytes g = trained_bytes_per_param(ctx, precision_bytes(ctx.setup.precision).grad);
+  const Bytes bucket = std::min<Bytes>(z_.reduce_bucket_size, frozen_base(ctx) ? trained_params(ctx) : ctx.params.total);
   if (z_.stage == 3) {
     stage3_buffers(z_, ctx, bucket, r.buffers);
   } else if (N > 1) {

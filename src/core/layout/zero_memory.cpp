@@ -65,10 +65,12 @@ void load_partitioned(const ZeroSettings& z, const StepContext& ctx, Bytes maste
   const ParameterCounts& pc = ctx.params;
   const PrecisionBytes pb = precision_bytes(ctx.setup.precision);
   const bool params_offloaded = z.offload_param.device != OffloadDevice::kNone;
-  const Bytes partition = params_offloaded ? 0 : checked_mul(per_rank(pc.total, ctx.layout.gpus), pb.weight);
+  const Bytes full_partition =
+      frozen_base(ctx) ? zero3_weight_partition(ctx) : checked_mul(per_rank(pc.total, ctx.layout.gpus), pb.weight);
+  const Bytes partition = params_offloaded ? 0 : full_partition;
   lp.gpu_terms.push_back(component_term(ComponentId::kWeights, partition, "⌈P/N⌉ × weight bytes: created partitioned under zero.Init",
                                         "DeepSpeed runtime/zero/partition_parameters.py Init"));
-  const Bytes largest = checked_mul(pc.largest_module, pb.weight);
+  const Bytes largest = frozen_base(ctx) ? largest_stored_tensor(ctx, false) : checked_mul(pc.largest_module, pb.weight);
   lp.gpu_terms.push_back(
       largest >= master_rank
           ? component_term(ComponentId::kGatheredParams, largest,
@@ -108,15 +110,17 @@ LoadPhase ZeroPolicy::load(const StepContext& ctx, const LoadSetup& load) const 
                             "DeepSpeed offload_param", false});
   }
   const bool optimizer_offloaded = z_.offload_optimizer.device != OffloadDevice::kNone;
-  const Bytes master_rank = (optimizer_offloaded || pb.master == 0) ? 0 : checked_mul(per_rank(pc.total, N), pb.master);
+  const std::uint64_t trained = frozen_base(ctx) ? trained_params(ctx) : pc.total;
+  const Bytes master_rank = (optimizer_offloaded || pb.master == 0) ? 0 : checked_mul(per_rank(trained, N), pb.master);
   if (zero_init) {
     load_partitioned(z_, ctx, master_rank, lp);
   } else if (z_.stage == 3) {
-    const Bytes model_bytes = checked_mul(pc.total, pb.weight);
+    const Bytes model_bytes = stored_model_bytes(ctx);
     lp.gpu_terms.push_back(component_term(ComponentId::kWeights, model_bytes,
                                           fmt::format("P × {} B: engine casts and moves the whole model to the GPU (module.to(device))", pb.weight),
                                           "DeepSpeed runtime/engine.py _configure_distributed_model"));
-    lp.gpu_terms.push_back(component_term(ComponentId::kWeights, checked_mul(per_rank(pc.total, N), pb.weight),
+    lp.gpu_terms.push_back(component_term(ComponentId::kWeights,
+                                          frozen_base(ctx) ? zero3_weight_partition(ctx) : checked_mul(per_rank(pc.total, N), pb.weight),
                                           "⌈P/N⌉ × weight bytes: partitions made while the full copy still exists",
                                           "DeepSpeed runtime/zero/partition_parameters.py (_convert_to_zero_parameters)"));
     lp.gpu_point = "deepspeed.initialize without zero.Init: the whole model on every GPU before partitioning";
