@@ -157,9 +157,14 @@ TEST_CASE("a 4-bit base dequantizes the largest Linear in forward and backward",
   EstimateInputs no_lora = q;
   no_lora.setup.lora.rank = 0;
   CHECK_THROWS_AS(estimate(no_lora), InputError);
+  // int8 (bnb MatMul8bitLt): backward dequantizes CB to bf16 and scales it by SCB/127 (fp32 rows);
+  // forward quantizes the input of gate/up: T·h int8 CA + 4·T SCA + the 4·T·I int32 product.
   EstimateInputs int8 = q;
   int8.setup.lora.base_quant = BaseQuant::kInt8;
-  CHECK_THROWS_AS(estimate(int8), InputError);
+  const Activations c = activations(int8.model, int8.setup);
+  const Bytes T = int8.setup.seq_len * int8.setup.micro_batch;
+  CHECK(c.mlp_backward_transient == a.mlp_backward_transient + 2ULL * 14336 * 4096 + 4 * 14336);
+  CHECK(c.forward_transient == a.forward_transient + T * (4096 + 4 * 14336 + 4));
 }
 
 TEST_CASE("prepare_model_for_kbit_training casts the unquantized base to fp32", "[lora][quant]") {

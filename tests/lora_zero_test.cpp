@@ -74,3 +74,23 @@ TEST_CASE("LoRA under DDP buckets only the adapters' gradients", "[lora][ddp]") 
   CHECK(bytes_of(e, ComponentId::kWeights) == kBase * 2 + kPt * 4);
   CHECK(bytes_of(e, ComponentId::kGradients) == 4 * kPt);
 }
+
+TEST_CASE("an int8 base keeps every Linear's input (bnb MatMul8bitLt ctx.tensors)", "[lora][int8]") {
+  // fp32 adapters on q,v read private copies, so over NF4 no norm output or MLP product is kept;
+  // over int8 the base Linears keep their inputs: the input-norm output (q/k/v), the
+  // post-attention norm output (gate/up) and the MLP product (down_proj), bf16.
+  EstimateInputs nf4 = qv_inputs(0, 1, BaseQuant::kNf4);
+  EstimateInputs int8 = qv_inputs(0, 1, BaseQuant::kInt8);
+  const Bytes T = nf4.setup.seq_len * nf4.setup.micro_batch;
+  const Bytes h = 4096, I = 11008;
+  const Activations a4 = activations(nf4.model, nf4.setup);
+  const Activations a8 = activations(int8.model, int8.setup);
+  CHECK(a8.per_layer == a4.per_layer + 2 * T * (2 * h + I));
+  // Storage: n int8 (CB) + 4·rows fp32 (SCB) per Linear, 32 layers of 4 h×h and 3 I×h.
+  const Bytes one_layer = 4 * (h * h + 4 * h) + 3 * (I * h) + 4 * (2 * I + h);
+  const Bytes rest = 2 * (2 * 32000 * h + 65 * h);  // embeddings, lm_head, 65 norms in bf16
+  CHECK(estimate(int8).find(ComponentId::kWeights)->max_bytes == 32 * one_layer + rest + 4 * kPt);
+  EstimateInputs z3 = qv_inputs(3, 2, BaseQuant::kInt8);
+  CHECK_THROWS_AS(estimate(z3), InputError);
+  CHECK_NOTHROW(estimate(qv_inputs(2, 2, BaseQuant::kInt8)));
+}

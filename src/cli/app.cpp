@@ -164,7 +164,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--lora-targets", o.lora_targets, "LoRA targets: q,k,v,o,gate,up,down | attention | mlp | all-linear (default q,v: PEFT's)");
   app.add_option("--lora-dropout", o.lora_dropout, "LoRA dropout probability (default 0)");
   app.add_option("--lora-dtype", o.lora_dtype, "LoRA adapter dtype: fp32 (PEFT's default) | bf16");
-  app.add_option("--base-quant", o.base_quant, "Quantized frozen base (QLoRA, bitsandbytes): none|nf4|fp4 (decoder Linears; lm_head stays)");
+  app.add_option("--base-quant", o.base_quant, "Quantized frozen base (QLoRA, bitsandbytes): none|nf4|fp4|int8 (decoder Linears; lm_head stays)");
   app.add_flag("--no-double-quant", o.no_double_quant, "4-bit base without double quantization of the absmax (bnb_4bit_use_double_quant=False)");
   app.add_option("--fsdp", o.fsdp, "PyTorch FSDP over the data-parallel ranks: 2 (fully_shard per decoder block + root); not with --zero");
   app.add_option("--reshard-after-forward", o.reshard_after_forward, "FSDP2 blocks free their gathered parameters after forward: true|false (default true)");

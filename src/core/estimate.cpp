@@ -83,6 +83,11 @@ void validate(const EstimateInputs& in) {
     throw InputError(field::kBaseQuant, to_string(setup.lora.base_quant), "a quantized base trains only adapters: give a LoRA rank");
   }
   validate_lora(in.model, setup, in.layout.fsdp.version != 0 || in.layout.has_model_parallel() || in.layout.megatron != MegatronOptimizer::kNone);
+  if (setup.lora.base_quant == BaseQuant::kInt8 && in.layout.zero.stage == 3) {
+    // Int8Params keep SCB beside the int8 CB and MatMul8bitLt reads state.CB of the whole weight:
+    // how ZeRO-3 partitions and gathers them is not modelled (4-bit bases are, with quant_storage).
+    throw InputError(field::kBaseQuant, "int8", "an int8 base under ZeRO-3 is not modelled; use nf4/fp4 or ZeRO 0-2");
+  }
 }
 
 // Every allocated term that the timeline may hold, one per component.

@@ -75,11 +75,25 @@ bool adapted(const TrainingSetup& setup, const char* name) {
 bool private_input(const TrainingSetup& setup, const Dims& x) { return setup.lora.dropout > 0.0 || setup.lora.adapter_bytes != x.e; }
 
 bool group_shared(const TrainingSetup& setup, const Dims& x, int group) {
+  // An int8 base Linear keeps its own input A (bitsandbytes autograd/_functions.py MatMul8bitLt:
+  // ctx.tensors = (CAt, subA, A) whenever the input requires grad), adapted or not.
+  if (setup.lora.base_quant == BaseQuant::kInt8) return true;
   if (private_input(setup, x)) return false;
   for (const auto& l : kLlamaLinears) {
     if (l.group == group && adapted(setup, l.name)) return true;
   }
   return false;
+}
+
+// MatMul8bitLt.forward of the largest MLP Linear (bitsandbytes autograd/_functions.py,
+// backends/default/ops.py int8_scaled_mm): int8_vectorwise_quant(A.to(fp16)) makes a 2·T·in fp16
+// copy, then CA (T·in int8) and SCA (4·T) stay while int8_linear_matmul returns a 4·T·out int32
+// product. Outlier columns (threshold 6.0: subA, subB) depend on the data and are not counted.
+Bytes int8_forward_transient(const Dims& x) {
+  auto linear = [&](Bytes in, Bytes out) {
+    return checked_add(checked_add(checked_mul(x.T, in), checked_mul(4, x.T)), std::max(checked_product({2, x.T, in}), checked_product({4, x.T, out})));
+  };
+  return std::max(linear(x.h, x.I), linear(x.I, x.h));
 }
 
 }  // namespace
@@ -106,11 +120,6 @@ void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool unsupp
   if (lora.dora && lora.base_quant != BaseQuant::kNone) {
     throw InputError(field::kLoraDora, "true", "DoRA over a quantized base (dequantize_module_weight in every forward) is not modelled yet");
   }
-  if (lora.base_quant == BaseQuant::kInt8) {
-    // MatMul8bitLt keeps its input A and the outlier columns as ctx attributes (a frozen int8
-    // base does save its input), not modelled yet.
-    throw InputError(field::kBaseQuant, "int8", "int8 bases save their inputs (bnb MatMul8bitLt); only nf4 and fp4 are modelled");
-  }
   if (unsupported_layout) {
     throw InputError(field::kLoraRank, std::to_string(lora.rank), "LoRA is modelled on one GPU, DDP and DeepSpeed ZeRO 1-3 (not FSDP, tensor, context or pipeline parallelism, Megatron)");
   }
@@ -133,7 +142,14 @@ void add_dequant_transients(const ModelConfig& m, const TrainingSetup& setup, co
   if (l.base_quant == BaseQuant::kNone) return;
   const Bytes mlp = dequant_transient_bytes(l.base_quant, l.double_quant, m.intermediate_size, m.hidden_size, x.e);
   const Bytes attn = dequant_transient_bytes(l.base_quant, l.double_quant, std::max(m.q_dim(), m.kv_dim()), m.hidden_size, x.e);
-  act.forward_transient = checked_add(act.forward_transient, mlp);
+  act.forward_transient = checked_add(act.forward_transient, l.base_quant == BaseQuant::kInt8 ? int8_forward_transient(x) : mlp);
+  if (l.base_quant == BaseQuant::kInt8) {
+    act.forward_transient_note = fmt::format(
+        "int8 base, largest MLP Linear: T·in int8 CA + 4·T SCA + max(2·T·in fp16 copy, 4·T·out int32 product) = {} B; "
+        "backward: CB dequantized to the input dtype + 4·rows fp32 scales (bitsandbytes autograd/_functions.py "
+        "MatMul8bitLt; outlier columns not counted)",
+        int8_forward_transient(x));
+  }
   act.mlp_backward_transient = checked_add(act.mlp_backward_transient, mlp);
   act.attn_backward_transient = checked_add(act.attn_backward_transient, attn);
   act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);

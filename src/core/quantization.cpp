@@ -61,7 +61,9 @@ Bytes dequant_transient_bytes(BaseQuant quant, bool double_quant, std::uint64_t 
   const Bytes weight = checked_mul(n, compute_bytes);
   // 4-bit with double quantization first dequantizes the uint8 absmax to fp32 (dequantize_4bit).
   const Bytes absmax = quant != BaseQuant::kInt8 && double_quant ? checked_mul(4, ceil_div(n, kBlock)) : 0;
-  return checked_add(weight, absmax);
+  // int8 (MatMul8bitLt.backward): CB.to(dtype, copy=True).mul_(SCB.unsqueeze(1).mul(1/127)), the fp32 row scales.
+  const Bytes scales = quant == BaseQuant::kInt8 ? checked_mul(4, rows) : 0;
+  return checked_add(checked_add(weight, absmax), scales);
 }
 
 }  // namespace vramcalc
