@@ -12,7 +12,7 @@ namespace {
 // DeepSpeedCPUAdam keeps the fp32 master, the fp32 gradient partition and the optimizer
 // states in host RAM; with NVMe only its swap buffers stay there.
 void host_optimizer(const ZeroSettings& z, const StepContext& ctx, const ModelStates& full, HostMemory& h) {
-  const std::uint64_t part = per_rank(ctx.params.total, ctx.layout.gpus);
+  const std::uint64_t part = per_rank(frozen_base(ctx) ? trained_params(ctx) : ctx.params.total, ctx.layout.gpus);
   const double ratio = z.stage == 3 ? z.offload_optimizer.ratio : 1.0;
   const Bytes optimizer = per_rank(full.optimizer_states.bytes, ctx.layout.gpus);
   const Bytes master = checked_mul(part, 4);
@@ -35,7 +35,7 @@ void host_optimizer(const ZeroSettings& z, const StepContext& ctx, const ModelSt
 
 void host_params(const ZeroSettings& z, const StepContext& ctx, HostMemory& h) {
   const Bytes w = precision_bytes(ctx.setup.precision).weight;
-  const Bytes params = checked_mul(per_rank(ctx.params.total, ctx.layout.gpus), w);
+  const Bytes params = frozen_base(ctx) ? zero3_weight_partition(ctx) : checked_mul(per_rank(ctx.params.total, ctx.layout.gpus), w);
   h.offloaded_params = {"offloaded_params", params, fmt::format("⌈P/N⌉ × {} B = {}: parameter partition", w, group_digits(params)),
                         "DeepSpeed runtime/zero/partition_parameters.py (offload_param)"};
   if (z.offload_param.device != OffloadDevice::kNvme) return;
@@ -106,7 +106,8 @@ LoadPhase ZeroPolicy::load(const StepContext& ctx, const LoadSetup& load) const 
   LoadPhase lp;
   lp.cpu_terms.push_back(zero_init ? host_checkpoint_shard(ctx, load, load_bytes) : host_full_model(ctx, load_bytes));
   if (z_.offload_param.device != OffloadDevice::kNone) {
-    lp.cpu_terms.push_back({"param_partition", checked_mul(per_rank(pc.total, N), pb.weight), "⌈P/N⌉ × weight bytes in host RAM",
+    const Bytes partition = frozen_base(ctx) ? zero3_weight_partition(ctx) : checked_mul(per_rank(pc.total, N), pb.weight);
+    lp.cpu_terms.push_back({"param_partition", partition, "⌈P/N⌉ × weight bytes in host RAM",
                             "DeepSpeed offload_param", false});
   }
   const bool optimizer_offloaded = z_.offload_optimizer.device != OffloadDevice::kNone;
