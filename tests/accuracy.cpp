@@ -184,7 +184,8 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   } else if (row.metric == "saved_head") {
     row.predicted = head_saved(in.model, in.setup, activations(in.model, in.setup));
   } else if (row.metric == "kv_cache") {
-    const Component* kv = estimate(in).find(ComponentId::kKvCache);
+    const Estimate est = estimate(in);  // kept alive: find() points into it
+    const Component* kv = est.find(ComponentId::kKvCache);
     row.predicted = kv ? static_cast<double>(kv->size_bytes) : 0.0;
   } else if (row.metric == "optimizer_states") {
     // Every state tensor, wherever it lives (allocated, or paged in unified memory).
