@@ -66,7 +66,7 @@ void validate(const EstimateInputs& in) {
   validate_kernels(in.model, setup);
   require_positive(setup.ac_every, field::kAcEvery);
   if (setup.ac_every > 1 && setup.grad_ckpt != GradCkpt::kFull) {
-    throw InputError(field::kAcEvery, fmt::format("{}", setup.ac_every), "checkpointing every K-th layer needs full checkpointing (--grad-ckpt full)");
+    throw InputError(field::kAcEvery, fmt::format("{}", setup.ac_every), "checkpointing every K-th layer needs full checkpointing");
   }
   if (setup.ac_every > in.model.num_layers) {
     throw InputError(field::kAcEvery, fmt::format("{}", setup.ac_every),

@@ -91,14 +91,14 @@ Term logits_term(const ModelConfig& m, const TrainingSetup& s) {
 void validate_inference(const EstimateInputs& in) {
   const TrainingSetup& s = in.setup;
   if (!s.infer) {
-    if (s.kv_bytes != 0) throw InputError(field::kKvDtype, std::to_string(s.kv_bytes * 8) + "-bit", "applies to inference only (--infer)");
+    if (s.kv_bytes != 0) throw InputError(field::kKvDtype, std::to_string(s.kv_bytes * 8) + "-bit", "applies to inference only");
     return;
   }
   const auto refuse = [](const char* why) { throw InputError(field::kInfer, "true", why); };
   if (in.layout.gpus > 1 || in.layout.zero.stage > 0) refuse("is modelled for one GPU (no data parallelism, no ZeRO)");
-  if (s.precision == Precision::kAmp) refuse("needs the dtype the model is loaded in: --precision bf16, mixed (bf16 weights) or fp32");
+  if (s.precision == Precision::kAmp) refuse("needs the dtype the model is loaded in: precision bf16, mixed (bf16 weights) or fp32");
   if (s.optimizer_in_backward || s.grad_accum > 1 || s.grad_ckpt != GradCkpt::kNone || s.loss != LossImpl::kFull) {
-    refuse("has no backward: drop --optimizer-in-backward, --grad-accum, --grad-ckpt and --loss");
+    refuse("has no backward: no optimizer-in-backward, gradient accumulation, checkpointing or loss setting applies");
   }
 }
 

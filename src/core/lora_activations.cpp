@@ -110,7 +110,7 @@ void validate_lora(const ModelConfig& m, const TrainingSetup& setup, bool unsupp
   }
   if (setup.precision != Precision::kFp32 && setup.precision != Precision::kBf16) {
     throw InputError(field::kPrecision, to_string(setup.precision),
-                     "LoRA is modelled with the base in fp32 or bf16 without autocast (--precision fp32 or bf16)");
+                     "LoRA is modelled with the base in fp32 or bf16 without autocast (precision fp32 or bf16)");
   }
   if (lora.dora && lora.dropout > 0.0) {
     // With dropout DoRA recomputes base_result = F.linear(dropout(x), W.to(x.dtype)), which saves a

@@ -29,7 +29,7 @@ void validate_tensor_parallel(const EstimateInputs& in) {
   require_divides(t, m.intermediate_size, "MLP width");
   if (in.setup.loss != LossImpl::kFull) {
     throw InputError(field::kLoss, to_string(in.setup.loss),
-                     "with --tp the loss is vocab-parallel (loss parallelism over the sharded logits); chunked and fused losses are not");
+                     "with tensor parallelism the loss is vocab-parallel (loss parallelism over the sharded logits); chunked and fused losses are not");
   }
   // Megatron sequence parallelism scatters the sequence: s/cp must divide by tp.
   if (in.layout.sp && (in.setup.seq_len / in.layout.cp) % t != 0) {

@@ -26,7 +26,7 @@ void check_in_backward(const EstimateInputs& in) {
   if (!s.optimizer_in_backward) return;
   if (s.grad_accum > 1) {
     throw InputError(field::kOptimizerInBackward, "true",
-                     "cannot accumulate gradients: each gradient is stepped and freed as soon as it is made (use --grad-accum 1)");
+                     "cannot accumulate gradients: each gradient is stepped and freed as soon as it is made (use one accumulation step)");
   }
   if (s.precision == Precision::kMixed) {
     throw InputError(field::kOptimizerInBackward, "true",

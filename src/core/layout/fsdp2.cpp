@@ -72,7 +72,7 @@ void validate_fsdp(const ParallelLayout& layout) {
   for (const auto& [id, b] : {std::pair{field::kParamDtype, f.param_dtype_bytes}, std::pair{field::kReduceDtype, f.reduce_dtype_bytes}}) {
     if (!b) continue;
     if (*b != 2 && *b != 4) throw InputError(id, std::to_string(*b), "expected bf16 or fp32");
-    if (f.version == 0) throw InputError(id, dtype_name(*b), "a MixedPrecisionPolicy needs FSDP (--fsdp 2)");
+    if (f.version == 0) throw InputError(id, dtype_name(*b), "a MixedPrecisionPolicy needs FSDP2");
   }
 }
 

@@ -29,7 +29,7 @@ MegatronOptimizer parse_megatron_optimizer(const std::string& text) {
 
 RankStates MegatronPolicy::rank_states(const StepContext& ctx, const ModelStates& full) const {
   if (ctx.setup.precision != Precision::kMixed) {
-    throw InputError(field::kPrecision, to_string(ctx.setup.precision), "Megatron's optimizer is modelled for --bf16 training: give --precision mixed");
+    throw InputError(field::kPrecision, to_string(ctx.setup.precision), "Megatron's optimizer is modelled for its --bf16 training: use the mixed precision regime");
   }
   const std::uint64_t P = ctx.params.total;
   const std::uint64_t d = kind_ == MegatronOptimizer::kDistributed ? ctx.layout.gpus : 1;
