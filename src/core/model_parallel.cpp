@@ -46,7 +46,7 @@ void validate_context_parallel(const EstimateInputs& in) {
   }
   if (in.setup.attention != Attention::kSdpa) {
     throw InputError(field::kAttention, to_string(in.setup.attention),
-                     "context parallelism replaces the SDPA kernel (torch context_parallel, TE ring attention): needs --attention sdpa");
+                     "context parallelism replaces the SDPA kernel (torch context_parallel, TE ring attention): needs SDPA attention");
   }
   if (in.setup.explicit_mask) throw InputError(field::kCp, std::to_string(c), "context parallelism runs causal attention only: no explicit mask");
 }
@@ -61,7 +61,7 @@ void validate_pipeline_parallel(const EstimateInputs& in) {
   }
   if (l.microbatches > 0 && in.setup.grad_accum > 1 && l.microbatches != in.setup.grad_accum) {
     throw InputError(field::kMicrobatches, std::to_string(l.microbatches),
-                     fmt::format("the pipeline's micro-batches are its gradient-accumulation steps: give --microbatches or --grad-accum ({}), not both", in.setup.grad_accum));
+                     fmt::format("the pipeline's micro-batches are its gradient-accumulation steps: give micro-batches or gradient-accumulation steps ({}), not both", in.setup.grad_accum));
   }
 }
 
