@@ -71,6 +71,19 @@ void apply_fsdp2(const json& f, FsdpSettings& fsdp) {
   }
 }
 
+// A record's setup may name a framework recipe ("recipe") and field changes ("changes": a list of
+// [field id, value] pairs, vramcalc/error.hpp namespace field), applied as the CLI applies them:
+// the recipe first, then every other setup key, then the changes, which win over both.
+void apply_recipe_of(const json& s, EstimateInputs& in) {
+  if (s.contains("recipe")) apply_recipe(in, find_recipe(s.at("recipe").get<std::string>()), {});
+}
+
+void apply_changes_of(const json& s, EstimateInputs& in) {
+  if (s.contains("gpu")) in.gpu = find_gpu(s.at("gpu").get<std::string>());
+  if (!s.contains("changes")) return;
+  for (const auto& c : s.at("changes")) apply_change(in, Advice::Change{c.at(0).get<std::string>(), c.at(1).get<std::string>()});
+}
+
 // Applies the keys of `s` (a record's setup object) on top of `setup`.
 void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("seq")) setup.seq_len = s.at("seq").get<std::uint64_t>();
@@ -157,10 +170,12 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   }
   EstimateInputs in;
   in.model = model_of(r);
+  apply_recipe_of(r.at("setup"), in);
   apply_setup(r.at("setup"), in.setup);
   apply_lora(r, in.setup);
   apply_layout(r.at("setup"), in);
   if (r.contains("fsdp2")) apply_fsdp2(r.at("fsdp2"), in.layout.fsdp);
+  apply_changes_of(r.at("setup"), in);
   if (r.value("device", "") == "cpu") {
     // Measured on the CPU: no cuBLAS workspace, no CUDA context.
     GpuSpec cpu;

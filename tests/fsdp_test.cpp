@@ -160,3 +160,40 @@ TEST_CASE("the hf-trainer recipe is transformers 5.x's pure bf16 with fused Adam
   CHECK(est.find(ComponentId::kWeights)->size_bytes == kP * 2);
   CHECK(est.find(ComponentId::kOptimizerStates)->size_bytes == kP * 4);
 }
+
+TEST_CASE("FSDP2's stream pools: reserved beyond allocated by the parked all-gather pair and the sharded gradients", "[fsdp]") {
+  // mixed = MixedPrecisionPolicy(bf16, fp32) over fp32 shards: the sharded gradients are views of
+  // the fp32 reduce-scatter outputs (no cast), allocated in the reduce-scatter stream.
+  EstimateInputs in = fsdp_inputs(Precision::kMixed, 8);
+  in.setup.micro_batch = 2;
+  in.setup.grad_ckpt = GradCkpt::kOpSac;
+  const Estimate est = estimate(in);
+  const Phase& peak = est.phases[est.peak_phase];
+  REQUIRE(peak.bytes_of(ComponentId::kGradients) == 0);         // peak at the start of backward: freed by zero_grad
+  REQUIRE(peak.bytes_of(ComponentId::kAllGatherBuffer) == 0);
+  const std::uint64_t all_gather = (kRoot + kBlock) * 2;         // root's and a block's flat bf16 outputs
+  const std::uint64_t reduce_scatter = kP / 8 * 4;               // every fp32 gradient shard
+  const Component* pools = est.find(ComponentId::kStreamPools);
+  REQUIRE(pools != nullptr);
+  CHECK(pools->size_bytes == all_gather + reduce_scatter);
+  const Component* reserve = est.find(ComponentId::kAllocatorReserve);
+  CHECK(est.peak_reserved == est.peak_allocated + reserve->size_bytes + all_gather + reduce_scatter);
+}
+
+TEST_CASE("FSDP2's stream pools do not count what of them is allocated at the peak", "[fsdp]") {
+  // Without checkpointing at a short sequence the peak is the optimizer step, where the gradient
+  // shards are allocated (and counted) already: only the all-gather pool is extra.
+  EstimateInputs in = fsdp_inputs(Precision::kMixed, 8);
+  in.setup.seq_len = 128;
+  const Estimate est = estimate(in);
+  const Phase& peak = est.phases[est.peak_phase];
+  const std::uint64_t grads = peak.bytes_of(ComponentId::kGradients);
+  const std::uint64_t parked = peak.bytes_of(ComponentId::kAllGatherBuffer);
+  const std::uint64_t expected = (kRoot + kBlock) * 2 - parked + (kP / 8 * 4 - std::min(grads, kP / 8 * 4));
+  CHECK(est.find(ComponentId::kStreamPools)->size_bytes == expected);
+  // ZeRO-3 and DDP have no such pools
+  EstimateInputs z = in;
+  z.layout.fsdp.version = 0;
+  z.layout.zero = default_zero_settings(3, z.model.hidden_size, true);
+  CHECK(estimate(z).find(ComponentId::kStreamPools) == nullptr);
+}

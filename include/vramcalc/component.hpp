@@ -52,6 +52,7 @@ enum class ComponentId {
   kCpKvGather,
   kPpRecvInputs,
   kAllGatherBuffer,
+  kStreamPools,  ///< reserved: blocks cached by the layout's own CUDA streams (FSDP2's all-gather and reduce-scatter)
 };
 
 struct ComponentInfo {

@@ -29,6 +29,14 @@ struct StepContext {
 };
 
 /// Model states of one rank, and the layout's buffers that are not sharded.
+/// A CUDA stream of the layout's own whose allocations the caching allocator keeps apart: a block
+/// freed there is reused only by that stream (c10/cuda/CUDACachingAllocator.cpp, Block::stream),
+/// so reserved memory holds the pool's high-water mark even when nothing in it is allocated.
+struct StreamPool {
+  Term high_water;    ///< the largest the pool gets in a step
+  ComponentId holds;  ///< the allocated component whose tensors live in it (not counted twice)
+};
+
 struct RankStates {
   ModelStates states;                 ///< each term divided by what the layout shards, 0 when offloaded
   bool gradients_persistent = false;  ///< the layout keeps gradient partitions between steps
@@ -72,6 +80,8 @@ class LayoutPolicy {
   /// The gradients alive at `instant` when the layout decides them (FSDP2: each group's sharded
   /// gradient appears at its reduce-scatter); nullopt: the step's default.
   virtual std::optional<PhaseEntry> gradients_at(Instant instant, const StepContext& ctx, const RankStates& rank) const;
+  /// The layout's stream pools (reserved, not allocated on the compute stream); none by default.
+  virtual std::vector<StreamPool> stream_pools(const StepContext& /*ctx*/, const RankStates& /*rank*/) const { return {}; }
 };
 
 /// The policy of `layout` (validated first: InputError for combinations the framework rejects).

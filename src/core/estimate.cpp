@@ -132,15 +132,31 @@ std::size_t peak_index(const std::vector<Phase>& phases) {
   return peak;
 }
 
+// The layout's stream pools beyond what of them is allocated at the peak (reserved only).
+Term stream_pools_term(const Phase& peak, const std::vector<StreamPool>& pools) {
+  Term t = component_term(ComponentId::kStreamPools, 0, "", "", true);
+  for (const StreamPool& p : pools) {
+    const Bytes live = peak.bytes_of(p.holds);
+    const Bytes extra = p.high_water.bytes > live ? p.high_water.bytes - live : 0;
+    t.bytes = checked_add(t.bytes, extra);
+    const std::string part = fmt::format("{} − {} allocated at the peak", p.high_water.formula, group_digits(live));
+    t.formula += (t.formula.empty() ? "" : "; ") + part;
+    t.source += (t.source.empty() ? "" : "; ") + p.high_water.source;
+  }
+  return t;
+}
+
 // The reserve on top of the allocated peak, and non-PyTorch memory (paged optimizer states
 // live in CUDA managed memory, which the driver counts and PyTorch's allocator does not).
-void add_totals(Estimate& est, const Term& context, const Term& nccl, const Term& paged) {
+void add_totals(Estimate& est, const Term& context, const Term& nccl, const Term& paged, const std::vector<StreamPool>& pools = {}) {
   est.peak_allocated = est.phases[est.peak_phase].allocated;
   const Term reserve = allocator_reserve(est.peak_allocated, est.inputs.setup.fragmentation);
-  est.peak_reserved = checked_add(est.peak_allocated, reserve.bytes);
+  const Term streams = stream_pools_term(est.phases[est.peak_phase], pools);
+  est.peak_reserved = checked_add(checked_add(est.peak_allocated, reserve.bytes), streams.bytes);
   est.non_pytorch = checked_add(checked_add(context.bytes, nccl.bytes), paged.bytes);
   est.device_total = checked_add(est.peak_reserved, est.non_pytorch);
   est.components.push_back({ComponentId::kAllocatorReserve, reserve, reserve.bytes, reserve.bytes, TermKind::kReserve});
+  if (!pools.empty()) est.components.push_back({ComponentId::kStreamPools, streams, streams.bytes, streams.bytes, TermKind::kReserve});
   est.components.push_back({ComponentId::kCudaContext, context, context.bytes, context.bytes, TermKind::kNonPytorch});
   if (nccl.bytes > 0) est.components.push_back({ComponentId::kNcclBuffers, nccl, nccl.bytes, nccl.bytes, TermKind::kNonPytorch});
   if (paged.bytes > 0) {
@@ -199,7 +215,8 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   std::vector<Term> terms = allocated_terms(rank.states, rank, est.activations, loss, cublas);
   if (view) terms.insert(terms.end(), {mp.sp_gather, mp.cp_kv, mp.pp_recv});
   add_components(est, terms, full.master_weights.bytes > 0);
-  add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states);
+  add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states,
+             policy->stream_pools(ctx, rank));
   add_capacity(est);
   return est;
 }

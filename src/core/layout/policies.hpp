@@ -49,6 +49,7 @@ class Fsdp2Policy final : public LayoutPolicy {
   LoadPhase load(const StepContext& ctx, const LoadSetup& load) const override;
   TrainingSetup compute_setup(const TrainingSetup& setup) const override;
   std::optional<PhaseEntry> gradients_at(Instant instant, const StepContext& ctx, const RankStates& rank) const override;
+  std::vector<StreamPool> stream_pools(const StepContext& ctx, const RankStates& rank) const override;
 
  private:
   FsdpSettings f_;
