@@ -43,6 +43,12 @@ void sinks_softmax_saved(const Dims& x, std::vector<SavedTensor>& out) {
       BackwardRegion::kInput);
 }
 
+// At the max's backward (the attention's peak): the softmax input's gradient, and max(dim)'s
+// backward, new_zeros of the logits' shape with the gradient scattered into it: two more
+// s·(s+1) buffers in the logits' dtype beside the saved probabilities (measured: _softmax_backward_data,
+// new_zeros, scatter at the backward peak of hf-step-gpt_oss-*-s512-*, FINDINGS.md §20).
+Bytes sinks_backward_transient(const Dims& x) { return checked_product({2, logits_bytes(x), x.a, x.s, x.s + 1, x.b}); }
+
 void gpt_oss_router_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   const auto after = BackwardRegion::kAfterAttention;
   add(out, "moe.topk_indices", checked_product({8, x.T, op.top_k}), "8·T·k: int64 top-k indices of the logits, saved by topk", kRouter,
