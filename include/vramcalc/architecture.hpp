@@ -71,6 +71,9 @@ struct MlpOp {
   /// (transformers NewGELUActivation, "gelu_new": tanh output, 1 + tanh, 0.5·x), else 0.
   std::uint64_t act_extra = 0;
   bool product_saved = true;  ///< the second Linear saves its input (false: frozen and unadapted)
+  /// kMoe, gpt-oss: the router is a biased Linear whose top-k logits get a softmax over k (GptOssTopKRouter)
+  /// and the experts carry biases and a clamped SwiGLU, (clamp(up) + 1) · glu (GptOssExperts._apply_gate).
+  bool gpt_oss = false;
 };
 
 /// The int64 id tensors an encoder's embeddings save (BERT: token types gathered from a buffer;
@@ -89,6 +92,7 @@ struct LayerSpec {
   bool embedding_layernorm = false;      ///< a LayerNorm right after the embedding (BLOOM word_embeddings_layernorm)
   bool mlm_head = false;                 ///< masked-LM head: transform Linear + GELU before final_norm (BERT, RoBERTa)
   EncoderIds encoder_ids = EncoderIds::kNone;
+  bool rope_half_tables = false;         ///< cos/sin hold rotary_dim / 2 columns (gpt-oss: no cat of the frequencies)
 };
 
 /// Reads config.json keys for a family's own fields (errors name the key and the file).

@@ -13,7 +13,7 @@ namespace vramcalc {
 /// The model families vramcalc models op for op. Each maps to one HF `model_type`; each is one
 /// file in src/core/families/ (architecture.hpp).
 enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2,
-                    kMixtral, kQwen2Moe, kQwen3Moe, kGpt2, kPhi, kStarcoder2, kGemma3, kBloom, kBert, kRoberta };
+                    kMixtral, kQwen2Moe, kQwen3Moe, kGpt2, kPhi, kStarcoder2, kGemma3, kBloom, kBert, kRoberta, kGptOss };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);
@@ -58,6 +58,8 @@ struct ModelConfig {
   bool output_router_logits = false;          ///< the load-balancing aux loss is computed (HF output_router_logits)
   std::uint64_t type_vocab_size = 0;      ///< rows of the token-type embedding (BERT, RoBERTa), else 0
   bool loss_in_logits_dtype = false;      ///< CrossEntropyLoss on the logits as they are, no .float() (BertForMaskedLM)
+  bool attention_sinks = false;           ///< a learned sink logit per head joins each softmax row (gpt-oss `sinks`)
+  bool mxfp4_experts = false;             ///< the checkpoint stores the routed experts in MXFP4 (quantization_config mxfp4)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

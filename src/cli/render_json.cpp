@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/render.hpp"
+#include <vramcalc/mxfp4.hpp>
 #include <vramcalc/vramcalc.hpp>
 
 namespace vramcalc::cli {
@@ -50,6 +51,10 @@ void render_json(std::ostream& out, const Estimate& est) {
     j["model"]["experts_per_token"] = m.experts_per_token;
     j["model"]["moe_intermediate_size"] = m.moe_intermediate_size;
     j["model"]["shared_expert_intermediate_size"] = m.shared_expert_intermediate_size;
+  }
+  if (m.mxfp4_experts) {  // gpt-oss MXFP4 checkpoints (storage only: training dequantizes)
+    j["model"]["mxfp4_expert_bytes"] = mxfp4_expert_bytes(m);
+    j["model"]["checkpoint_bytes"] = mxfp4_checkpoint_bytes(m);
   }
   j["inputs"] = {{"seq_len", s.seq_len},
                  {"micro_batch", s.micro_batch},

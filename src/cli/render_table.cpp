@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/render.hpp"
+#include <vramcalc/mxfp4.hpp>
 #include "cli/terminal.hpp"
 
 namespace vramcalc::cli {
@@ -120,6 +121,11 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     out << style_bold("loading (from_pretrained, deepspeed.initialize)", c) << "\n";
     for (const auto& t : est.load.cpu_terms) out << fmt::format("  host {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
     for (const auto& t : est.load.gpu_terms) out << fmt::format("  GPU  {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+    if (m.mxfp4_experts) {  // gpt-oss MXFP4 checkpoint: what the experts occupy on disk, and that training dequantizes
+      const Term t = mxfp4_experts_term(m);
+      out << fmt::format("  disk {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+      out << style_dim(fmt::format("  {:<32} source: {}", "", t.source), c) << "\n";
+    }
     for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme}) {
       if (t->bytes > 0) out << fmt::format("  {:<32} {:>14} B  {}\n", t->name, group_digits(t->bytes), t->formula);
     }

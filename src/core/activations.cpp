@@ -213,7 +213,11 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
   act.outside_parts.push_back({"input_ids", checked_mul(8, x.T), "8·T: int64 token ids saved by the embedding backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   const Bytes table = spec.rope_tables_fp32 ? 4 : x.r;
-  if (spec.rope_tables == 1) {
+  if (spec.rope_tables == 1 && spec.rope_half_tables) {
+    act.outside_parts.push_back({"rope_cos_sin", checked_product({2, table, x.T, x.rot / 2}),
+                                 fmt::format("2·{}·T·rotary_dim/2: cos and sin tables of the frequencies (no cat), shared by every layer", table),
+                                 "transformers models/gpt_oss/modeling_gpt_oss.py GptOssRotaryEmbedding.forward (emb = freqs)"});
+  } else if (spec.rope_tables == 1) {
     act.outside_parts.push_back({"rope_cos_sin", checked_product({2, table, x.T, x.rot}),
                                  fmt::format("2·{}·T·rotary_dim: cos and sin tables, shared by every layer", table),
                                  "transformers LlamaRotaryEmbedding.forward (cast to the hidden dtype; OLMo2 keeps fp32)"});

@@ -199,6 +199,10 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   if (const auto it = j.find("hidden_act"); it != j.end() && it->is_string()) m.hidden_act = it->get<std::string>();
   m.checkpoint_dtype_bytes = checkpoint_dtype(j, origin);
   m.sliding_layers = sliding_layer_count(j, m, origin);
+  // gpt-oss checkpoints store the experts in MXFP4 (quantization_config.quant_method "mxfp4"; mxfp4.hpp).
+  if (const auto q = j.find("quantization_config"); m.family == Family::kGptOss && q != j.end() && q->is_object()) {
+    m.mxfp4_experts = q->value("quant_method", std::string()) == "mxfp4";
+  }
   // Reject sizes whose parameter bytes could not be represented (fp32 bytes of all parameters),
   // naming the config rather than an intermediate product.
   try {

@@ -142,6 +142,7 @@ Bytes attention_backward_transient(const ModelConfig& m, const TrainingSetup& se
     return checked_product({2, x.e, x.T, x.qd}) + checked_product({2, x.e, x.T, x.kvd}) + expanded +
            checked_product({4, x.T, x.qd});
   }
+  if (m.attention_sinks) return sinks_backward_transient(x);
   // Eager, at _softmax_backward_data: the fp32 gradient of the softmax output (in bf16 the
   // .to(fp32) upcast of the probabilities' gradient, which is already freed) and the fp32
   // gradient of the softmax input, beside the saved fp32 softmax output (measured on

@@ -50,6 +50,13 @@ Bytes moe_backward_transient(const MlpOp& op, const Dims& x);
 /// The load-balancing aux loss's saved tensors (output_router_logits), outside the layers.
 Term moe_aux_loss_saved(const ModelConfig& m, const Dims& x);
 
+/// gpt-oss (ops_gpt_oss.cpp): the eager softmax with a sink column, its router and its experts.
+void sinks_softmax_saved(const Dims& x, std::vector<SavedTensor>& out);
+/// Gradient buffers of the sink softmax's backward beside its saved probabilities.
+Bytes sinks_backward_transient(const Dims& x);
+void gpt_oss_router_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
+void gpt_oss_experts_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
+
 /// Gradient buffers alive at the MLP's backward peak.
 Bytes mlp_backward_transient(const MlpOp& op, const Dims& x);
 /// Gradient buffers alive at the attention's backward peak.

@@ -127,7 +127,9 @@ void eager_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, std
     add(out, "attn.q", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (or matmul's copy), saved by q·kᵀ", x.e), src);
     eager_kv_saved(op, m, x, out);
   }
-  if (op.softmax_in_input_dtype && !x.amp) {
+  if (m.attention_sinks) {
+    sinks_softmax_saved(x, out);
+  } else if (op.softmax_in_input_dtype && !x.amp) {
     // softmax(scores, dim=-1) in the scores' dtype: probs·v saves the same tensor.
     add(out, "attn.softmax", checked_product({x.e, x.a, x.s, x.s, x.b}),
         fmt::format("{}·a·s²·b: softmax output in the compute dtype, saved by softmax backward and probs·v", x.e),

@@ -72,6 +72,11 @@ void shared_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out)
 
 void moe_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   const Bytes S = checked_mul(x.T, op.top_k);
+  if (op.gpt_oss) {
+    gpt_oss_router_saved(op, x, out);
+    gpt_oss_experts_saved(op, x, out);
+    return;
+  }
   router_saved(op, x, out);
   experts_saved(op, x, S, out);
   if (op.shared_width > 0) shared_saved(op, x, out);

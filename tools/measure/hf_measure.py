@@ -36,6 +36,7 @@ SUPPORTED = ("llama", "mistral", "qwen2", "gemma", "gemma2", "phi3")  # families
 NEW = ("gpt_neox", "falcon", "qwen3", "olmo2")  # being added to the estimator; records marked predict: false
 MOE = ("mixtral", "qwen2_moe", "qwen3_moe")  # mixtures of experts (grid block (j)); the estimator models them
 DENSE = ("gpt2", "phi", "starcoder2", "gemma3_text", "bloom")  # issue 14: more dense families (estimator-supported)
+GPT_OSS = ("gpt_oss",)  # issue 14: attention sinks, sliding/full layers, biased clamped-SwiGLU experts (grid block (m))
 
 
 def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=4096, layers=3):
@@ -93,6 +94,10 @@ def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=
         c.update(num_key_value_heads=kv, intermediate_size=inter, head_dim=head_dim, query_pre_attn_scalar=head_dim,
                  sliding_window=128, hidden_activation="gelu_pytorch_tanh", attention_dropout=0.0,
                  tie_word_embeddings=True)
+    elif family == "gpt_oss":  # 8 experts of width 96, top-2; layers alternate sliding (window 384) / full
+        c.update(num_key_value_heads=kv, head_dim=head_dim, intermediate_size=96, num_local_experts=8,
+                 num_experts_per_tok=2, sliding_window=384, attention_dropout=0.0, attention_bias=True,
+                 tie_word_embeddings=False)
     elif family == "bloom":  # BloomConfig's keys (n_layer, n_head); ALiBi, eager only, 4h GELU MLP
         c = {"model_type": "bloom", "hidden_size": hidden, "n_head": heads, "n_layer": layers, "vocab_size": vocab,
              "hidden_dropout": 0.0, "attention_dropout": 0.0, "pretraining_tp": 1, "slow_but_exact": False,
@@ -112,6 +117,7 @@ def spec(family="llama", seq=256, batch=1, precision="fp32", attention="eager", 
 
 # Gemma2ForCausalLM has no SDPA support in transformers 5.x (attention soft-capping): eager only.
 ATTN = {f: (("eager",) if f in ("gemma2", "bloom") else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE + DENSE}
+ATTN["gpt_oss"] = ("eager",)  # GptOssPreTrainedModel._supports_sdpa = False (sinks)
 
 SHAPES = {  # name -> model_cfg kwargs (small hidden sizes so the s² and T·V terms dominate)
     "h128": dict(hidden=128, heads=4, kv=2, head_dim=32),
@@ -242,6 +248,13 @@ def grid(quick=False):
                 g.append(spec(fam, seq=1024, precision=p, attention=a, shape="h64", layers=2))
     for fam in ("gpt2", "bloom"):  # batch 2: matmul copies the q, k, v views (no RoPE)
         g.append(spec(fam, seq=256, batch=2, precision="bf16", attention="eager"))
+    # (m) gpt_oss (4 layers: sliding, full, sliding, full; window 384): every precision at seq 256 (inside the
+    # window), seq 512 past it with a vocabulary of 256 (an MoE layer's backward holds the peak), full checkpointing
+    for p in P3:
+        g.append(spec("gpt_oss", seq=256, precision=p, attention="eager", layers=4))
+        g.append(spec("gpt_oss", seq=512, precision=p, attention="eager", layers=4, vocab=256))
+    g.append(spec("gpt_oss", seq=256, precision="bf16", attention="eager", layers=4, ckpt="full"))
+    g.append(spec("gpt_oss", seq=128, batch=2, precision="fp32", attention="eager", layers=4))
     # output_router_logits: the load-balancing aux loss (transformers load_balancing_loss_func)
     for fam, p in (("mixtral", "bf16"), ("qwen3_moe", "fp32"), ("qwen2_moe", "amp")):
         g.append(spec(fam, seq=256, precision=p, attention="sdpa", extra={"router_logits": True}))
@@ -807,7 +820,7 @@ def records_for(res, env):
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2"):
         why = WHY_NOT[sp["kind"]]
-    elif sp["family"] not in SUPPORTED + MOE + DENSE:
+    elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS:
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":
         why = WHY_NOT["adamw-forloop"]

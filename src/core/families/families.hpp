@@ -33,5 +33,6 @@ FamilySpec gemma3_family();
 FamilySpec bloom_family();
 FamilySpec bert_family();
 FamilySpec roberta_family();
+FamilySpec gpt_oss_family();
 
 }  // namespace vramcalc
