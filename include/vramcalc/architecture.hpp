@@ -49,6 +49,7 @@ struct AttentionOp {
   bool softmax_in_input_dtype = false;  ///< eager softmax without dtype=float32 (GPT-2): the probabilities stay in e
   bool eager_only = false;       ///< no SDPA path in transformers (BLOOM's ALiBi attention): always eager
   bool bidirectional = false;    ///< encoder self-attention (BERT): no causal mask, none at all without padding
+  bool mla = false;              ///< multi-head latent attention (DeepSeek-V2/V3): ops_mla.cpp, dims from the model
 };
 
 enum class MlpKind {
@@ -71,6 +72,11 @@ struct MlpOp {
   /// (transformers NewGELUActivation, "gelu_new": tanh output, 1 + tanh, 0.5·x), else 0.
   std::uint64_t act_extra = 0;
   bool product_saved = true;  ///< the second Linear saves its input (false: frozen and unadapted)
+  /// kMoe: the router (MoeRouter) and whether the shared expert is ungated (DeepSeek: added as it is).
+  enum class Router { kSoftmax, kDeepseekSoftmax, kDeepseekSigmoid } router = Router::kSoftmax;
+  bool shared_ungated = false;
+  std::uint64_t router_topk_groups = 0;  ///< DeepSeek topk_group: the groups kept
+  std::uint64_t router_groups = 0;  ///< DeepSeek group-limited routing (n_group > 1): the masked_fill keeps a bool T×E mask
 };
 
 /// The int64 id tensors an encoder's embeddings save (BERT: token types gathered from a buffer;
@@ -89,6 +95,10 @@ struct LayerSpec {
   bool embedding_layernorm = false;      ///< a LayerNorm right after the embedding (BLOOM word_embeddings_layernorm)
   bool mlm_head = false;                 ///< masked-LM head: transform Linear + GELU before final_norm (BERT, RoBERTa)
   EncoderIds encoder_ids = EncoderIds::kNone;
+  /// DeepSeek first_k_dense_replace: the first `dense_layers` layers run `dense_ops` (a dense MLP) instead of `ops`.
+  std::uint64_t dense_layers = 0;
+  std::vector<LayerOp> dense_ops;
+  bool rope_complex = false;  ///< RoPE as one complex64 freqs_cis table (DeepSeek-V2) instead of cos and sin
 };
 
 /// Reads config.json keys for a family's own fields (errors name the key and the file).

@@ -71,7 +71,8 @@ const std::vector<FamilySpec>& family_specs() {
                                                 falcon_family(), qwen3_family(), olmo2_family(),
                                                 mixtral_family(), qwen2_moe_family(), qwen3_moe_family(),
                                                 gpt2_family(), phi_family(), starcoder2_family(), gemma3_family(),
-                                                bloom_family(), bert_family(), roberta_family()};
+                                                bloom_family(), bert_family(), roberta_family(),
+                                                deepseek_v2_family(), deepseek_v3_family()};
   return specs;
 }
 

@@ -33,5 +33,7 @@ FamilySpec gemma3_family();
 FamilySpec bloom_family();
 FamilySpec bert_family();
 FamilySpec roberta_family();
+FamilySpec deepseek_v2_family();
+FamilySpec deepseek_v3_family();
 
 }  // namespace vramcalc
