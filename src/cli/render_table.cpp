@@ -31,10 +31,10 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
                        group_digits(est.params.active_per_token), group_digits(est.params.routed_experts));
   }
   if (m.kv_lora_rank > 0) {  // DeepSeek multi-head latent attention (head_dim above is d_nope + d_rope)
-    out << fmt::format("MLA: q {}, kv latent {}, head dims nope {} + rope {}, v {}{}\n",
-                       m.q_lora_rank > 0 ? fmt::format("rank {}", m.q_lora_rank) : std::string("q_proj"), m.kv_lora_rank,
+    out << fmt::format("MLA: {}, kv latent {}, head dims nope {} + rope {}, v {}{}\n",
+                       m.q_lora_rank > 0 ? fmt::format("q latent {}", m.q_lora_rank) : std::string("q_proj (no q latent)"), m.kv_lora_rank,
                        m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim,
-                       m.first_k_dense_replace > 0 ? fmt::format("; first {} layers dense", m.first_k_dense_replace) : "");
+                       m.first_k_dense_replace > 0 ? fmt::format("; dense MLP in the first {} layer(s)", m.first_k_dense_replace) : "");
   }
   out << describe_setup(est) << "\n";
   if (const std::string lora = describe_lora(est); !lora.empty()) out << lora << "\n";

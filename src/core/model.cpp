@@ -9,6 +9,8 @@
 #include <vramcalc/architecture.hpp>
 #include <vramcalc/error.hpp>
 
+#include "core/dense_layers.hpp"
+
 namespace vramcalc {
 
 const char* family_name(Family family) { return family_spec(family).model_type.data(); }
@@ -45,14 +47,17 @@ std::uint64_t largest_partial_layer(const std::vector<ParamTensor>& tensors, con
   std::uint64_t sparse = 0;
   for (const auto& p : tensors) {
     if (p.scope != ParamScope::kLayer || p.count == m.num_layers) continue;
-    const bool dense_mlp = p.name.starts_with("layers.*.mlp.") && p.name.find("expert") == std::string::npos &&
-                           !p.name.starts_with("layers.*.mlp.gate.");
-    (dense_mlp ? dense : sparse) += p.numel();
+    (in_dense_layers_only(p, m) ? dense : sparse) += p.numel();
   }
   return std::max(dense, sparse);
 }
 
 }  // namespace
+
+bool in_dense_layers_only(const ParamTensor& t, const ModelConfig& m) {
+  return m.first_k_dense_replace > 0 && t.scope == ParamScope::kLayer && t.count == m.first_k_dense_replace &&
+         t.name.starts_with("layers.*.mlp.") && t.name.find("expert") == std::string::npos && !t.name.starts_with("layers.*.mlp.gate.");
+}
 
 ParameterCounts count_parameters(const ModelConfig& m) { return sum_parameters(family_spec(m.family).parameters(m), m); }
 
