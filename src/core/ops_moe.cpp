@@ -109,7 +109,10 @@ void experts_saved(const MlpOp& op, const Dims& x, Bytes S, std::vector<SavedTen
 // times sigmoid(shared_expert_gate(x)) (the mul saves both; sigmoid saves its output).
 void shared_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   const Bytes tI = checked_product({x.e, x.T, op.shared_width});
-  add(out, "moe.shared_mlp", checked_mul(4, tI), fmt::format("4×{}·T·I_s: gate, up, act and act·up of the shared expert", x.e), kShared,
+  add(out, "moe.shared_mlp", checked_mul(4, tI), fmt::format("4×{}·T·I_s: gate, up, act and act·up of the shared expert", x.e),
+      op.shared_ungated ? "transformers models/deepseek_v3/modeling_deepseek_v3.py DeepseekV3MoE (shared_experts: DeepseekV3MLP of "
+                          "n_shared_experts × moe_intermediate_size)"
+                        : kShared,
       BackwardRegion::kAfterAttention);
   if (op.shared_ungated) return;  // DeepSeek: shared_experts(residuals) is added as it is
   add(out, "moe.shared_out", checked_add(checked_product({x.e, x.T, x.h}), checked_mul(x.e, x.T)),
