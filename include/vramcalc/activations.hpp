@@ -32,6 +32,9 @@ struct Activations {
   Term stack;                     ///< the "activations" component: L × kept + outside
   Term backward_working;          ///< one layer's backward working set (+ recompute)
   std::string forward_transient_note;  ///< what LoRA variants add to forward_transient (DoRA's weight norm), for --explain
+  Bytes dense_layers = 0;         ///< DeepSeek first_k_dense_replace layers (a dense MLP): they save dense_per_layer
+  Bytes dense_per_layer = 0;      ///< what one such layer saves (no checkpointing); layer_parts are an MoE layer's
+  std::vector<Term> dense_layer_parts;  ///< the saved tensors of a dense layer's MLP half
 };
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).

@@ -49,6 +49,7 @@ struct AttentionOp {
   bool softmax_in_input_dtype = false;  ///< eager softmax without dtype=float32 (GPT-2): the probabilities stay in e
   bool eager_only = false;       ///< no SDPA path in transformers (BLOOM's ALiBi attention): always eager
   bool bidirectional = false;    ///< encoder self-attention (BERT): no causal mask, none at all without padding
+  bool mla = false;              ///< multi-head latent attention (DeepSeek-V2/V3): ops_mla.cpp, dims from the model
 };
 
 enum class MlpKind {
@@ -74,6 +75,11 @@ struct MlpOp {
   /// kMoe, gpt-oss: the router is a biased Linear whose top-k logits get a softmax over k (GptOssTopKRouter)
   /// and the experts carry biases and a clamped SwiGLU, (clamp(up) + 1) · glu (GptOssExperts._apply_gate).
   bool gpt_oss = false;
+  /// kMoe: the router (MoeRouter) and whether the shared expert is ungated (DeepSeek: added as it is).
+  enum class Router { kSoftmax, kDeepseekSoftmax, kDeepseekSigmoid } router = Router::kSoftmax;
+  bool shared_ungated = false;
+  std::uint64_t router_topk_groups = 0;  ///< DeepSeek topk_group: the groups kept
+  std::uint64_t router_groups = 0;  ///< DeepSeek group-limited routing (n_group > 1): the masked_fill keeps a bool T×E mask
 };
 
 /// The int64 id tensors an encoder's embeddings save (BERT: token types gathered from a buffer;
@@ -93,6 +99,10 @@ struct LayerSpec {
   bool mlm_head = false;                 ///< masked-LM head: transform Linear + GELU before final_norm (BERT, RoBERTa)
   EncoderIds encoder_ids = EncoderIds::kNone;
   bool rope_half_tables = false;         ///< cos/sin hold rotary_dim / 2 columns (gpt-oss: no cat of the frequencies)
+  /// DeepSeek first_k_dense_replace: the first `dense_layers` layers run `dense_ops` (a dense MLP) instead of `ops`.
+  std::uint64_t dense_layers = 0;
+  std::vector<LayerOp> dense_ops;
+  bool rope_complex = false;  ///< RoPE as one complex64 freqs_cis table (DeepSeek-V2) instead of cos and sin
 };
 
 /// Reads config.json keys for a family's own fields (errors name the key and the file).

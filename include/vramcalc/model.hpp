@@ -13,7 +13,8 @@ namespace vramcalc {
 /// The model families vramcalc models op for op. Each maps to one HF `model_type`; each is one
 /// file in src/core/families/ (architecture.hpp).
 enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2,
-                    kMixtral, kQwen2Moe, kQwen3Moe, kGpt2, kPhi, kStarcoder2, kGemma3, kBloom, kBert, kRoberta, kGptOss };
+                    kMixtral, kQwen2Moe, kQwen3Moe, kGpt2, kPhi, kStarcoder2, kGemma3, kBloom, kBert, kRoberta, kGptOss,
+                    kDeepseekV2, kDeepseekV3 };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);
@@ -60,6 +61,15 @@ struct ModelConfig {
   bool loss_in_logits_dtype = false;      ///< CrossEntropyLoss on the logits as they are, no .float() (BertForMaskedLM)
   bool attention_sinks = false;           ///< a learned sink logit per head joins each softmax row (gpt-oss `sinks`)
   bool mxfp4_experts = false;             ///< the checkpoint stores the routed experts in MXFP4 (quantization_config mxfp4)
+  // Multi-head latent attention and DeepSeekMoE (deepseek_v2, deepseek_v3; head_dim is then d_nope + d_rope).
+  std::uint64_t q_lora_rank = 0;          ///< r_q of q_a_proj / q_b_proj; 0 = a plain q_proj (DeepSeek-V2-Lite)
+  std::uint64_t kv_lora_rank = 0;         ///< r_kv, the compressed KV latent (0 = not MLA)
+  std::uint64_t qk_nope_head_dim = 0;     ///< d_nope
+  std::uint64_t qk_rope_head_dim = 0;     ///< d_rope (the shared rotated key part)
+  std::uint64_t v_head_dim = 0;           ///< d_v
+  std::uint64_t first_k_dense_replace = 0;  ///< the first layers with a dense MLP of intermediate_size instead of MoE
+  std::uint64_t router_groups = 0;        ///< DeepSeek n_group (> 1: group-limited routing)
+  std::uint64_t router_topk_groups = 0;   ///< DeepSeek topk_group
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

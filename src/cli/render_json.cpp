@@ -126,6 +126,13 @@ void render_json(std::ostream& out, const Estimate& est) {
       ojson outside = ojson::array();
       for (const auto& t : a.outside_parts) outside.push_back(term_json(t));
       cj["outside_layers_parts"] = outside;
+      if (a.dense_layers > 0) {  // DeepSeek first_k_dense_replace: these layers save a dense MLP
+        cj["dense_layers"] = a.dense_layers;
+        cj["dense_per_layer_bytes"] = a.dense_per_layer;
+        ojson dense = ojson::array();
+        for (const auto& t : a.dense_layer_parts) dense.push_back(term_json(t));
+        cj["dense_layer_parts"] = dense;
+      }
     }
     components.push_back(cj);
   }

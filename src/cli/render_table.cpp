@@ -31,6 +31,12 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
                        m.shared_expert_intermediate_size > 0 ? fmt::format(", shared expert MLP {}", m.shared_expert_intermediate_size) : "",
                        group_digits(est.params.active_per_token), group_digits(est.params.routed_experts));
   }
+  if (m.kv_lora_rank > 0) {  // DeepSeek multi-head latent attention (head_dim above is d_nope + d_rope)
+    out << fmt::format("MLA: {}, kv latent {}, head dims nope {} + rope {}, v {}{}\n",
+                       m.q_lora_rank > 0 ? fmt::format("q latent {}", m.q_lora_rank) : std::string("q_proj (no q latent)"), m.kv_lora_rank,
+                       m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim,
+                       m.first_k_dense_replace > 0 ? fmt::format("; dense MLP in the first {} layer(s)", m.first_k_dense_replace) : "");
+  }
   out << describe_setup(est) << "\n";
   if (const std::string lora = describe_lora(est); !lora.empty()) out << lora << "\n";
   const std::string layout = describe_layout(est);
@@ -113,6 +119,16 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     out << "\n" << style_bold("one decoder layer, saved for backward (no checkpointing)", c) << "\n";
     for (const auto& t : a.layer_parts) {
       out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+      // Models with dense and MoE layers (DeepSeek MLA + shared experts) list each term's source as well.
+      if (a.dense_layers > 0) out << style_dim(fmt::format("  {:<49} source: {}", "", t.source), c) << "\n";
+    }
+    if (a.dense_layers > 0) {
+      out << style_bold(fmt::format("the first {} layer(s): a dense MLP instead of the MoE block ({} B per layer)", a.dense_layers,
+                                    group_digits(a.dense_per_layer)), c) << "\n";
+      for (const auto& t : a.dense_layer_parts) {
+        out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+        out << style_dim(fmt::format("  {:<49} source: {}", "", t.source), c) << "\n";
+      }
     }
     out << style_bold("outside the decoder layers", c) << "\n";
     for (const auto& t : a.outside_parts) {

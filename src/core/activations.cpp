@@ -213,7 +213,10 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
   act.outside_parts.push_back({"input_ids", checked_mul(8, x.T), "8·T: int64 token ids saved by the embedding backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   const Bytes table = spec.rope_tables_fp32 ? 4 : x.r;
-  if (spec.rope_tables == 1 && spec.rope_half_tables) {
+  if (spec.rope_complex) {
+    act.outside_parts.push_back({"rope_freqs_cis", checked_product({4, x.T, x.rot}), "8·T·rotary_dim/2: one complex64 freqs_cis table, shared by every layer",
+                                 "transformers models/deepseek_v2/modeling_deepseek_v2.py DeepseekV2RotaryEmbedding.forward (torch.polar), apply_rotary_emb"});
+  } else if (spec.rope_tables == 1 && spec.rope_half_tables) {
     act.outside_parts.push_back({"rope_cos_sin", checked_product({2, table, x.T, x.rot / 2}),
                                  fmt::format("2·{}·T·rotary_dim/2: cos and sin tables of the frequencies (no cat), shared by every layer", table),
                                  "transformers models/gpt_oss/modeling_gpt_oss.py GptOssRotaryEmbedding.forward (emb = freqs)"});
@@ -283,6 +286,25 @@ std::string kernel_note(const KernelSet& k) {
                      k.fused_rope ? "; RoPE: ops/rope.py, in place on q and k, saves only cos/sin (the same set as HF's RoPE)" : "");
 }
 
+// DeepSeek's first_k_dense_replace layers save a dense MLP instead of the MoE block. Without checkpointing
+// or with selective checkpointing (same attention) each of them keeps `dense` instead of `per_layer`; full
+// checkpointing keeps layer inputs either way. The top layer (the first in backward) is an MoE layer, so the
+// backward working set stays the MoE layer's.
+Bytes with_dense_layers(const LayerSpec& spec, const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes kept_total,
+                        Activations& act) {
+  LayerSpec dense_spec = spec;
+  dense_spec.ops = spec.dense_ops;
+  const auto saved = layer_saved(dense_spec, m, setup, x, false);
+  act.dense_layers = spec.dense_layers;
+  act.dense_per_layer = sum_bytes(saved);
+  for (const auto& p : saved) {
+    if (p.term.name.starts_with("mlp.") || p.term.name.starts_with("post_attention_layernorm")) act.dense_layer_parts.push_back(p.term);
+  }
+  const bool per_layer_kept = setup.grad_ckpt == GradCkpt::kNone || setup.grad_ckpt == GradCkpt::kSelective;
+  if (!per_layer_kept || act.dense_per_layer >= act.per_layer) return kept_total;
+  return kept_total - checked_mul(spec.dense_layers, act.per_layer - act.dense_per_layer);
+}
+
 }  // namespace
 
 Activations activations(const ModelConfig& m, const TrainingSetup& setup) { return activations(m, setup, 1); }
@@ -314,7 +336,8 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested, st
   }
   act.masked_layers = masked_layers;
   act.mask_per_masked_layer = mask_per_masked_layer;
-  const Bytes kept_total = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
+  const Bytes kept_per_kind = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
+  const Bytes kept_total = spec.dense_layers > 0 ? with_dense_layers(spec, m, setup, x, kept_per_kind, act) : kept_per_kind;
   describe_outside(spec, x, setup.loss != LossImpl::kFused, setup.lora.enabled(), act);
   if (m.num_experts > 0 && m.output_router_logits) {  // the MoE aux loss, computed with the loss
     act.outside_parts.push_back(moe_aux_loss_saved(m, x));
@@ -328,8 +351,12 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested, st
                                                      m.num_layers / setup.ac_every, group_digits(checked_product({x.r, x.T, x.h})),
                                                      m.num_layers - m.num_layers / setup.ac_every, group_digits(act.per_layer),
                                                      group_digits(act.outside), setup.ac_every) :
-                             fmt::format("L × kept_per_layer + outside = {} × {} + {}{}", m.num_layers, group_digits(act.kept_per_layer),
+                             fmt::format("L × kept_per_layer + outside = {} × {} + {}{}{}", m.num_layers, group_digits(act.kept_per_layer),
                                          group_digits(act.outside),
+                                         act.dense_layers > 0 && kept_total != kept_per_kind
+                                             ? fmt::format(" − {} dense layers × ({} − {} their dense MLP saves)", act.dense_layers,
+                                                           group_digits(act.per_layer), group_digits(act.dense_per_layer))
+                                             : "",
                                          mask_per_masked_layer > 0 && setup.grad_ckpt == GradCkpt::kNone
                                              ? fmt::format(" + {} masked layers × {}", masked_layers, group_digits(mask_per_masked_layer))
                                              : ""),

@@ -8,6 +8,8 @@
 
 #include <vramcalc/model_states.hpp>
 
+#include "core/dense_layers.hpp"
+
 namespace vramcalc {
 namespace {
 
@@ -43,7 +45,7 @@ ParameterCounts rank_parameters(const RankView& v) {
     pc.total = checked_add(pc.total, n);
     if (t.trainable) pc.trainable = checked_add(pc.trainable, n);
     if (t.matmul) pc.matmul_weights += n;
-    if (t.scope == ParamScope::kLayer) pc.per_layer += t.numel();
+    if (t.scope == ParamScope::kLayer && !in_dense_layers_only(t, v.chunk_model)) pc.per_layer += t.numel();
     if (t.scope == ParamScope::kFinalNorm) pc.final_norm += t.numel();
     if (t.scope == ParamScope::kEmbedding) pc.embedding += n;
     if (t.scope == ParamScope::kLmHead) pc.lm_head += n;

@@ -44,6 +44,9 @@ void attention_saved(const AttentionOp& op, const ModelConfig& m, const Training
                      std::vector<SavedTensor>& out);
 void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
 
+/// Multi-head latent attention (AttentionOp::mla; ops_mla.cpp).
+void mla_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, bool masked, std::vector<SavedTensor>& out);
+
 /// The MoE block (router, routed experts, shared expert) of MlpKind::kMoe (ops_moe.cpp).
 void moe_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
 Bytes moe_backward_transient(const MlpOp& op, const Dims& x);

@@ -148,7 +148,9 @@ void eager_saved(const AttentionOp& op, const ModelConfig& m, const Dims& x, std
 
 void attention_saved(const AttentionOp& op, const ModelConfig& m, const TrainingSetup& setup, const Dims& x, bool masked,
                      std::vector<SavedTensor>& out) {
-  if (is_flash(setup.attention)) {
+  if (op.mla) {
+    mla_saved(m, setup, x, masked, out);
+  } else if (is_flash(setup.attention)) {
     flash_saved(op, setup, x, out);
   } else if (setup.attention == Attention::kSdpa) {
     sdpa_saved(op, m, x, masked, out);

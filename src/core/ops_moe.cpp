@@ -22,7 +22,55 @@ void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::stri
   out.push_back({{std::move(name), bytes, std::move(formula), source, false}, region, false});
 }
 
+constexpr const char* kDeepseekRouter =
+    "transformers models/deepseek_v3/modeling_deepseek_v3.py DeepseekV3TopkRouter, models/deepseek_v2 DeepseekV2TopkRouter";
+
+// DeepSeek's router (fp32 weight, _keep_in_fp32_modules_strict): F.linear(x.type(fp32), w): under autocast
+// the linear casts x to bf16 (saved); in bf16 .type(fp32) is a new fp32 copy (saved); in fp32 it is the norm
+// output itself. V2: softmax(dtype=fp32) saved, group-limited greedy (n_group > 1): group max indices,
+// group top-k indices and the masked_fill's bool mask, then top-k indices. V3: sigmoid (the logits' dtype)
+// saved; group top-2 and group top-k indices and the bool mask (packed, the chain feeds only the choice);
+// gather's top-k indices; renormalised (clone + sum, norm_topk_prob); scaled by a Python float (nothing).
+void deepseek_router_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
+  const auto after = BackwardRegion::kAfterAttention;
+  const Bytes in = x.amp ? 2 : (x.e == 4 ? 0 : 4);
+  if (in > 0) {
+    add(out, "moe.router_input", checked_product({in, x.T, x.h}),
+        fmt::format("{}·T·h: the router's {} of its input, saved by the fp32 gate Linear", in, x.amp ? "autocast bf16 cast" : "fp32 copy"),
+        kDeepseekRouter, after);
+  }
+  const bool v3 = op.router == MlpOp::Router::kDeepseekSigmoid;
+  const Bytes logits = x.amp ? 2 : 4;
+  const Bytes probs = v3 ? logits : 4;
+  add(out, "moe.router_probs", checked_product({probs, x.T, op.experts}),
+      fmt::format("{}·T·E: {} of the router logits, saved", probs, v3 ? "sigmoid" : "fp32 softmax"), kDeepseekRouter, after);
+  const Bytes G = op.router_groups;
+  if (G > 1) {
+    const Bytes idx = checked_add(checked_product({8, x.T, v3 ? 2 * G : G}), checked_product({8, x.T, op.router_topk_groups}));
+    add(out, "moe.group_choice", checked_add(idx, checked_mul(x.T, op.experts)),
+        fmt::format("8·T·{}G + 8·T·topk_group + 1·T·E: int64 group {} indices, the chosen groups' indices and masked_fill's bool mask",
+                    v3 ? "2" : "", v3 ? "top-2" : "max"),
+        kDeepseekRouter, after);
+  }
+  add(out, "moe.topk_indices", checked_product({8, x.T, op.top_k}), "8·T·k: int64 top-k indices, saved by topk / gather", kDeepseekRouter, after);
+  if (op.renormalize) {
+    add(out, "moe.renorm", checked_add(checked_product({probs, x.T, op.top_k}), checked_mul(probs, x.T)),
+        fmt::format("{0}·T·k + {0}·T: top-k weights (cloned by the in-place division) and their sum", probs), kDeepseekRouter, after);
+  }
+}
+
+// The routing weights' dtype: fp32 (Mixtral, DeepSeek's fp32 router) or the logits' dtype; DeepSeek-V3's
+// sigmoid under autocast runs on bf16 logits.
+Bytes routing_weight_bytes(const MlpOp& op, const Dims& x) {
+  if (op.router == MlpOp::Router::kDeepseekSigmoid && x.amp) return 2;
+  return op.fp32_routing_weights ? 4 : x.e;
+}
+
 void router_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
+  if (op.router != MlpOp::Router::kSoftmax) {
+    deepseek_router_saved(op, x, out);
+    return;
+  }
   const auto after = BackwardRegion::kAfterAttention;
   add(out, "moe.router_probs", checked_product({4, x.T, op.experts}), "4·T·E: fp32 softmax of the router logits, saved by softmax",
       kRouter, after);
@@ -39,7 +87,7 @@ void experts_saved(const MlpOp& op, const Dims& x, Bytes S, std::vector<SavedTen
   const auto after = BackwardRegion::kAfterAttention;
   const Bytes r = x.r;  // _grouped_mm runs in the parameters' dtype (no autocast)
   const Bytes I = op.expert_width;
-  const Bytes w = op.fp32_routing_weights ? 4 : x.e;
+  const Bytes w = routing_weight_bytes(op, x);
   add(out, "moe.sort_indices", checked_product({24, S}),
       "3×8·S: int64 perm // k, the sort permutation and its inverse, saved by the three index ops", kGrouped, after);
   add(out, "moe.offsets", checked_mul(4, op.experts), "4·E: int32 cumulative tokens per expert, saved by _grouped_mm", kGrouped, after);
@@ -61,8 +109,12 @@ void experts_saved(const MlpOp& op, const Dims& x, Bytes S, std::vector<SavedTen
 // times sigmoid(shared_expert_gate(x)) (the mul saves both; sigmoid saves its output).
 void shared_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
   const Bytes tI = checked_product({x.e, x.T, op.shared_width});
-  add(out, "moe.shared_mlp", checked_mul(4, tI), fmt::format("4×{}·T·I_s: gate, up, act and act·up of the shared expert", x.e), kShared,
+  add(out, "moe.shared_mlp", checked_mul(4, tI), fmt::format("4×{}·T·I_s: gate, up, act and act·up of the shared expert", x.e),
+      op.shared_ungated ? "transformers models/deepseek_v3/modeling_deepseek_v3.py DeepseekV3MoE (shared_experts: DeepseekV3MLP of "
+                          "n_shared_experts × moe_intermediate_size)"
+                        : kShared,
       BackwardRegion::kAfterAttention);
+  if (op.shared_ungated) return;  // DeepSeek: shared_experts(residuals) is added as it is
   add(out, "moe.shared_out", checked_add(checked_product({x.e, x.T, x.h}), checked_mul(x.e, x.T)),
       fmt::format("{}·T·h + {}·T: shared expert output and sigmoid gate, saved by the gating multiply", x.e, x.e), kShared,
       BackwardRegion::kOutput);
@@ -89,7 +141,7 @@ Bytes moe_backward_transient(const MlpOp& op, const Dims& x) {
   // weights: fp32 when the weights are fp32). Later, the experts' own backward holds the gradients of
   // the product and of act·up (2·r·S·I_e) once the combine's buffers are gone.
   const Bytes S = checked_mul(x.T, op.top_k);
-  const Bytes c = op.fp32_routing_weights ? 4 : std::max(x.r, x.e);
+  const Bytes c = routing_weight_bytes(op, x) == 4 ? 4 : std::max(x.r, x.e);
   const Bytes combine = checked_product({3, c, S, x.h});
   const Bytes experts = checked_product({2, x.r, S, op.expert_width});
   const Bytes shared = checked_product({3, x.e, x.T, op.shared_width});

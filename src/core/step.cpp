@@ -4,6 +4,7 @@
 // backward to the step. Each function below says what one part of the model has alive at an
 // instant; build_timeline() asks each of them at every instant.
 #include "core/step.hpp"
+#include "core/dense_layers.hpp"
 
 #include <algorithm>
 #include <array>
@@ -34,6 +35,7 @@ LayerShape layer_shape(const StepContext& ctx, bool head) {
   s.head = head ? checked_mul(ctx.model.vocab_size, ctx.model.hidden_size) : 0;
   s.layer_matmul = (pc.matmul_weights - s.head) / ctx.model.num_layers;
   for (const auto& t : pc.tensors) {
+    if (in_dense_layers_only(t, ctx.model)) continue;  // the layer in backward is an MoE layer (DeepSeek)
     if (t.backward_region == BackwardRegion::kOutput) {
       s.at_mlp += t.numel();
       if (t.matmul) s.at_mlp_matmul += t.numel();

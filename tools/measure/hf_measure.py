@@ -37,6 +37,7 @@ NEW = ("gpt_neox", "falcon", "qwen3", "olmo2")  # being added to the estimator; 
 MOE = ("mixtral", "qwen2_moe", "qwen3_moe")  # mixtures of experts (grid block (j)); the estimator models them
 DENSE = ("gpt2", "phi", "starcoder2", "gemma3_text", "bloom")  # issue 14: more dense families (estimator-supported)
 GPT_OSS = ("gpt_oss",)  # issue 14: attention sinks, sliding/full layers, biased clamped-SwiGLU experts (grid block (m))
+DEEPSEEK = ("deepseek_v2", "deepseek_v3")  # issue 14: MLA + shared experts + a first dense layer (grid block (n))
 
 
 def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=4096, layers=3):
@@ -78,6 +79,19 @@ def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=
                      mlp_only_layers=[], use_sliding_window=False, norm_topk_prob=family == "qwen3_moe")
         if family == "qwen2_moe":
             c.update(shared_expert_intermediate_size=192)
+    elif family in DEEPSEEK:
+        # MLA (kv_lora_rank 32, nope 32 + rope 16, v 32), 8 routed experts top-2 of width 96, shared experts, layer 0
+        # dense (intermediate 320). V2: no q compression (q_proj, as V2-Lite), softmax, group-limited greedy; V3: q_lora
+        # rank 64, sigmoid router with groups, renormalised, scaled.
+        c.update(num_key_value_heads=heads, intermediate_size=inter, moe_intermediate_size=96, n_routed_experts=8,
+                 num_experts_per_tok=2, first_k_dense_replace=1, kv_lora_rank=32, qk_nope_head_dim=32,
+                 qk_rope_head_dim=16, v_head_dim=32, n_group=2, topk_group=1, tie_word_embeddings=False,
+                 attention_bias=False, attention_dropout=0.0)
+        if family == "deepseek_v2":
+            c.update(q_lora_rank=None, n_shared_experts=2, topk_method="group_limited_greedy",
+                     routed_scaling_factor=1.0, norm_topk_prob=False)
+        else:
+            c.update(q_lora_rank=64, n_shared_experts=1, routed_scaling_factor=2.5, norm_topk_prob=True)
     elif family == "gpt2":  # GPT2Config's own keys (n_embd, ...); dropouts off as in the other families
         c = {"model_type": "gpt2", "n_embd": hidden, "n_head": heads, "n_layer": layers, "n_inner": inter,
              "n_positions": 16384, "vocab_size": vocab, "activation_function": "gelu_new", "resid_pdrop": 0.0,
@@ -116,7 +130,7 @@ def spec(family="llama", seq=256, batch=1, precision="fp32", attention="eager", 
 
 
 # Gemma2ForCausalLM has no SDPA support in transformers 5.x (attention soft-capping): eager only.
-ATTN = {f: (("eager",) if f in ("gemma2", "bloom") else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE + DENSE}
+ATTN = {f: (("eager",) if f in ("gemma2", "bloom") else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE + DENSE + DEEPSEEK}
 ATTN["gpt_oss"] = ("eager",)  # GptOssPreTrainedModel._supports_sdpa = False (sinks)
 
 SHAPES = {  # name -> model_cfg kwargs (small hidden sizes so the s² and T·V terms dominate)
@@ -258,6 +272,14 @@ def grid(quick=False):
     # output_router_logits: the load-balancing aux loss (transformers load_balancing_loss_func)
     for fam, p in (("mixtral", "bf16"), ("qwen3_moe", "fp32"), ("qwen2_moe", "amp")):
         g.append(spec(fam, seq=256, precision=p, attention="sdpa", extra={"router_logits": True}))
+    # (n) DeepSeek-V2/V3 (MLA, shared experts, first_k_dense_replace): every precision x attention at seq 256,
+    # full checkpointing, batch 2
+    for fam in DEEPSEEK:
+        for p in P3:
+            for a in ATTN[fam]:
+                g.append(spec(fam, seq=256, precision=p, attention=a))
+        g.append(spec(fam, seq=256, precision="bf16", attention="sdpa", ckpt="full"))
+        g.append(spec(fam, seq=128, batch=2, precision="bf16", attention="sdpa"))
     return g
 
 
@@ -525,7 +547,7 @@ def measure(sp):
 
     for i, layer in enumerate(layers):
         for mname, mod in layer.named_modules():
-            if type(mod).__name__.endswith("TopKRouter"):
+            if type(mod).__name__.lower().endswith("topkrouter"):
                 hooks.append(mod.register_forward_hook(count_routed(f"L{i}")))
     if hasattr(model.config, "_experts_implementation"):
         res["experts_implementation"] = model.config._experts_implementation
@@ -798,6 +820,8 @@ WHY_NOT = {
     "adamw-forloop": "the estimator has no for-loop (foreach=False) AdamW option",
     "ao-step": "torchao's step ran eagerly (dynamo refuses the tracker's dispatch mode): its temporaries are not "
                "those of the torch.compile'd step the estimator models",
+    "mla-sdpa-cpu": "MLA's v head dim differs from the q/k head dim, so CPU SDPA runs the math kernel (fp32 scaled q/k, "
+                    "probabilities); on CUDA the mem-efficient kernel runs, which the estimator models (FINDINGS.md §20)",
 }
 
 # harness optimizer -> (estimator optimizer, optimizer_in_backward)
@@ -820,10 +844,12 @@ def records_for(res, env):
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2"):
         why = WHY_NOT[sp["kind"]]
-    elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS:
+    elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS + DEEPSEEK:
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":
         why = WHY_NOT["adamw-forloop"]
+    elif sp["family"] in DEEPSEEK and sp["attention"] == "sdpa":
+        why = WHY_NOT["mla-sdpa-cpu"]
     src = f"tools/measure/hf_measure.py (CPU), {env['date']}; versions, harness_commit, host: record fields"
     base = {"kind": sp["kind"] if sp["kind"] != "step" else "step", "model": res["model"], "setup": setup,
             "device": "cpu", "source": src,

@@ -34,5 +34,7 @@ FamilySpec bloom_family();
 FamilySpec bert_family();
 FamilySpec roberta_family();
 FamilySpec gpt_oss_family();
+FamilySpec deepseek_v2_family();
+FamilySpec deepseek_v3_family();
 
 }  // namespace vramcalc
