@@ -89,6 +89,7 @@ struct LayerSpec {
   bool embedding_layernorm = false;      ///< a LayerNorm right after the embedding (BLOOM word_embeddings_layernorm)
   bool mlm_head = false;                 ///< masked-LM head: transform Linear + GELU before final_norm (BERT, RoBERTa)
   EncoderIds encoder_ids = EncoderIds::kNone;
+  bool cls_head = false;                 ///< sequence-classification head on the first token, no final norm (BERT, RoBERTa)
 };
 
 /// Reads config.json keys for a family's own fields (errors name the key and the file).

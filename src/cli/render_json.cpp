@@ -51,6 +51,10 @@ void render_json(std::ostream& out, const Estimate& est) {
     j["model"]["moe_intermediate_size"] = m.moe_intermediate_size;
     j["model"]["shared_expert_intermediate_size"] = m.shared_expert_intermediate_size;
   }
+  if (m.head == ModelHead::kSeqCls) {  // classification head only (LM output unchanged)
+    j["model"]["head"] = to_string(m.head);
+    j["model"]["num_labels"] = m.num_labels;
+  }
   j["inputs"] = {{"seq_len", s.seq_len},
                  {"micro_batch", s.micro_batch},
                  {"grad_accum", s.grad_accum},

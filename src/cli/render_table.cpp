@@ -23,12 +23,15 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << style_bold(fmt::format("{} — {} parameters", m.name, group_digits(est.params.total)), c) << "\n";
   out << fmt::format("{}: {} layers, hidden {}, {} heads / {} KV heads × {}, MLP {}, vocab {}{}\n", family_name(m.family),
                      m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
-                     group_digits(m.vocab_size), m.tie_word_embeddings ? ", tied embeddings" : "");
+                     group_digits(m.vocab_size), m.output_tied() ? ", tied embeddings" : "");
   if (m.num_experts > 0) {
     out << fmt::format("MoE: {} experts × MLP {}, top-{}{}; {} parameters active per token ({} in routed experts)\n", m.num_experts,
                        m.moe_intermediate_size, m.experts_per_token,
                        m.shared_expert_intermediate_size > 0 ? fmt::format(", shared expert MLP {}", m.shared_expert_intermediate_size) : "",
                        group_digits(est.params.active_per_token), group_digits(est.params.routed_experts));
+  }
+  if (m.head == ModelHead::kSeqCls) {
+    out << fmt::format("head: sequence classification, {} labels on the first token (no lm_head)\n", m.num_labels);
   }
   out << describe_setup(est) << "\n";
   if (const std::string lora = describe_lora(est); !lora.empty()) out << lora << "\n";
