@@ -105,6 +105,8 @@ RULES = [
                                   lambda r, pred, meas: pred - meas == 2 * r["setup"]["seq"] * r["setup"]["batch"] * r["model"]["hidden_size"])),
     ("encoder-cpu-autocast", _all(_metric("allocated"), _id(r"-(bert|roberta)-.*-amp-eager-"), _over(),
                                   lambda r, pred, meas: pred - meas <= (_layers(r) + 1) * 4 * _heads(r) * r["setup"]["seq"] ** 2 * r["setup"]["batch"])),
+    ("encoder-cls-amp-sdpa-forward", _all(_metric("allocated"), _phase("forward", "peak"),
+                                          _id(r"-(bert|roberta)-.*-amp-sdpa-.*-seq-cls"), _under())),
     ("encoder-id-buffers", _all(_metric("allocated"), _phase("load"), _id(r"-(bert|roberta)-"),
                                 lambda r, pred, meas: meas - pred == 16 * r["model"]["max_position_embeddings"])),
 ]
