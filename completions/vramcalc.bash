@@ -13,7 +13,7 @@ _vramcalc() {
     --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward --infer --kv-dtype
     --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora
     --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer
-    --fsdp --reshard-after-forward --param-dtype --reduce-dtype"
+    --fsdp --reshard-after-forward --param-dtype --reduce-dtype --head --num-labels"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -38,6 +38,7 @@ _vramcalc() {
     --reshard-after-forward) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
     --param-dtype|--reduce-dtype) COMPREPLY=($(compgen -W "bf16 fp32" -- "$cur")); return ;;
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
+    --head) COMPREPLY=($(compgen -W "lm mlm seq-cls" -- "$cur")); return ;;
     --kernels) COMPREPLY=($(compgen -W "hf liger" -- "$cur")); return ;;
     --kv-dtype) COMPREPLY=($(compgen -W "auto bf16 fp16 fp32 fp8" -- "$cur")); return ;;
     --zero) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;

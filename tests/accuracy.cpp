@@ -99,6 +99,13 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("infer")) setup.infer = s.at("infer").get<bool>();
 }
 
+// The encoders' head (harness spec "head": mlm or seq-cls with num_labels), through the core's
+// field setter as the CLI's --head / --num-labels.
+void apply_head(const json& s, EstimateInputs& in) {
+  if (s.contains("head")) apply_change(in, {field::kHead, s.at("head").get<std::string>()});
+  if (s.contains("num_labels")) apply_change(in, {field::kNumLabels, std::to_string(s.at("num_labels").get<std::uint64_t>())});
+}
+
 // A record's "lora" object (peft LoraConfig as the harness built it); the CPU's dropout mask is
 // a float tensor in the input dtype (aten/src/ATen/native/Dropout.cpp: bernoulli_ off CUDA).
 void apply_lora(const json& r, TrainingSetup& setup) {
@@ -142,6 +149,8 @@ double head_saved(const ModelConfig& m, const TrainingSetup& s, const Activation
   Bytes norm = 0;
   for (const auto& t : a.outside_parts) {
     if (t.name.rfind("final_norm.", 0) == 0 || t.name == "moe.aux_loss") norm += t.bytes;  // saved in the loss window
+    // The encoders' heads: the MLM transform (dense, GELU) and the classification head.
+    if (t.name.rfind("mlm_head.", 0) == 0 || t.name.rfind("cls_head.", 0) == 0) norm += t.bytes;
   }
   return static_cast<double>(norm + logits_loss(m, s).saved.bytes);
 }
@@ -172,6 +181,7 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   in.model = model_of(r);
   apply_recipe_of(r.at("setup"), in);
   apply_setup(r.at("setup"), in.setup);
+  apply_head(r.at("setup"), in);
   apply_lora(r, in.setup);
   apply_layout(r.at("setup"), in);
   if (r.contains("fsdp2")) apply_fsdp2(r.at("fsdp2"), in.layout.fsdp);

@@ -49,6 +49,7 @@ EstimateInputs random_inputs(std::mt19937_64& rng) {
   in.setup.grad_ckpt = pick(rng, ckpts);
   if (in.model.num_experts > 0 && in.setup.grad_ckpt == GradCkpt::kOpSac) in.setup.grad_ckpt = GradCkpt::kFull;  // refused for MoE
   in.setup.loss = pick(rng, losses);
+  if (in.model.head == ModelHead::kSeqCls) in.setup.loss = LossImpl::kFull;  // b × num_labels logits: one loss
   in.setup.loss_chunks = between(rng, 1, 32);
   in.setup.explicit_mask = between(rng, 0, 1) == 1;
   in.setup.fragmentation = static_cast<double>(between(rng, 0, 200)) / 1000.0;

@@ -103,6 +103,7 @@ struct LayerSpec {
   std::uint64_t dense_layers = 0;
   std::vector<LayerOp> dense_ops;
   bool rope_complex = false;  ///< RoPE as one complex64 freqs_cis table (DeepSeek-V2) instead of cos and sin
+  bool cls_head = false;                 ///< sequence-classification head on the first token, no final norm (BERT, RoBERTa)
 };
 
 /// Reads config.json keys for a family's own fields (errors name the key and the file).

@@ -21,6 +21,11 @@ const char* family_name(Family family);
 /// Comma-separated list of the supported `model_type` values, for error messages.
 std::string supported_model_types();
 
+/// The task head on the base model: the family's language-model head (causal LM; masked LM for
+/// BERT / RoBERTa), or sequence classification (BertForSequenceClassification,
+/// RobertaForSequenceClassification: a classifier of num_labels on the first token).
+enum class ModelHead { kLm, kSeqCls };
+
 /// Shape of one decoder-only model. Field names follow HF config.json; every size is
 /// validated (positive, divisible where it must be) by the loader.
 struct ModelConfig {
@@ -70,8 +75,13 @@ struct ModelConfig {
   std::uint64_t first_k_dense_replace = 0;  ///< the first layers with a dense MLP of intermediate_size instead of MoE
   std::uint64_t router_groups = 0;        ///< DeepSeek n_group (> 1: group-limited routing)
   std::uint64_t router_topk_groups = 0;   ///< DeepSeek topk_group
+  ModelHead head = ModelHead::kLm;        ///< the task head (model_head.hpp); kSeqCls: no lm_head, logits b × num_labels
+  std::uint64_t num_labels = 0;           ///< classes of the sequence-classification head (config num_labels / id2label)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
+  /// The output is a V-row lm_head tied to the input embedding (false for a classification head,
+  /// whose model builds no output embedding to tie).
+  bool output_tied() const { return tie_word_embeddings && head == ModelHead::kLm; }
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d
 };
 

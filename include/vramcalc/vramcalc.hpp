@@ -21,6 +21,7 @@
 #include <vramcalc/timeline.hpp>
 #include <vramcalc/training.hpp>
 #include <vramcalc/units.hpp>
+#include <vramcalc/model_head.hpp>
 
 namespace vramcalc {
 /// Library version, e.g. "0.1.0".

@@ -174,6 +174,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
                  "With --base-quant: PEFT's prepare_model_for_kbit_training casts the unquantized base (embeddings, norms, lm_head) to fp32: "
                  "true (default) | false");
   app.add_flag("--dora", o.dora, "DoRA (LoraConfig use_dora=True): a trainable magnitude per output row and the weight norm in every forward");
+  app.add_option("--head", o.head, "Task head: lm (the family's; mlm for bert/roberta) | seq-cls (bert/roberta sequence classification; default: the config's architectures)");
+  app.add_option("--num-labels", o.num_labels, "Classes of --head seq-cls (default: the config's id2label / num_labels, else 2)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -237,6 +239,8 @@ constexpr FlagName kFlags[] = {
     {field::kReduceDtype, "--reduce-dtype"},
     {field::kKbitUpcast, "--kbit-upcast"},
     {field::kLoraDora, "--dora"},
+    {field::kHead, "--head"},
+    {field::kNumLabels, "--num-labels"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -467,6 +471,8 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
     throw InputError("--load-dtype", o.load_dtype, "expected auto (the checkpoint's torch_dtype), fp32, bf16 or fp16");
   }
   apply_lora_flags(o, in);
+  if (!o.head.empty()) apply_change(in, {field::kHead, o.head});
+  if (!o.num_labels.empty()) apply_change(in, {field::kNumLabels, o.num_labels});
   for (const auto& [id, value] : {std::pair{field::kFsdp, &o.fsdp}, std::pair{field::kReshardAfterForward, &o.reshard_after_forward},
                                    std::pair{field::kParamDtype, &o.param_dtype}, std::pair{field::kReduceDtype, &o.reduce_dtype}}) {
     if (!value->empty()) apply_change(in, {id, *value});

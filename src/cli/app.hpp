@@ -84,6 +84,8 @@ struct CliOptions {
   bool no_double_quant = false;    // --no-double-quant
   std::string kbit_upcast;         // --kbit-upcast: prepare_model_for_kbit_training's fp32 upcast (true|false)
   bool dora = false;               // --dora: DoRA (LoraConfig use_dora)
+  std::string head;                // --head: the task head (lm | mlm | seq-cls), vramcalc/model_head.hpp
+  std::string num_labels;          // --num-labels: classes of --head seq-cls
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -56,6 +56,10 @@ void render_json(std::ostream& out, const Estimate& est) {
     j["model"]["mxfp4_expert_bytes"] = mxfp4_expert_bytes(m);
     j["model"]["checkpoint_bytes"] = mxfp4_checkpoint_bytes(m);
   }
+  if (m.head == ModelHead::kSeqCls) {  // classification head only (LM output unchanged)
+    j["model"]["head"] = to_string(m.head);
+    j["model"]["num_labels"] = m.num_labels;
+  }
   j["inputs"] = {{"seq_len", s.seq_len},
                  {"micro_batch", s.micro_batch},
                  {"grad_accum", s.grad_accum},

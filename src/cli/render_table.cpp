@@ -24,7 +24,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   out << style_bold(fmt::format("{} — {} parameters", m.name, group_digits(est.params.total)), c) << "\n";
   out << fmt::format("{}: {} layers, hidden {}, {} heads / {} KV heads × {}, MLP {}, vocab {}{}\n", family_name(m.family),
                      m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
-                     group_digits(m.vocab_size), m.tie_word_embeddings ? ", tied embeddings" : "");
+                     group_digits(m.vocab_size), m.output_tied() ? ", tied embeddings" : "");
   if (m.num_experts > 0) {
     out << fmt::format("MoE: {} experts × MLP {}, top-{}{}; {} parameters active per token ({} in routed experts)\n", m.num_experts,
                        m.moe_intermediate_size, m.experts_per_token,
@@ -36,6 +36,9 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
                        m.q_lora_rank > 0 ? fmt::format("q latent {}", m.q_lora_rank) : std::string("q_proj (no q latent)"), m.kv_lora_rank,
                        m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim,
                        m.first_k_dense_replace > 0 ? fmt::format("; dense MLP in the first {} layer(s)", m.first_k_dense_replace) : "");
+  }
+  if (m.head == ModelHead::kSeqCls) {
+    out << fmt::format("head: sequence classification, {} labels on the first token (no lm_head)\n", m.num_labels);
   }
   out << describe_setup(est) << "\n";
   if (const std::string lora = describe_lora(est); !lora.empty()) out << lora << "\n";

@@ -183,6 +183,24 @@ void describe_layer(const std::vector<SavedTensor>& saved, const MlpOp& mlp, con
   act.forward_transient = eager_forward_transient(setup, x);
 }
 
+// The sequence-classification head on the first token: BertPooler (dense, tanh) and classifier,
+// or RobertaClassificationHead (dense, tanh, out_proj); dropout 0 saves nothing. The dense
+// Linear saves its input, hidden_states[:, 0], a view that keeps the whole last hidden state
+// alive (under autocast its bf16 cast, a new b × h tensor, instead); tanh saves its output,
+// which the last Linear saves too. Both are released by the head's backward.
+void describe_classifier(const Dims& x, Activations& act) {
+  const char* src = "transformers models/bert/modeling_bert.py BertPooler, BertForSequenceClassification; "
+                    "models/roberta/modeling_roberta.py RobertaClassificationHead; torch nn.Linear saves its input";
+  const Bytes pooled = x.amp ? checked_product({2, x.b, x.h}) : checked_product({x.r, x.T, x.h});
+  act.outside_parts.push_back({"cls_head.first_token_input", pooled,
+                               x.amp ? "2·b·h: autocast's bf16 copy of the first-token rows, saved by the dense Linear"
+                                     : fmt::format("{}·T·h: the last hidden state, kept whole by the first-token view the dense Linear saves", x.r),
+                               src});
+  act.outside_parts.push_back({"cls_head.tanh_output", checked_product({x.e, x.b, x.h}),
+                               fmt::format("{}·b·h: tanh's output, saved by tanh and by the classifier Linear", x.e), src});
+  act.final_norm_saved += checked_add(pooled, checked_product({x.e, x.b, x.h}));
+}
+
 // Encoders (BERT, RoBERTa): the int64 ids the embeddings save, and the MLM head's transform
 // (its Linear saves the last hidden state, GELU saves the Linear's output) before its LayerNorm.
 void describe_encoder_outside(const LayerSpec& spec, const Dims& x, Activations& act) {
@@ -194,6 +212,7 @@ void describe_encoder_outside(const LayerSpec& spec, const Dims& x, Activations&
                                  "2 × 8·T: int64 positions from the input ids and token types gathered by them, saved by the embeddings",
                                  "transformers models/roberta/modeling_roberta.py create_position_ids_from_input_ids, RobertaEmbeddings.forward"});
   }
+  if (spec.cls_head) return describe_classifier(x, act);
   if (!spec.mlm_head) return;
   const char* src = "transformers models/bert/modeling_bert.py BertPredictionHeadTransform (dense, gelu, LayerNorm); torch nn.Linear saves its input";
   const Bytes in = x.amp ? 2 : x.r;
@@ -240,6 +259,10 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
   }
   describe_encoder_outside(spec, x, act);
   std::vector<SavedTensor> norm;
+  if (spec.cls_head) {  // no final norm: the classification head reads the last layer's output
+    for (const auto& p : act.outside_parts) act.outside = checked_add(act.outside, p.bytes);
+    return;
+  }
   const bool head_input = head_saves_input && !frozen_head;
   norm_saved({"final_norm", spec.final_norm, x.h, 1, head_input ? Bytes{1} : Bytes{0}, false, false, BackwardRegion::kNone, frozen_head},
              x, norm);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <vramcalc/error.hpp>
+#include <vramcalc/model_head.hpp>
 
 namespace vramcalc {
 namespace {
@@ -146,6 +147,8 @@ void apply_change(EstimateInputs& in, const Advice::Change& c) {
   else if (f == field::kNcclChannels) in.layout.nccl_channels = positive(c);
   else if (apply_model_parallel_change(in.layout, c)) return;
   else if (apply_fsdp(in.layout.fsdp, c)) return;
+  else if (f == field::kHead) set_model_head(in.model, parse_model_head(c.value));
+  else if (f == field::kNumLabels) set_num_labels(in.model, positive(c));
   else throw InputError(f, c.value, "not a field a change can set");
 }
 

@@ -88,6 +88,7 @@ void validate(const EstimateInputs& in) {
     // how ZeRO-3 partitions and gathers them is not modelled (4-bit bases are, with quant_storage).
     throw InputError(field::kBaseQuant, "int8", "an int8 base under ZeRO-3 is not modelled; use nf4/fp4 or ZeRO 0-2");
   }
+  validate_model_head(in);
 }
 
 // Every allocated term that the timeline may hold, one per component.

@@ -39,6 +39,11 @@ LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
     x.upcast = 0;
     x.lsm = el;
   }
+  if (m.head == ModelHead::kSeqCls) {  // one row of num_labels logits per sequence
+    x.T = setup.micro_batch;
+    x.V = m.num_labels;
+    x.N = checked_mul(x.T, x.V);
+  }
   return x;
 }
 
@@ -122,10 +127,24 @@ LogitsLoss fused_loss(const LossShape& x, const ModelConfig& m, const TrainingSe
   return out;
 }
 
+// Sequence classification (num_labels > 1: single_label_classification): CrossEntropyLoss over
+// the b × num_labels logits as they are, the same log_softmax + nll_loss as above at N = b·n.
+LogitsLoss classifier_loss(const LossShape& x) {
+  LogitsLoss out = full_loss(x);
+  const char* src = "transformers models/bert/modeling_bert.py BertForSequenceClassification.forward, models/roberta "
+                    "RobertaForSequenceClassification.forward: CrossEntropyLoss()(logits.view(-1, num_labels), labels.view(-1))";
+  for (Term* t : {&out.forward, &out.saved, &out.backward}) {
+    t->formula += " — classification head: N = b·num_labels";
+    t->source = src;
+  }
+  return out;
+}
+
 }  // namespace
 
 LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
   const LossShape x = shape_of(m, setup);
+  if (m.head == ModelHead::kSeqCls) return classifier_loss(x);
   switch (setup.loss) {
     case LossImpl::kFull: return full_loss(x);
     case LossImpl::kChunked: return chunked_loss(x, setup);

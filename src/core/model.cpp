@@ -78,9 +78,10 @@ ParameterCounts sum_parameters(std::vector<ParamTensor> tensors, const ModelConf
   }
   pc.per_layer += largest_partial_layer(pc.tensors, m);
   pc.embedding = m.vocab_size * m.hidden_size;
-  pc.lm_head = m.tie_word_embeddings ? 0 : m.vocab_size * m.hidden_size;
+  // A classification head has no lm_head (its classifier tensors are in the inventory).
+  pc.lm_head = m.tie_word_embeddings || m.head != ModelHead::kLm ? 0 : m.vocab_size * m.hidden_size;
   // Tied: lm_head multiplies by the embedding matrix, and autocast casts it for that matmul.
-  if (m.tie_word_embeddings) pc.matmul_weights += pc.embedding;
+  if (m.output_tied()) pc.matmul_weights += pc.embedding;
   pc.largest_module = largest_module(pc.tensors);
   return pc;
 }

@@ -11,6 +11,7 @@
 
 #include "core/embedded_configs.hpp"
 #include "core/json_input.hpp"
+#include "core/model_head.hpp"
 #include "core/spellcheck.hpp"
 #include <vramcalc/architecture.hpp>
 #include <vramcalc/error.hpp>
@@ -191,6 +192,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     m.head_dim = m.hidden_size / m.num_heads;
   }
   family.read(JsonConfigReader(j, origin), m);
+  detail::read_model_head(j, m, origin);
   if (m.num_kv_heads > m.num_heads || m.num_heads % m.num_kv_heads != 0) {
     throw InputError(config_field("num_key_value_heads"), std::to_string(m.num_kv_heads),
                      fmt::format("must divide num_attention_heads {} ({})", m.num_heads, origin));

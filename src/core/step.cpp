@@ -29,10 +29,20 @@ struct LayerShape {
   std::uint64_t at_attn_matmul = 0;
 };
 
+// The classification head's Linears (pooler / dense and classifier), in place of a V × h lm_head.
+std::uint64_t classifier_matmul(const ParameterCounts& pc) {
+  std::uint64_t n = 0;
+  for (const auto& t : pc.tensors) {
+    if (t.scope == ParamScope::kLmHead && t.matmul) n += t.total();
+  }
+  return n;
+}
+
 LayerShape layer_shape(const StepContext& ctx, bool head) {
   const ParameterCounts& pc = ctx.params;
   LayerShape s;
   s.head = head ? checked_mul(ctx.model.vocab_size, ctx.model.hidden_size) : 0;
+  if (ctx.model.head == ModelHead::kSeqCls) s.head = head ? classifier_matmul(pc) : 0;
   s.layer_matmul = (pc.matmul_weights - s.head) / ctx.model.num_layers;
   for (const auto& t : pc.tensors) {
     if (in_dense_layers_only(t, ctx.model)) continue;  // the layer in backward is an MoE layer (DeepSeek)
@@ -57,7 +67,7 @@ void in_backward_states_at(Instant i, const StepContext& ctx, const StepParts& p
   const ParameterCounts& pc = ctx.params;
   std::uint64_t in_flight = 0;
   if (i == kBackwardHead) in_flight = shape.head;
-  if (i == kBackwardEnd && !ctx.model.tie_word_embeddings) in_flight = pc.embedding;
+  if (i == kBackwardEnd && !ctx.model.output_tied()) in_flight = pc.embedding;
   if (is_layer(i)) {
     for (const auto& t : pc.tensors) {
       if (t.scope == ParamScope::kLayer && t.trainable) in_flight = std::max(in_flight, t.numel());
@@ -116,7 +126,7 @@ void states_at(Instant i, const StepContext& ctx, const StepParts& p, const Laye
     const ParameterCounts& pc = ctx.params;
     const std::uint64_t in_layer = is_mlp(i) ? shape.at_mlp : shape.at_attn;
     const std::uint64_t after = is_last_layer(i) ? shape.head + pc.final_norm
-                                                 : pc.total - (ctx.model.tie_word_embeddings ? 0 : pc.embedding) - pc.per_layer;
+                                                 : pc.total - (ctx.model.output_tied() ? 0 : pc.embedding) - pc.per_layer;
     const Bytes made = checked_mul(after + in_layer, precision_bytes(ctx.setup.precision).grad);
     m.add(ComponentId::kGradients, std::min(made, s.gradients.bytes),
           is_last_layer(i) ? "lm_head, final norm and this layer's so far" : "every gradient but the embedding's and this layer's rest");
@@ -157,7 +167,10 @@ void autocast_at(Instant i, const StepContext& ctx, const StepParts& p, const La
 // gradient buffers.
 void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
   const Activations& a = p.act;
-  if (is_forward(i) || i == kBackwardLoss || i == kBackwardHead) m.add(ComponentId::kActivations, a.stack.bytes);
+  // A classification head runs after the last layer: during that layer's forward its saved tensors
+  // (the pooler's input, tanh) do not exist yet. (The same holds for an LM head; left as it is there.)
+  const Bytes head_not_yet = i == kForwardLastLayer && ctx.model.head == ModelHead::kSeqCls ? a.final_norm_saved : 0;
+  if (is_forward(i) || i == kBackwardLoss || i == kBackwardHead) m.add(ComponentId::kActivations, a.stack.bytes - head_not_yet);
   // The materialised mask is built once per forward and read by every layer; `scores + mask`
   // and SDPA's conversion save nothing of it, so it dies with the layer stack, unless the
   // layers are checkpointed: each checkpoint keeps its inputs, the mask among them, until its
@@ -186,7 +199,9 @@ void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
     m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes, "gradients stored by the fused loss (no logits)");
   } else if (i == kBackwardHead && (p.mp == nullptr || p.mp->head)) {
     const TrainingSetup& s = ctx.setup;
-    const Bytes logits_grad = checked_product({precision_bytes(s.precision).compute, s.seq_len, s.micro_batch, ctx.model.vocab_size});
+    const Bytes rows = ctx.model.head == ModelHead::kSeqCls ? s.micro_batch : checked_mul(s.seq_len, s.micro_batch);
+    const Bytes cols = ctx.model.head == ModelHead::kSeqCls ? ctx.model.num_labels : ctx.model.vocab_size;
+    const Bytes logits_grad = checked_product({precision_bytes(s.precision).compute, rows, cols});
     m.add(ComponentId::kLogitsLoss, logits_grad, "gradient of the logits");
   }
 }

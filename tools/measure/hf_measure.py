@@ -38,6 +38,7 @@ MOE = ("mixtral", "qwen2_moe", "qwen3_moe")  # mixtures of experts (grid block (
 DENSE = ("gpt2", "phi", "starcoder2", "gemma3_text", "bloom")  # issue 14: more dense families (estimator-supported)
 GPT_OSS = ("gpt_oss",)  # issue 14: attention sinks, sliding/full layers, biased clamped-SwiGLU experts (grid block (m))
 DEEPSEEK = ("deepseek_v2", "deepseek_v3")  # issue 14: MLA + shared experts + a first dense layer (grid block (n))
+ENCODERS = ("bert", "roberta")  # issue 14: encoders, masked-LM and sequence-classification heads (spec "head")
 
 
 def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=4096, layers=3):
@@ -117,6 +118,14 @@ def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=
              "hidden_dropout": 0.0, "attention_dropout": 0.0, "pretraining_tp": 1, "slow_but_exact": False,
              "apply_residual_connection_post_layernorm": False, "use_cache": False, "bos_token_id": 1,
              "eos_token_id": 2, "pad_token_id": 3}
+    elif family in ENCODERS:  # BertConfig / RobertaConfig keys; every dropout 0 (vramcalc models dropout off)
+        c = {"model_type": family, "hidden_size": hidden, "num_attention_heads": heads, "num_hidden_layers": layers,
+             "intermediate_size": inter, "vocab_size": vocab, "hidden_dropout_prob": 0.0,
+             "attention_probs_dropout_prob": 0.0, "use_cache": False}
+        if family == "roberta":  # RoBERTa: positions offset by padding_idx + 1, one token type
+            c.update(max_position_embeddings=1026, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+        else:
+            c.update(max_position_embeddings=1024, pad_token_id=0)
     return c
 
 
@@ -130,7 +139,7 @@ def spec(family="llama", seq=256, batch=1, precision="fp32", attention="eager", 
 
 
 # Gemma2ForCausalLM has no SDPA support in transformers 5.x (attention soft-capping): eager only.
-ATTN = {f: (("eager",) if f in ("gemma2", "bloom") else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE + DENSE + DEEPSEEK}
+ATTN = {f: (("eager",) if f in ("gemma2", "bloom") else ("eager", "sdpa")) for f in SUPPORTED + NEW + MOE + DENSE + DEEPSEEK + ENCODERS}
 ATTN["gpt_oss"] = ("eager",)  # GptOssPreTrainedModel._supports_sdpa = False (sinks)
 
 SHAPES = {  # name -> model_cfg kwargs (small hidden sizes so the s² and T·V terms dominate)
@@ -149,6 +158,8 @@ def run_id(sp):
         parts.append(f"w{sp['world']}-rf{int(sp['reshard'])}-mp{sp['mp']}")
     if sp.get("router_logits"):
         parts.append("auxloss")
+    if sp.get("head"):  # encoders: mlm, or seq-cls with its number of labels
+        parts.append(sp["head"] + (f"{sp['num_labels']}" if sp["head"] == "seq-cls" else ""))
     return "-".join(parts)
 
 
@@ -280,6 +291,17 @@ def grid(quick=False):
                 g.append(spec(fam, seq=256, precision=p, attention=a))
         g.append(spec(fam, seq=256, precision="bf16", attention="sdpa", ckpt="full"))
         g.append(spec(fam, seq=128, batch=2, precision="bf16", attention="sdpa"))
+    # (m) issue 14's encoders (BertForMaskedLM, BertForSequenceClassification, Roberta...): h64, 2 layers, vocab
+    # 1000 (the masked-LM logits stay small beside the layers), seq 128 and 512, fp32 / bf16 / amp x eager / sdpa
+    for fam in ENCODERS:
+        for head in ({"head": "mlm"}, {"head": "seq-cls", "num_labels": 3}):
+            for p in P3:
+                for a in ATTN[fam]:
+                    g.append(spec(fam, seq=128, batch=2, precision=p, attention=a, shape="h64", vocab=1000, layers=2,
+                                  extra=head))
+            for p in ("fp32", "bf16"):
+                g.append(spec(fam, seq=512, precision=p, attention="sdpa" if p == "fp32" else "eager", shape="h64",
+                              vocab=1000, layers=2, extra=head))
     return g
 
 
@@ -487,7 +509,15 @@ def measure(sp):
         tr.window = "build"
         cfg = AutoConfig.for_model(**cfgd)
         cfg.use_cache = False
-        model = AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
+        if sp.get("head") == "seq-cls":
+            from transformers import AutoModelForSequenceClassification
+            cfg.num_labels = sp["num_labels"]
+            model = AutoModelForSequenceClassification.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
+        elif sp.get("head") == "mlm":
+            from transformers import AutoModelForMaskedLM
+            model = AutoModelForMaskedLM.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
+        else:
+            model = AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
         model.train()
         if sp["kind"] == "lora":
             from peft import LoraConfig, get_peft_model
@@ -514,7 +544,9 @@ def measure(sp):
 
     # windows: every decoder layer and its direct children, final norm, lm_head, loss
     base = model.get_base_model() if sp["kind"] == "lora" else model
-    layers = base.model.layers if hasattr(base, "model") and hasattr(base.model, "layers") else \
+    encoder = sp["family"] in ENCODERS
+    layers = base.base_model.encoder.layer if encoder else \
+        base.model.layers if hasattr(base, "model") and hasattr(base.model, "layers") else \
         (base.gpt_neox.layers if hasattr(base, "gpt_neox") else base.transformer.h)
     hooks = []
 
@@ -529,13 +561,24 @@ def measure(sp):
         hooks.append(layer.register_forward_pre_hook(set_window(f"L{i}")))
         for cname, child in layer.named_children():
             hooks.append(child.register_forward_pre_hook(set_window(f"L{i}")))
-    inner = base.model if hasattr(base, "model") else (base.gpt_neox if hasattr(base, "gpt_neox") else base.transformer)
-    head_norm = next(getattr(inner, nm) for nm in ("norm", "final_layer_norm", "final_layernorm", "ln_f")
-                     if getattr(inner, nm, None) is not None)
-    hooks.append(head_norm.register_forward_pre_hook(set_window("head")))
-    lm_head = base.get_output_embeddings()
-    hooks.append(lm_head.register_forward_pre_hook(set_window("head")))
-    hooks.append(lm_head.register_forward_hook(lambda m, i, o: set_window("loss")(m)))
+    if encoder:
+        # the head after the encoder: the MLM head (cls.predictions / lm_head: transform, LayerNorm, decoder) or the
+        # classification head (BERT: pooler + classifier; RoBERTa: classifier = RobertaClassificationHead); the loss
+        # window starts after the last Linear (decoder / classifier / out_proj)
+        heads = [m for m in (getattr(base, "cls", None), getattr(base, "lm_head", None),
+                             getattr(base.base_model, "pooler", None), getattr(base, "classifier", None)) if m is not None]
+        for hm in heads:
+            hooks.append(hm.register_forward_pre_hook(set_window("head")))
+        last = [m for m in heads[-1].modules() if isinstance(m, nn.Linear)][-1]
+        hooks.append(last.register_forward_hook(lambda m, i, o: set_window("loss")(m)))
+    else:
+        inner = base.model if hasattr(base, "model") else (base.gpt_neox if hasattr(base, "gpt_neox") else base.transformer)
+        head_norm = next(getattr(inner, nm) for nm in ("norm", "final_layer_norm", "final_layernorm", "ln_f")
+                         if getattr(inner, nm, None) is not None)
+        hooks.append(head_norm.register_forward_pre_hook(set_window("head")))
+        lm_head = base.get_output_embeddings()
+        hooks.append(lm_head.register_forward_pre_hook(set_window("head")))
+        hooks.append(lm_head.register_forward_hook(lambda m, i, o: set_window("loss")(m)))
     # MoE: routed tokens per expert in each layer's router (the last forward's counts are kept)
     res["expert_tokens"] = {}
 
@@ -565,6 +608,8 @@ def measure(sp):
         tr.window = "inputs"
         ids = torch.randint(0, V, (b, s), generator=gen)
         labels = ids.clone()
+        if sp.get("head") == "seq-cls":  # one class per sequence (single_label_classification: CrossEntropyLoss)
+            labels = torch.randint(0, sp["num_labels"], (b,), generator=gen)
         kw = {}
         if sp["mask"] == "padding":  # right padding: the last quarter of row 0 is padding, ignored in the loss
             am = torch.ones(b, s, dtype=torch.long)
@@ -840,11 +885,15 @@ def records_for(res, env):
         setup["optimizer_in_backward"] = True
     if sp["mask"] != "none":
         setup["mask"] = "explicit"
+    if sp.get("head"):  # encoders: the model's head (vramcalc --head, --num-labels)
+        setup["head"] = sp["head"]
+        if sp["head"] == "seq-cls":
+            setup["num_labels"] = sp["num_labels"]
     extra_setup = {"mask_kind": sp["mask"], "optimizer_impl": sp["optimizer"], "layers": sp["layers"]}
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2"):
         why = WHY_NOT[sp["kind"]]
-    elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS + DEEPSEEK:
+    elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS + DEEPSEEK + ENCODERS:
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":
         why = WHY_NOT["adamw-forloop"]

@@ -84,7 +84,7 @@ RULES = [
     ("cpu-layernorm-stats", _all(_metric("saved_per_layer", "saved_head"), _id(r"-(gpt_neox|falcon)-.*-bf16-"), _over(),
                                  lambda r, pred, meas: pred - meas < 0.002 * meas)),
     # issue 14's LayerNorm families: exactly 4·T bytes per LayerNorm (2 per layer at most, 1 in the head)
-    ("cpu-layernorm-stats", _all(_metric("saved_per_layer", "saved_head"), _id(r"-(gpt2|phi|starcoder2|bloom)-.*-bf16-"),
+    ("cpu-layernorm-stats", _all(_metric("saved_per_layer", "saved_head"), _id(r"-(gpt2|phi|starcoder2|bloom|bert|roberta)-.*-bf16-"),
                                  lambda r, pred, meas: (pred - meas) in
                                  (4 * k * r["setup"]["seq"] * r["setup"]["batch"] for k in (1, 2)))),
     ("falcon-transformers-5-24", _all(_metric("saved_per_layer"), _id(r"-falcon-"), _over())),
@@ -98,7 +98,22 @@ RULES = [
     ("eager-forward-scores", _all(_metric("allocated"), _phase("forward", "peak"), _id(r"-eager-ckptfull-"),
                                   _under(), _window("fw.L"))),
     ("moe-aux-loss-cpu-autocast", _all(_metric("saved_head"), _id(r"-amp-.*-auxloss"), _over())),
+    # issue 14's encoders: CPU autocast keeps softmax and the MLM head's LayerNorm in bf16 (FINDINGS.md §23)
+    ("encoder-cpu-autocast", _all(_metric("saved_per_layer"), _id(r"-(bert|roberta)-.*-amp-eager-"),
+                                  lambda r, pred, meas: pred - meas == 4 * _heads(r) * r["setup"]["seq"] ** 2 * r["setup"]["batch"])),
+    ("encoder-cpu-autocast", _all(_metric("saved_head"), _id(r"-(bert|roberta)-.*-amp-.*-mlm$|-(bert|roberta)-.*-amp-.*-mlm-head$"),
+                                  lambda r, pred, meas: pred - meas == 2 * r["setup"]["seq"] * r["setup"]["batch"] * r["model"]["hidden_size"])),
+    ("encoder-cpu-autocast", _all(_metric("allocated"), _id(r"-(bert|roberta)-.*-amp-eager-"), _over(),
+                                  lambda r, pred, meas: pred - meas <= (_layers(r) + 1) * 4 * _heads(r) * r["setup"]["seq"] ** 2 * r["setup"]["batch"])),
+    ("encoder-cls-amp-sdpa-forward", _all(_metric("allocated"), _phase("forward", "peak"),
+                                          _id(r"-(bert|roberta)-.*-amp-sdpa-.*-seq-cls"), _under())),
+    ("encoder-id-buffers", _all(_metric("allocated"), _phase("load"), _id(r"-(bert|roberta)-"),
+                                lambda r, pred, meas: meas - pred == 16 * r["model"]["max_position_embeddings"])),
 ]
+
+
+def _heads(r):
+    return r["model"]["num_attention_heads"]
 
 
 def main(argv=None):

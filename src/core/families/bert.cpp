@@ -7,6 +7,10 @@
 // (ForMaskedLMLoss) takes log_softmax over every position's logits; the labels of unmasked
 // positions are -100, which changes no tensor size. BertModel's pooler is not built
 // (add_pooling_layer=False under the MLM head).
+// With ModelConfig::head = kSeqCls (model_head.hpp) the models are BertForSequenceClassification
+// (pooler dense + tanh on the first token, dropout, classifier h → num_labels) and
+// RobertaForSequenceClassification (RobertaModel without pooler; RobertaClassificationHead dense,
+// tanh, out_proj h → num_labels): no MLM head, no lm_head, nothing tied to the embeddings.
 #include <vramcalc/error.hpp>
 
 #include "core/families/families.hpp"
@@ -32,8 +36,8 @@ void read(const ConfigReader& c, ModelConfig& m) {
   m.hidden_act = "gelu";  // BertConfig default (the config's value overrides)
 }
 
-std::vector<ParamTensor> parameters(const ModelConfig& m, const std::string& base, const std::string& head,
-                                    const std::string& head_norm) {
+// The encoder (BertModel / RobertaModel without the pooler): embeddings and layers.
+std::vector<ParamTensor> encoder(const ModelConfig& m, const std::string& base) {
   const std::uint64_t h = m.hidden_size;
   const std::uint64_t L = m.num_layers;
   const std::string e = base + ".embeddings.";
@@ -52,6 +56,30 @@ std::vector<ParamTensor> parameters(const ModelConfig& m, const std::string& bas
   build::linear(t, l + "intermediate.dense", m.intermediate_size, h, L, true, kAfterAttention);
   build::linear(t, l + "output.dense", h, m.intermediate_size, L, true, kOutput);
   build::norm(t, l + "output.LayerNorm", h, L, true, kOutput);
+  return t;
+}
+
+// A Linear of the head (its gradient is made in the head's backward, before the layers').
+void head_linear(std::vector<ParamTensor>& t, const std::string& name, std::uint64_t out, std::uint64_t in) {
+  t.push_back({name + ".weight", out, in, 1, true, false, ParamScope::kLmHead, true, kNone});
+  t.push_back({name + ".bias", out, 1, 1, true, false, ParamScope::kLmHead, true, kNone});
+}
+
+// Sequence classification. BertForSequenceClassification: BertPooler (dense h→h, tanh on the
+// first token), dropout, classifier h→num_labels. RobertaForSequenceClassification (RobertaModel
+// with add_pooling_layer=False): RobertaClassificationHead dense h→h, tanh, out_proj h→num_labels.
+std::vector<ParamTensor> classifier(const ModelConfig& m, const std::string& base, bool roberta) {
+  std::vector<ParamTensor> t = encoder(m, base);
+  const std::uint64_t h = m.hidden_size;
+  head_linear(t, roberta ? "classifier.dense" : base + ".pooler.dense", h, h);
+  head_linear(t, roberta ? "classifier.out_proj" : "classifier", m.num_labels, h);
+  return t;
+}
+
+std::vector<ParamTensor> parameters(const ModelConfig& m, const std::string& base, const std::string& head,
+                                    const std::string& head_norm) {
+  const std::uint64_t h = m.hidden_size;
+  std::vector<ParamTensor> t = encoder(m, base);
   // The MLM head's transform sits where a decoder's final norm does (between the stack and the logits).
   t.push_back({head + ".dense.weight", h, h, 1, true, false, ParamScope::kFinalNorm, true, kNone});
   t.push_back({head + ".dense.bias", h, 1, 1, true, false, ParamScope::kFinalNorm, true, kNone});
@@ -63,10 +91,12 @@ std::vector<ParamTensor> parameters(const ModelConfig& m, const std::string& bas
 }
 
 std::vector<ParamTensor> bert_parameters(const ModelConfig& m) {
+  if (m.head == ModelHead::kSeqCls) return classifier(m, "bert", false);
   return parameters(m, "bert", "cls.predictions", "cls.predictions.transform.LayerNorm");
 }
 
 std::vector<ParamTensor> roberta_parameters(const ModelConfig& m) {
+  if (m.head == ModelHead::kSeqCls) return classifier(m, "roberta", true);
   return parameters(m, "roberta", "lm_head", "lm_head.layer_norm");
 }
 
@@ -86,7 +116,8 @@ LayerSpec layer(const ModelConfig& m, bool roberta) {
                  kLn, false};
   spec.rope_tables = 0;
   spec.embedding_layernorm = true;
-  spec.mlm_head = true;
+  spec.mlm_head = m.head == ModelHead::kLm;
+  spec.cls_head = m.head == ModelHead::kSeqCls;
   spec.encoder_ids = roberta ? EncoderIds::kRoberta : EncoderIds::kBert;
   return spec;
 }

@@ -58,7 +58,7 @@ FsdpGroups fsdp_groups(const StepContext& ctx) {
     g.root = checked_add(g.root, padded);
     if (t.scope != ParamScope::kEmbedding) g.head = checked_add(g.head, padded);
   }
-  if (ctx.model.tie_word_embeddings) g.head = g.root;  // lm_head's gradient is the embedding's
+  if (ctx.model.output_tied()) g.head = g.root;  // lm_head's gradient is the embedding's
   return g;
 }
 
