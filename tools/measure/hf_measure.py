@@ -866,7 +866,7 @@ WHY_NOT = {
     "ao-step": "torchao's step ran eagerly (dynamo refuses the tracker's dispatch mode): its temporaries are not "
                "those of the torch.compile'd step the estimator models",
     "mla-sdpa-cpu": "MLA's v head dim differs from the q/k head dim, so CPU SDPA runs the math kernel (fp32 scaled q/k, "
-                    "probabilities); on CUDA the mem-efficient kernel runs, which the estimator models (FINDINGS.md §20)",
+                    "probabilities); on CUDA the mem-efficient kernel runs, which the estimator models (FINDINGS.md §22)",
 }
 
 # harness optimizer -> (estimator optimizer, optimizer_in_backward)
