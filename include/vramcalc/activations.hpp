@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include <vramcalc/activation_offload.hpp>
 #include <vramcalc/model.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/training.hpp>
@@ -32,6 +33,7 @@ struct Activations {
   Term stack;                     ///< the "activations" component: L × kept + outside
   Term backward_working;          ///< one layer's backward working set (+ recompute)
   std::string forward_transient_note;  ///< what LoRA variants add to forward_transient (DoRA's weight norm), for --explain
+  ActivationOffload offload;      ///< --offload-activations: what left the GPU, the host copies (stack is then what stays)
 };
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).

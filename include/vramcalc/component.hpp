@@ -52,6 +52,7 @@ enum class ComponentId {
   kCpKvGather,
   kPpRecvInputs,
   kAllGatherBuffer,
+  kActivationOffloadInFlight,
 };
 
 struct ComponentInfo {

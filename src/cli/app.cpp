@@ -174,6 +174,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
                  "With --base-quant: PEFT's prepare_model_for_kbit_training casts the unquantized base (embeddings, norms, lm_head) to fp32: "
                  "true (default) | false");
   app.add_flag("--dora", o.dora, "DoRA (LoraConfig use_dora=True): a trainable magnitude per output row and the weight norm in every forward");
+  app.add_flag("--offload-activations", o.offload_activations,
+               "Saved activations in pinned host memory (torchtune enable_activation_offloading): GPU keeps tensors < 1 KiB, lm_head's input, the copy stash");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -237,6 +239,7 @@ constexpr FlagName kFlags[] = {
     {field::kReduceDtype, "--reduce-dtype"},
     {field::kKbitUpcast, "--kbit-upcast"},
     {field::kLoraDora, "--dora"},
+    {field::kOffloadActivations, "--offload-activations"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -403,6 +406,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   in.setup.optimizer_in_backward = o.optimizer_in_backward;
   in.setup.infer = o.infer;
   in.setup.kv_bytes = parse_kv_dtype(o.kv_dtype);
+  if (o.offload_activations) in.setup.offload_activations = true;
   if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
   if (!o.cuda_context.empty()) in.cuda_context_bytes = parse_size(o.cuda_context, "--cuda-context");

@@ -82,7 +82,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     out << style_red("loading the model, not training, sets the GPU peak", c) << "\n";
   }
   render_roles(out, est, view);
-  const bool show_host = est.inputs.layout.gpus > 1 || est.inputs.layout.zero.stage > 0 || est.cpu_capacity;
+  const bool show_host = est.inputs.layout.gpus > 1 || est.inputs.layout.zero.stage > 0 || est.cpu_capacity || est.host.offloaded_activations.bytes > 0;
   if (show_host) {
     out << fmt::format("host RAM per node: {} while loading ({} per rank), {} during training", format_size(est.load.cpu_per_node, u),
                        format_size(est.load.cpu_per_rank, u), format_size(est.host.ram_per_node, u));
@@ -120,9 +120,10 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     out << style_bold("loading (from_pretrained, deepspeed.initialize)", c) << "\n";
     for (const auto& t : est.load.cpu_terms) out << fmt::format("  host {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
     for (const auto& t : est.load.gpu_terms) out << fmt::format("  GPU  {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
-    for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme}) {
+    for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme, &est.host.offloaded_activations}) {
       if (t->bytes > 0) out << fmt::format("  {:<32} {:>14} B  {}\n", t->name, group_digits(t->bytes), t->formula);
     }
+    render_offload_explain(out, est, c);
     out << "\n";
     render_recipe_explain(out, est, c);
     out << style_bold("phases", c) << "\n";
