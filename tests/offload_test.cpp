@@ -140,7 +140,7 @@ TEST_CASE("offloading records: host copies and moved bytes against the CPU measu
   CHECK(n == 8);
 }
 
-TEST_CASE("--offload-activations: CLI, JSON and --explain", "[offload][cli]") {
+TEST_CASE("offload-activations flag: CLI, JSON and explain", "[offload][cli]") {
   const auto r = vramcalc_test::run_vramcalc("--model llama-3-8b --precision bf16 --grad-ckpt full --seq 8192 --offload-activations --format json");
   REQUIRE(r.code == 0);
   const auto j = nlohmann::json::parse(r.out);
