@@ -97,6 +97,7 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("mask")) setup.explicit_mask = s.at("mask").get<std::string>() == "explicit";
   if (s.contains("optimizer_in_backward")) setup.optimizer_in_backward = s.at("optimizer_in_backward").get<bool>();
   if (s.contains("infer")) setup.infer = s.at("infer").get<bool>();
+  if (s.contains("offload_activations")) setup.offload_activations = s.at("offload_activations").get<bool>();
 }
 
 // The encoders' head (harness spec "head": mlm or seq-cls with num_labels), through the core's
@@ -225,6 +226,9 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     apply_setup(r.at("baseline_setup"), base.setup);
     row.setup += " minus " + describe(base.model, base.setup);
     row.predicted = static_cast<double>(estimate(in).peak_allocated) - static_cast<double>(estimate(base).peak_allocated);
+  } else if (row.metric == "offload_host_bytes" || row.metric == "offload_moved_bytes") {
+    const Activations a = activations(in.model, in.setup);  // torchtune activation offloading (offload_cpu.json)
+    row.predicted = static_cast<double>(row.metric == "offload_host_bytes" ? a.offload.host_bytes : a.offload.moved);
   } else if (row.metric == "rank_model_states") {
     row.setup += fmt::format(" tp {}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp, to_string(in.layout.megatron));
     row.predicted = rank_model_states(estimate(in));

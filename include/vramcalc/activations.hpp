@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include <vramcalc/activation_offload.hpp>
 #include <vramcalc/model.hpp>
 #include <vramcalc/term.hpp>
 #include <vramcalc/training.hpp>
@@ -35,6 +36,7 @@ struct Activations {
   Bytes dense_layers = 0;         ///< DeepSeek first_k_dense_replace layers (a dense MLP): they save dense_per_layer
   Bytes dense_per_layer = 0;      ///< what one such layer saves (no checkpointing); layer_parts are an MoE layer's
   std::vector<Term> dense_layer_parts;  ///< the saved tensors of a dense layer's MLP half
+  ActivationOffload offload;      ///< --offload-activations: what left the GPU, the host copies (stack is then what stays)
 };
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).

@@ -53,6 +53,7 @@ enum class ComponentId {
   kPpRecvInputs,
   kAllGatherBuffer,
   kStreamPools,  ///< reserved: blocks cached by the layout's own CUDA streams (FSDP2's all-gather and reduce-scatter)
+  kActivationOffloadInFlight,
 };
 
 struct ComponentInfo {

@@ -51,6 +51,7 @@ struct HostMemory {
   Bytes ram_per_rank = 0;    ///< during training
   Bytes ram_per_node = 0;
   Bytes pinned_per_node = 0;
+  Term offloaded_activations;  ///< per rank: pinned host copies of saved activations (activation offloading)
 };
 
 /// The load phase: from_pretrained and the framework's initialisation.

@@ -72,6 +72,7 @@ struct TrainingSetup {
   bool infer = false;                   ///< inference instead of training: weights, KV cache, prefill / decode
   std::uint64_t kv_bytes = 0;           ///< bytes per KV-cache element; 0 = the weights' dtype
   LoraSetup lora;                       ///< LoRA adapters on a frozen base (adapters.hpp); off by default
+  bool offload_activations = false;     ///< torchtune OffloadActivations: saved tensors in pinned host memory (activation_offload.hpp)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

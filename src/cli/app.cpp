@@ -176,6 +176,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_flag("--dora", o.dora, "DoRA (LoraConfig use_dora=True): a trainable magnitude per output row and the weight norm in every forward");
   app.add_option("--head", o.head, "Task head: lm (the family's; mlm for bert/roberta) | seq-cls (bert/roberta sequence classification; default: the config's architectures)");
   app.add_option("--num-labels", o.num_labels, "Classes of --head seq-cls (default: the config's id2label / num_labels, else 2)");
+  app.add_flag("--offload-activations", o.offload_activations,
+               "Saved activations in pinned host memory (torchtune enable_activation_offloading): GPU keeps tensors < 1 KiB, lm_head's input, the copy stash");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -241,6 +243,7 @@ constexpr FlagName kFlags[] = {
     {field::kLoraDora, "--dora"},
     {field::kHead, "--head"},
     {field::kNumLabels, "--num-labels"},
+    {field::kOffloadActivations, "--offload-activations"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -407,6 +410,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   in.setup.optimizer_in_backward = o.optimizer_in_backward;
   in.setup.infer = o.infer;
   in.setup.kv_bytes = parse_kv_dtype(o.kv_dtype);
+  if (o.offload_activations) in.setup.offload_activations = true;
   if (!o.gpu.empty()) in.gpu = find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) in.memory_budget = parse_size(o.gpu_mem, "--gpu-mem");
   if (!o.cuda_context.empty()) in.cuda_context_bytes = parse_size(o.cuda_context, "--cuda-context");

@@ -86,6 +86,7 @@ struct CliOptions {
   bool dora = false;               // --dora: DoRA (LoraConfig use_dora)
   std::string head;                // --head: the task head (lm | mlm | seq-cls), vramcalc/model_head.hpp
   std::string num_labels;          // --num-labels: classes of --head seq-cls
+  bool offload_activations = false;  // --offload-activations (torchtune activation offloading)
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -76,5 +76,9 @@ void render_recipe_explain(std::ostream& out, const Estimate& est, bool color);
 nlohmann::ordered_json recipe_json(const Estimate& est);
 /// `vramcalc recipes`: every built-in recipe with its knobs.
 void render_recipes(std::ostream& out, const std::vector<Recipe>& recipes, const OutputOptions& view);
+/// --explain: activation offloading's host copies and what stays on the GPU (nothing when off).
+void render_offload_explain(std::ostream& out, const Estimate& est, bool color);
+/// The JSON "activation_offload" object (null when off).
+nlohmann::ordered_json offload_json(const Estimate& est);
 
 }  // namespace vramcalc::cli

@@ -77,6 +77,7 @@ void render_json(std::ostream& out, const Estimate& est) {
                               {"fused_swiglu", s.kernels.fused_swiglu}}},
                  {"ac_every", s.ac_every}};
   if (s.optimizer_in_backward) j["inputs"]["optimizer_in_backward"] = true;
+  if (s.offload_activations) j["inputs"]["offload_activations"] = true;
   if (s.infer) {
     j["inputs"]["infer"] = true;
     j["inputs"]["kv_bytes_per_element"] = s.kv_bytes != 0 ? s.kv_bytes : precision_bytes(s.precision).weight;
@@ -163,7 +164,7 @@ void render_json(std::ostream& out, const Estimate& est) {
   ojson load_cpu = ojson::array();
   for (const auto& t : est.load.cpu_terms) load_cpu.push_back(term_json(t));
   ojson host_terms = ojson::array();
-  for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme}) {
+  for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme, &est.host.offloaded_activations}) {
     if (t->bytes > 0) host_terms.push_back(term_json(*t));
   }
   j["cpu"] = {{"load_bytes_per_rank", est.load.cpu_per_rank},
@@ -177,6 +178,7 @@ void render_json(std::ostream& out, const Estimate& est) {
               {"training_terms", host_terms},
               {"capacity_bytes", est.cpu_capacity ? ojson(*est.cpu_capacity) : ojson(nullptr)},
               {"fits", est.cpu_fits()}};
+  if (est.activations.offload.enabled) j["activation_offload"] = offload_json(est);
   ojson advice = ojson::array();
   for (const auto& a : est.advice) {
     advice.push_back({{"action", advice_action(a)},

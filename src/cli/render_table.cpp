@@ -92,7 +92,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     out << style_red("loading the model, not training, sets the GPU peak", c) << "\n";
   }
   render_roles(out, est, view);
-  const bool show_host = est.inputs.layout.gpus > 1 || est.inputs.layout.zero.stage > 0 || est.cpu_capacity;
+  const bool show_host = est.inputs.layout.gpus > 1 || est.inputs.layout.zero.stage > 0 || est.cpu_capacity || est.host.offloaded_activations.bytes > 0;
   if (show_host) {
     out << fmt::format("host RAM per node: {} while loading ({} per rank), {} during training", format_size(est.load.cpu_per_node, u),
                        format_size(est.load.cpu_per_rank, u), format_size(est.host.ram_per_node, u));
@@ -145,9 +145,10 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
       out << fmt::format("  disk {:<27} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
       out << style_dim(fmt::format("  {:<32} source: {}", "", t.source), c) << "\n";
     }
-    for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme}) {
+    for (const Term* t : {&est.host.offloaded_optimizer, &est.host.offloaded_params, &est.host.nvme, &est.host.offloaded_activations}) {
       if (t->bytes > 0) out << fmt::format("  {:<32} {:>14} B  {}\n", t->name, group_digits(t->bytes), t->formula);
     }
+    render_offload_explain(out, est, c);
     out << "\n";
     render_recipe_explain(out, est, c);
     out << style_bold("phases", c) << "\n";

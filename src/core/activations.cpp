@@ -10,6 +10,7 @@
 #include <vramcalc/architecture.hpp>
 #include <vramcalc/model_states.hpp>
 
+#include "core/activation_offload.hpp"
 #include "core/lora_activations.hpp"
 #include "core/ops.hpp"
 
@@ -395,6 +396,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested, st
                   group_digits(act.kept_per_layer), group_digits(act.recompute), group_digits(act.mlp_backward_transient),
                   group_digits(act.attn_backward_transient)),
       "derived from the backward of the HF MLP and the SDPA/eager attention backward (flash dq_accum fp32)", true);
+  if (setup.offload_activations) apply_activation_offload(m, setup, x, spec, act);
   return act;
 }
 

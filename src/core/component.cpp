@@ -41,6 +41,7 @@ constexpr std::array kTable = {
     ComponentInfo{kPpRecvInputs, "pp_recv_inputs", "pipeline stage inputs kept for backward", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kAllGatherBuffer, "all_gather_buffer", "FSDP flat all-gather output", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kStreamPools, "stream_pools", "communication streams' cached blocks", TK::kReserve, SU::kNone, false},
+    ComponentInfo{kActivationOffloadInFlight, "offload_in_flight", "offloaded activations still on the GPU (copy stash, backward lag)", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {

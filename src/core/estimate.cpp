@@ -21,6 +21,7 @@
 #include "core/lora_activations.hpp"
 #include "core/model_parallel.hpp"
 #include "core/step.hpp"
+#include "core/activation_offload.hpp"
 
 namespace vramcalc {
 
@@ -79,6 +80,7 @@ void validate(const EstimateInputs& in) {
     throw InputError(field::kGradCkpt, "op-sac", "not modelled for mixtures of experts; use none, full or selective");
   }
   validate_inference(in);
+  validate_activation_offload(in);
   if (!setup.lora.enabled() && setup.lora.base_quant != BaseQuant::kNone) {
     throw InputError(field::kBaseQuant, to_string(setup.lora.base_quant), "a quantized base trains only adapters: give a LoRA rank");
   }
@@ -104,6 +106,7 @@ std::vector<Term> allocated_terms(const ModelStates& s, const RankStates& rank, 
                              s.grad_fp32_copy, s.autocast_cache};
   terms.insert(terms.end(), rank.buffers.begin(), rank.buffers.end());
   for (const Term& t : {act.stack, act.forward_masks, layer_forward, act.backward_working, logits, cublas}) terms.push_back(t);
+  if (act.offload.enabled) terms.push_back(act.offload.in_flight);
   return terms;
 }
 
@@ -209,6 +212,7 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   const Term cublas = cublas_workspace(in.gpu);
   est.load = policy->load(ctx, in.load);
   est.host = policy->host(ctx, full);
+  add_offload_host(est.activations.offload, std::min(ctx.layout.gpus_per_node, ctx.layout.gpus), est.host);
 
   est.timeline = build_timeline(ctx, *policy, {full, rank, est.activations, loss, cublas, est.load, view ? &mp : nullptr});
   est.phases = phases_of(est.timeline);

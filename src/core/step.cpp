@@ -162,6 +162,16 @@ void autocast_at(Instant i, const StepContext& ctx, const StepParts& p, const La
   }
 }
 
+// With activation offloading the other layers' saved tensors are on the host: what stays is their
+// tensors under 1024 B (all layers' at the last layer's backward), the outside parts less the RoPE
+// tables; the final norm's are released by then.
+Bytes offloaded_other_layers(const Activations& a, bool last_layer) {
+  const Bytes outside = a.outside - a.offload.rope_moved - a.final_norm_saved;
+  if (!last_layer) return outside;
+  const Bytes stack = a.stack.bytes - a.offload.small_per_layer - a.final_norm_saved;
+  return std::max(stack, outside);
+}
+
 // Saved activations: all of them until the layers' backward starts; then every other layer's
 // and, for the layer in backward, its saved (or recomputed) tensors not yet released plus its
 // gradient buffers.
@@ -180,8 +190,15 @@ void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Momen
     m.add(ComponentId::kAttentionMask, a.forward_masks.bytes, held ? "kept by the checkpointed layers for their recompute" : "");
   }
   if (i == kForwardLastLayer) m.add(ComponentId::kLayerForward, a.forward_transient, "one layer's forward temporaries");
+  if (i == kForwardLastLayer && a.offload.enabled) {
+    m.add(ComponentId::kActivationOffloadInFlight, a.offload.forward_in_flight, "saves still in the forward stash until their copy's event");
+  }
   if (!is_layer(i)) return;
-  const Bytes other = is_last_layer(i) ? a.stack.bytes - a.kept_per_layer - a.final_norm_saved : a.outside - a.final_norm_saved;
+  if (a.offload.enabled) {
+    m.add(ComponentId::kActivationOffloadInFlight, a.offload.backward_in_flight, "the previous node's tensors brought back from the host");
+  }
+  const Bytes other = a.offload.enabled ? offloaded_other_layers(a, is_last_layer(i))
+                      : is_last_layer(i) ? a.stack.bytes - a.kept_per_layer - a.final_norm_saved : a.outside - a.final_norm_saved;
   m.add(ComponentId::kActivations, other, is_last_layer(i) ? "every other layer, ids, RoPE tables" : "ids, RoPE tables");
   const Bytes materialised = checked_add(a.kept_per_layer, a.recompute);
   const Bytes freed = is_mlp(i) ? a.freed_before_mlp_peak : a.freed_before_attn_peak;
