@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/ops.hpp"
+#include "core/ops_attention_backends.hpp"
 #include "core/ops_flash.hpp"
 
 namespace vramcalc {
@@ -150,6 +151,10 @@ void attention_saved(const AttentionOp& op, const ModelConfig& m, const Training
     flash_saved(op, setup, x, out);
   } else if (setup.attention == Attention::kSdpa) {
     sdpa_saved(op, m, x, masked, out);
+  } else if (setup.attention == Attention::kSdpaMath) {
+    sdpa_math_saved(x, out);
+  } else if (setup.attention == Attention::kFlex) {
+    flex_saved(op, x, out);
   } else {
     eager_saved(op, m, x, out);
   }
