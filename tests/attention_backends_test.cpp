@@ -94,7 +94,7 @@ TEST_CASE("SDPA's kernel choice follows sdp_utils: flash, else memory-efficient,
   CHECK(sdpa_kernel_for(wide, s, a100, false) == SdpaKernel::kMath);
 }
 
-TEST_CASE("--explain names SDPA's kernel and lists each backend's saved tensors", "[attention][cli]") {
+TEST_CASE("Explain names SDPA's kernel and lists every kernel set's saved tensors", "[attention][cli]") {
   const auto fp32 = vramcalc_test::run_vramcalc("--model llama-3.2-1b --precision fp32 --gpu a100-80gb --explain");
   CHECK(fp32.code == 0);
   CHECK(fp32.out.find("SDPA kernel on a100-80gb (sm80): memory-efficient") != std::string::npos);
@@ -106,6 +106,17 @@ TEST_CASE("--explain names SDPA's kernel and lists each backend's saved tensors"
   const auto flex = vramcalc_test::run_vramcalc("--model llama-3.2-1b --attention flex --explain");
   CHECK(flex.out.find("flex_block_mask") != std::string::npos);
   CHECK(flex.out.find("attn.logsumexp") != std::string::npos);
+  const auto fa2 = vramcalc_test::run_vramcalc("--model llama-3.2-1b --attention flash2 --explain");
+  CHECK(fa2.out.find("attn.softmax_lse") != std::string::npos);
+  CHECK(fa2.out.find("attn.rng_state") != std::string::npos);
+  // Each Liger kernel's saved tensors: the fused norm's input and rstd, SiLU·mul's gate, up and
+  // product, RoPE rotating in place, and the fused loss's forward-time gradients.
+  const auto liger = vramcalc_test::run_vramcalc("--model llama-3.2-1b --kernels liger --explain");
+  for (const char* part : {"input_layernorm.rstd", "saved by the fused norm", "mlp.product", "rotated in place by Liger's RoPE",
+                           "lm_head grad 2·V·h"}) {
+    INFO(part);
+    CHECK(liger.out.find(part) != std::string::npos);
+  }
 }
 
 }  // namespace vramcalc

@@ -24,7 +24,10 @@ Bytes qkv_storage(const Dims& x) { return checked_product({x.e, x.T, x.qd + 2 * 
 void sdpa_qkv_saved(const AttentionOp& op, const Dims& x, bool repeated, std::vector<SavedTensor>& out) {
   const char* src = "torch SDPA flash/mem-efficient kernels save q, k, v, out, logsumexp; transformers integrations/sdpa_attention.py";
   if (op.rope) {
-    add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (new tensor; RoPE's muls save only cos/sin)", x.e), src);
+    add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}),
+        fmt::format("{}·T·qd: q after RoPE ({})", x.e,
+                    x.kernels.fused_rope ? "rotated in place by Liger's RoPE, which saves only cos/sin" : "new tensor; RoPE's muls save only cos/sin"),
+        src);
   } else {
     add(out, "attn.q", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q projection output (a view, no rotation)", x.e), src);
   }
