@@ -84,6 +84,7 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("mask")) setup.explicit_mask = s.at("mask").get<std::string>() == "explicit";
   if (s.contains("optimizer_in_backward")) setup.optimizer_in_backward = s.at("optimizer_in_backward").get<bool>();
   if (s.contains("infer")) setup.infer = s.at("infer").get<bool>();
+  if (s.contains("kernels")) setup.kernels = kernel_set_of(parse_kernel_preset(s.at("kernels").get<std::string>()));
 }
 
 // A record's "lora" object (peft LoraConfig as the harness built it); the CPU's dropout mask is
