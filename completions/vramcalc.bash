@@ -28,7 +28,7 @@ _vramcalc() {
     --gpu) COMPREPLY=($(compgen -W "$(vramcalc gpus --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 amp mixed bf16" -- "$cur")); return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw adamw-fused adamw-8bit sgd sgd-momentum adafactor lion paged-adamw-32bit paged-adamw-8bit ao-adamw-8bit ao-adamw-4bit" -- "$cur")); return ;;
-    --attention) COMPREPLY=($(compgen -W "eager sdpa flash2 flash3" -- "$cur")); return ;;
+    --attention) COMPREPLY=($(compgen -W "eager sdpa flash2 flash3 sdpa-math flex" -- "$cur")); return ;;
     --grad-ckpt) COMPREPLY=($(compgen -W "none full selective op-sac" -- "$cur")); return ;;
     --lora-targets) COMPREPLY=($(compgen -W "q,v attention mlp all-linear" -- "$cur")); return ;;
     --base-quant) COMPREPLY=($(compgen -W "none nf4 fp4" -- "$cur")); return ;;

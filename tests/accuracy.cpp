@@ -105,6 +105,7 @@ void apply_setup(const json& s, TrainingSetup& setup) {
 void apply_head(const json& s, EstimateInputs& in) {
   if (s.contains("head")) apply_change(in, {field::kHead, s.at("head").get<std::string>()});
   if (s.contains("num_labels")) apply_change(in, {field::kNumLabels, std::to_string(s.at("num_labels").get<std::uint64_t>())});
+  if (s.contains("kernels")) setup.kernels = kernel_set_of(parse_kernel_preset(s.at("kernels").get<std::string>()));
 }
 
 // A record's "lora" object (peft LoraConfig as the harness built it); the CPU's dropout mask is

@@ -10,10 +10,15 @@
 // saved tensors stay alive through the whole backward (retain_graph).
 #include <catch2/catch.hpp>
 
+#include <array>
+
 #include <vramcalc/gpu.hpp>
 #include <vramcalc/overhead.hpp>
 
+#include <vramcalc/logits_loss.hpp>
+
 #include "core/ops.hpp"
+#include "core/ops_fused.hpp"
 
 namespace vramcalc {
 namespace {
@@ -71,6 +76,143 @@ TEST_CASE("Liger's published SwiGLU memory curve (A100, B=4, h 4096, I 11008, bf
 TEST_CASE("Liger's published GeGLU memory curve (A100, B=8, h 4096, I 11008, bf16)", "[kernels][liger]") {
   // LigerGELUMulFunction saves a and b like SiLU·mul; HF's gelu_pytorch_tanh saves its input.
   check_curve({{1024, 1582.25, 1992.25}, {2048, 2546.25, 3452.25}, {4096, 4474.25, 6372.25}, {8192, 8330.25, 12212.25}}, 8);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE, RMSNorm and fused linear cross-entropy (same CSV; A100-SXM4-80GB; "full" memory = peak of
+// one forward + backward, median of 10 iterations after reset_peak_memory_stats).
+namespace {
+
+double mib(Bytes b) { return static_cast<double>(b) / static_cast<double>(kMiB); }
+
+void check_close(const char* what, std::uint64_t x, Bytes predicted, double published_mib) {
+  INFO(what << " at x = " << x << ": predicted " << mib(predicted) << " MiB, published " << published_mib << " MiB");
+  CHECK(std::abs(mib(predicted) / published_mib - 1.0) < 0.05);
+}
+
+// benchmark/scripts/benchmark_rope.py at b5672a15 (liger 0.2.1): q (1, s, 32, d) and k (1, s, 8, d)
+// bf16 leaves seen through transpose(1, 2), dq and dk randn_like, cos/sin (1, s, d) bf16 from
+// LlamaRotaryEmbedding (its inv_freq buffer fp32 d/2, position_ids int64 s; its matmul is the only
+// cuBLAS call, on the forward thread: one workspace); torch.autograd.grad((q_out, k_out), (q, k),
+// (dq, dk), retain_graph=True) with q_out, k_out alive.
+//   Liger (ops/rope.py LigerRopeFunction): transpose back to (b, s, heads, d) is the leaves' own
+//   layout, .contiguous() is a no-op, the kernel rotates q and k in place and saves only cos and
+//   sin; backward rotates dq and dk in place. Nothing is allocated: the peak is the inputs.
+//   HF (apply_rotary_pos_emb: q·cos + rotate_half(q)·sin): the outputs q_embed, k_embed (Q + K)
+//   and no saved activation (the muls save cos/sin only), then in backward the k path runs first
+//   (created last) with a working set of 3 tensors of its size (dk·cos, dk·sin, and
+//   rotate_half's neg / slice-backward buffers), and the q path's 3Q while k's gradient (K) is
+//   held. CPU measurement of the same code (torch 2.15, c10 allocator trace, 4 head ratios:
+//   32/8, 32/32, 32/2, 8/32) gives exactly Q + K + max(3K, K + 3Q).
+Bytes rope_bench_peak(bool liger, Bytes s, Bytes hidden) {
+  const Bytes a = 32, kv = 8, d = hidden / a, e = 2;
+  const Bytes Q = e * s * a * d, K = e * s * kv * d;
+  const Bytes inv_freq = std::max<Bytes>(512, 4 * d / 2);  // CUDA rounds blocks to 512 B
+  const Bytes persistent = 2 * Q + 2 * K + 2 * e * s * d + 8 * s + inv_freq + cublas_workspace(find_gpu("a100-80gb")).bytes / 2;
+  if (liger) return persistent;
+  return persistent + Q + K + std::max(3 * K, K + 3 * Q);
+}
+
+}  // namespace
+
+TEST_CASE("Liger's published RoPE memory curves (A100, 32 q / 8 kv heads, bf16)", "[kernels][liger]") {
+  // x = hidden size (d = H / 32), s = 2048.
+  const std::vector<std::array<double, 3>> by_hidden{{512, 13.26611328125, 22.26611328125},
+                                                     {2048, 28.64111328125, 64.64111328125},
+                                                     {8192, 90.14111328125, 234.14111328125}};
+  for (const auto& [H, liger, hf] : by_hidden) {
+    check_close("rope liger (H)", static_cast<std::uint64_t>(H), rope_bench_peak(true, 2048, static_cast<Bytes>(H)), liger);
+    check_close("rope hf (H)", static_cast<std::uint64_t>(H), rope_bench_peak(false, 2048, static_cast<Bytes>(H)), hf);
+  }
+  // x = sequence length, H = 8192.
+  const std::vector<std::array<double, 3>> by_seq{{1024, 49.13330078125, 121.13330078125},
+                                                  {2048, 90.14111328125, 234.14111328125},
+                                                  {4096, 172.15673828125, 460.15673828125},
+                                                  {8192, 336.18798828125, 912.18798828125},
+                                                  {16384, 664.25048828125, 1816.25048828125}};
+  for (const auto& [s, liger, hf] : by_seq) {
+    check_close("rope liger (s)", static_cast<std::uint64_t>(s), rope_bench_peak(true, static_cast<Bytes>(s), 8192), liger);
+    check_close("rope hf (s)", static_cast<std::uint64_t>(s), rope_bench_peak(false, static_cast<Bytes>(s), 8192), hf);
+  }
+  // Exact to the byte: the in-place kernel allocates nothing.
+  CHECK(rope_bench_peak(true, 1024, 8192) == static_cast<Bytes>(49.13330078125 * kMiB));
+  CHECK(rope_bench_peak(false, 16384, 8192) == static_cast<Bytes>(1816.25048828125 * kMiB));
+}
+
+namespace {
+
+// benchmark/scripts/benchmark_fused_linear_cross_entropy.py at 90fb5e4a (data row liger 0.4.2,
+// 2024-11-22): both modules built (two bf16 lm_head weights V×h), x (BT, h) bf16 with .grad,
+// int64 targets, `loss = module(x, target); loss.backward()`; the lm_head weight's .grad exists
+// from the second iteration. Both cuBLAS workspaces exist (the speed runs before it in the same
+// process did matmuls on the autograd thread).
+struct FlceShape {
+  Bytes T, V = 128256, h = 4096, e = 2;
+};
+
+Bytes flce_persistent(const FlceShape& x) {
+  return 3 * x.e * x.V * x.h + 2 * x.e * x.T * x.h + 8 * x.T + cublas_workspace(find_gpu("a100-80gb")).bytes;
+}
+
+// HF: lin(x) then nn.CrossEntropyLoss on the bf16 logits (no .float(): the core's
+// loss_in_logits_dtype path); its backward peak is the core's loss backward term (saved
+// log-probs, the nll grad and the log_softmax grad, all T×V bf16).
+Bytes flce_hf_peak(const FlceShape& x) {
+  ModelConfig m;
+  m.hidden_size = x.h;
+  m.vocab_size = x.V;
+  m.loss_in_logits_dtype = true;
+  TrainingSetup s;
+  s.seq_len = x.T;
+  s.precision = Precision::kBf16;
+  return flce_persistent(x) + logits_loss(m, s).backward.bytes;
+}
+
+// Liger 0.4.2 ops/fused_linear_cross_entropy.py: grad_input (T×h) and grad_weight (V×h) zeros,
+// fp32 loss_1d (T,), then per chunk of liger_flce_chunk_tokens rows: `logits_chunk = x_c @ W.t()`
+// while the previous chunk's bf16 gradient is still bound to grad_logits_chunk, then
+// `logits_chunk.float()` (fp32 c×V) before the bf16 one is released: 2cV + 2cV + 4cV; addmm into
+// grad_weight in place. (At 90fb5e4a itself the .float() / .to(dtype) pair was removed, 6cV; the
+// measured rows match the released 0.4.2 code, 8cV.)
+Bytes flce_liger042_peak(const FlceShape& x) {
+  const Bytes c = std::min(liger_flce_chunk_tokens(x.T, x.V, x.h), x.T);
+  return flce_persistent(x) + x.e * x.T * x.h + x.e * x.V * x.h + 4 * x.T + 8 * c * x.V;
+}
+
+}  // namespace
+
+TEST_CASE("Liger's published fused linear cross-entropy memory curve (A100, h 4096, V 128256, bf16)", "[kernels][liger]") {
+  const std::vector<std::array<double, 3>> points{{4096, 4245.5478515625, 6092.2822265625},
+                                                  {8192, 4466.9697265625, 9162.3134765625},
+                                                  {16384, 4910.4384765625, 15302.3759765625},
+                                                  {32768, 5794.6259765625, 27582.5}};
+  for (const auto& [T, liger, hf] : points) {
+    const FlceShape x{static_cast<Bytes>(T)};
+    check_close("flce liger 0.4.2", static_cast<std::uint64_t>(T), flce_liger042_peak(x), liger);
+    check_close("flce hf", static_cast<std::uint64_t>(T), flce_hf_peak(x), hf);
+  }
+  // The chunk rule: inc = ceil(V / h) = 32 → chunk = next_pow2(ceil(T / 32)).
+  CHECK(liger_flce_chunk_tokens(4096, 128256, 4096) == 128);
+  CHECK(liger_flce_chunk_tokens(32768, 128256, 4096) == 1024);
+  CHECK(liger_flce_chunk_tokens(8192, 128256, 4096) == 256);
+}
+
+// benchmark/scripts/benchmark_rms_norm.py at b5672a15: x (2048, N) bf16 with .grad, dy randn,
+// LlamaRMSNorm whose weight is fp32 (nn.Parameter(torch.ones(N))), y = norm(x);
+// y.backward(dy, retain_graph=True) — every saved tensor stays alive through the backward.
+// HF: weight·h.to(bf16) promotes to fp32, so y is fp32 (4); saved: the fp32 input copy (4) and
+// the bf16 normalised tensor (2); the backward's largest working set is at PowBackward0: 24 B per
+// element of fp32 gradients and pow_backward temporaries (CPU allocator trace of the same code,
+// torch 2.15); with x, dy and x.grad (2 each): 40 B/element.
+// (Liger's RMSNorm curve is not asserted: tools/measure/FINDINGS.md "Liger per-kernel curves".)
+TEST_CASE("Liger's published RMSNorm memory curve, HF side (A100, M 2048, bf16)", "[kernels][liger]") {
+  const std::vector<std::array<double, 2>> hf{{1024, 80.01953125}, {2048, 160.03125}, {4096, 320.0546875},
+                                              {8192, 640.1015625}, {16384, 1280.1953125}, {32768, 2560.3828125}};
+  for (const auto& [N, published] : hf) {
+    const Bytes elems = 2048 * static_cast<Bytes>(N);
+    const Bytes persistent = 3 * 2 * elems + 3 * 4 * static_cast<Bytes>(N);  // x, dy, x.grad; two weights, weight.grad
+    check_close("rmsnorm hf", static_cast<std::uint64_t>(N), persistent + (4 + 4 + 2 + 24) * elems, published);
+  }
 }
 
 }  // namespace vramcalc

@@ -38,6 +38,8 @@ enum class Attention {
   kSdpa,   ///< torch SDPA flash / memory-efficient kernels (O(s) memory)
   kFlash2, ///< flash-attn 2 (HF attn_implementation="flash_attention_2"): native GQA, no mask
   kFlash3, ///< flash-attn 3 (hopper/): fp32 GQA accumulators at the KV heads in backward
+  kSdpaMath, ///< SDPA's math fallback: fp32 q, k, v and the s² probabilities saved
+  kFlex,   ///< FlexAttention (compiled, as transformers runs it): logsumexp and a BlockMask, no s² tensor
 };
 
 enum class GradCkpt {

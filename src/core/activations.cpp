@@ -13,6 +13,7 @@
 #include "core/activation_offload.hpp"
 #include "core/lora_activations.hpp"
 #include "core/ops.hpp"
+#include "core/ops_attention_backends.hpp"
 
 namespace vramcalc {
 namespace {
@@ -79,10 +80,10 @@ Bytes op_sac_kept(const ModelConfig& m, const TrainingSetup& setup, const Dims& 
 // Eager attention's saved q, k and v (after repeat_kv, or matmul's copies): what selective
 // recomputation gives up for the checkpoint's own inputs. SDPA saves the inputs themselves.
 Bytes eager_qkv_saved(const TrainingSetup& setup, const Activations& act) {
-  if (setup.attention != Attention::kEager) return 0;
+  if (!materialises_scores(setup.attention)) return 0;
   Bytes total = 0;
   for (const auto& p : act.layer_parts) {
-    if (p.name == "attn.q" || p.name.starts_with("attn.k") || p.name.starts_with("attn.v") || p.name == "attn.qkv_storage") {
+    if (p.name == "attn.q" || p.name == "attn.q_fp32" || p.name.starts_with("attn.k") || p.name.starts_with("attn.v") || p.name == "attn.qkv_storage") {
       total = checked_add(total, p.bytes);
     }
   }
@@ -94,7 +95,7 @@ Bytes eager_qkv_saved(const TrainingSetup& setup, const Activations& act) {
 // transformers 5.24 / torch 2.15, tools/measure/FINDINGS.md §3; Megatron's selective
 // recomputation, Korthikanti et al. 2022, recomputes the same core attention).
 Bytes core_attention_inputs(const TrainingSetup& setup, const Dims& x) {
-  if (setup.attention != Attention::kEager) return 0;
+  if (!materialises_scores(setup.attention)) return 0;
   const Bytes qk = x.amp ? 4 : x.e;
   return checked_add(checked_product({qk, x.T, x.qd + x.kvd}), checked_product({x.e, x.T, x.kvd}));
 }
@@ -161,6 +162,7 @@ Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, cons
 // softmax is saved (in the stack) and the masked scores remain, e·a·s²·b (measured on
 // transformers 5.24 / torch 2.15 at seq 4096, tools/measure/FINDINGS.md §7).
 Bytes eager_forward_transient(const TrainingSetup& setup, const Dims& x) {
+  if (setup.attention == Attention::kSdpaMath) return sdpa_math_forward_transient(setup, x);
   if (setup.attention != Attention::kEager) return 0;
   const Bytes converted = x.e == 4 ? 0 : 4;
   const Bytes per_element = setup.grad_ckpt == GradCkpt::kNone ? x.e : x.e + converted + 4;
@@ -301,6 +303,19 @@ Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims&
                         "transformers masking_utils (create_causal_mask / sliding window)", true);
 }
 
+// Saved outside the layers besides ids, tables and the final norm: the MoE aux loss (computed
+// with the loss) and FlexAttention's BlockMask (one per forward, saved by every layer).
+void add_outside_extras(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act) {
+  if (m.num_experts > 0 && m.output_router_logits) {
+    act.outside_parts.push_back(moe_aux_loss_saved(m, x));
+    act.outside = checked_add(act.outside, act.outside_parts.back().bytes);
+  }
+  if (const Term mask = flex_block_mask(setup, x); mask.bytes > 0) {
+    act.outside_parts.push_back(mask);
+    act.outside = checked_add(act.outside, mask.bytes);
+  }
+}
+
 // What the kernel set changes, for the stack's source line (each fused op's saved tensors are
 // listed in per_layer_parts).
 std::string kernel_note(const KernelSet& k) {
@@ -363,10 +378,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested, st
   const Bytes kept_per_kind = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
   const Bytes kept_total = spec.dense_layers > 0 ? with_dense_layers(spec, m, setup, x, kept_per_kind, act) : kept_per_kind;
   describe_outside(spec, x, setup.loss != LossImpl::kFused, setup.lora.enabled(), act);
-  if (m.num_experts > 0 && m.output_router_logits) {  // the MoE aux loss, computed with the loss
-    act.outside_parts.push_back(moe_aux_loss_saved(m, x));
-    act.outside = checked_add(act.outside, act.outside_parts.back().bytes);
-  }
+  add_outside_extras(m, setup, x, act);
 
   const bool every_kth = setup.grad_ckpt == GradCkpt::kFull && setup.ac_every > 1;
   act.stack = component_term(ComponentId::kActivations, checked_add(kept_total, act.outside),

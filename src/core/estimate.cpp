@@ -20,6 +20,7 @@
 #include "core/optimizer_checks.hpp"
 #include "core/lora_activations.hpp"
 #include "core/model_parallel.hpp"
+#include "core/ops_attention_backends.hpp"
 #include "core/step.hpp"
 #include "core/activation_offload.hpp"
 
@@ -207,6 +208,7 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   const RankStates rank = policy->rank_states(ctx, full);
   const TrainingSetup compute = policy->compute_setup(ctx.setup);  // FSDP's param_dtype casts the compute
   est.activations = view ? rank_activations(*view) : activations(ctx.model, compute);
+  est.activations.stack.source += sdpa_kernel_note(ctx.model, compute, in.gpu);
   const LogitsLoss loss = view ? rank_loss(*view) : logits_loss(ctx.model, compute);
   const ModelParallelTerms mp = view ? model_parallel_terms(*view, loss) : ModelParallelTerms{};
   const Term cublas = cublas_workspace(in.gpu);

@@ -10,6 +10,8 @@
 
 #include <vramcalc/model_states.hpp>
 
+#include "core/ops_fused.hpp"
+
 namespace vramcalc {
 
 namespace {
@@ -106,8 +108,7 @@ LogitsLoss fused_loss(const LossShape& x, const ModelConfig& m, const TrainingSe
   LogitsLoss out;
   // Liger: chunk_size = next_pow2(ceil(T / ceil(V / h))); per chunk the logits are made,
   // turned into their gradient in place, and folded into grad_input and grad_weight.
-  const Bytes inc = ceil_div(V, m.hidden_size);
-  const Bytes chunk_tokens = std::bit_ceil(ceil_div(T, inc));
+  const Bytes chunk_tokens = liger_flce_chunk_tokens(T, V, m.hidden_size);
   const Bytes grad_input = checked_product({pb.compute, T, m.hidden_size});
   const Bytes grad_weight = checked_product({pb.weight, V, m.hidden_size});
   const Bytes chunk_logits = checked_product({pb.compute, std::min(chunk_tokens, T), V});

@@ -5,6 +5,7 @@
 
 #include <vramcalc/model_states.hpp>
 
+#include "core/ops_attention_backends.hpp"
 #include "core/ops_flash.hpp"
 #include "core/ops_fused.hpp"
 
@@ -136,6 +137,8 @@ Bytes mlp_backward_transient(const MlpOp& op, const Dims& x) {
 
 Bytes attention_backward_transient(const ModelConfig& m, const TrainingSetup& setup, const Dims& x) {
   if (is_flash(setup.attention)) return flash_backward_transient(m, setup, x);
+  if (setup.attention == Attention::kSdpaMath) return sdpa_math_backward_transient(x);
+  if (setup.attention == Attention::kFlex) return flex_backward_transient(x);
   if (setup.attention == Attention::kSdpa) {
     // dq, dk, dv, the incoming grad, dk/dv expanded to a heads (GQA) and the fp32 dq accumulator.
     const Bytes expanded = m.num_kv_heads < m.num_heads ? checked_product({2, x.e, x.T, x.qd}) : 0;

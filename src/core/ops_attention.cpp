@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/ops.hpp"
+#include "core/ops_attention_backends.hpp"
 #include "core/ops_flash.hpp"
 
 namespace vramcalc {
@@ -23,7 +24,10 @@ Bytes qkv_storage(const Dims& x) { return checked_product({x.e, x.T, x.qd + 2 * 
 void sdpa_qkv_saved(const AttentionOp& op, const Dims& x, bool repeated, std::vector<SavedTensor>& out) {
   const char* src = "torch SDPA flash/mem-efficient kernels save q, k, v, out, logsumexp; transformers integrations/sdpa_attention.py";
   if (op.rope) {
-    add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q after RoPE (new tensor; RoPE's muls save only cos/sin)", x.e), src);
+    add(out, "attn.q_rope", checked_product({x.e, x.T, x.qd}),
+        fmt::format("{}·T·qd: q after RoPE ({})", x.e,
+                    x.kernels.fused_rope ? "rotated in place by Liger's RoPE, which saves only cos/sin" : "new tensor; RoPE's muls save only cos/sin"),
+        src);
   } else {
     add(out, "attn.q", checked_product({x.e, x.T, x.qd}), fmt::format("{}·T·qd: q projection output (a view, no rotation)", x.e), src);
   }
@@ -154,6 +158,10 @@ void attention_saved(const AttentionOp& op, const ModelConfig& m, const Training
     flash_saved(op, setup, x, out);
   } else if (setup.attention == Attention::kSdpa) {
     sdpa_saved(op, m, x, masked, out);
+  } else if (setup.attention == Attention::kSdpaMath) {
+    sdpa_math_saved(x, out);
+  } else if (setup.attention == Attention::kFlex) {
+    flex_saved(op, x, out);
   } else {
     eager_saved(op, m, x, out);
   }

@@ -1,6 +1,7 @@
 // Liger-Kernel's fused kernels (see ops_fused.hpp).
 #include "core/ops_fused.hpp"
 
+#include <bit>
 #include <variant>
 
 #include <fmt/format.h>
@@ -76,5 +77,7 @@ void validate_kernels(const ModelConfig& model, const TrainingSetup& setup) {
     }
   }
 }
+
+Bytes liger_flce_chunk_tokens(Bytes T, Bytes V, Bytes h) { return std::bit_ceil(ceil_div(T, ceil_div(V, h))); }
 
 }  // namespace vramcalc

@@ -19,5 +19,8 @@ void fused_glu_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& o
 Bytes fused_glu_backward_transient(const MlpOp& op, const Dims& x);
 /// InputError when the kernel set cannot run on the model's layer (a GLU kernel on a plain MLP).
 void validate_kernels(const ModelConfig& model, const TrainingSetup& setup);
+/// Rows of one chunk of Liger's fused linear cross-entropy (ops/fused_linear_cross_entropy.py,
+/// unchanged since 0.2): next_pow2(ceil(T / ceil(V / h))), the rows whose V logits take about T·h elements.
+Bytes liger_flce_chunk_tokens(Bytes T, Bytes V, Bytes h);
 
 }  // namespace vramcalc

@@ -27,8 +27,9 @@ constexpr NameTable<Optimizer, 11> kOptimizers{{{Optimizer::kAdamW, "adamw"},
                                                {Optimizer::kPagedAdamW8bit, "paged-adamw-8bit"},
                                                {Optimizer::kAoAdamW8bit, "ao-adamw-8bit"},
                                                {Optimizer::kAoAdamW4bit, "ao-adamw-4bit"}}};
-constexpr NameTable<Attention, 4> kAttentions{
-    {{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}, {Attention::kFlash2, "flash2"}, {Attention::kFlash3, "flash3"}}};
+constexpr NameTable<Attention, 6> kAttentions{
+    {{Attention::kEager, "eager"}, {Attention::kSdpa, "sdpa"}, {Attention::kFlash2, "flash2"}, {Attention::kFlash3, "flash3"},
+     {Attention::kSdpaMath, "sdpa-math"}, {Attention::kFlex, "flex"}}};
 constexpr NameTable<GradCkpt, 4> kGradCkpts{{{GradCkpt::kNone, "none"},
                                              {GradCkpt::kFull, "full"},
                                              {GradCkpt::kSelective, "selective"},
