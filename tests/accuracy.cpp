@@ -84,6 +84,7 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("mask")) setup.explicit_mask = s.at("mask").get<std::string>() == "explicit";
   if (s.contains("optimizer_in_backward")) setup.optimizer_in_backward = s.at("optimizer_in_backward").get<bool>();
   if (s.contains("infer")) setup.infer = s.at("infer").get<bool>();
+  if (s.contains("compile")) setup.compile = parse_compile(s.at("compile").get<std::string>());
 }
 
 // A record's "lora" object (peft LoraConfig as the harness built it); the CPU's dropout mask is
@@ -107,7 +108,8 @@ std::string describe(const ModelConfig& m, const TrainingSetup& s) {
   return fmt::format("{} s={} b={}{} {} {} {} ckpt={} loss={}{}", m.name, s.seq_len, s.micro_batch,
                      s.grad_accum > 1 ? fmt::format(" ga={}", s.grad_accum) : "", to_string(s.precision),
                      to_string(s.optimizer), to_string(s.attention), to_string(s.grad_ckpt), to_string(s.loss),
-                     s.explicit_mask ? " mask=explicit" : "")
+                     s.explicit_mask ? " mask=explicit" : "") +
+         (s.compile != Compile::kNone ? fmt::format(" compile={}", to_string(s.compile)) : "")
          + (s.lora.enabled() ? fmt::format(" lora r={} {} do={}{}", s.lora.rank, lora_targets_text(s.lora.targets), s.lora.dropout,
                                          s.lora.base_quant == BaseQuant::kNone ? "" : fmt::format(" base={}", to_string(s.lora.base_quant))) +
                                          (s.lora.dora ? " dora" : "") : "");
@@ -161,6 +163,8 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   apply_lora(r, in.setup);
   apply_layout(r.at("setup"), in);
   if (r.contains("fsdp2")) apply_fsdp2(r.at("fsdp2"), in.layout.fsdp);
+  // A harness compile record (tools/measure/alloc_measure.py): torch.compile(model), or per block + loss.
+  if (r.contains("compile")) in.setup.compile = parse_compile(r.at("compile").value("scope", std::string("model")));
   if (r.value("device", "") == "cpu") {
     // Measured on the CPU: no cuBLAS workspace, no CUDA context.
     GpuSpec cpu;
@@ -181,6 +185,10 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     // mask's float copy as a per-forward constant, not as the layer's.
     const Bytes masked = a.masked_layers > 0 ? a.mask_per_masked_layer - a.mask_copy_per_layer : 0;
     row.predicted = static_cast<double>(in.setup.grad_ckpt == GradCkpt::kNone ? a.per_layer + masked : a.kept_per_layer);
+  } else if (row.metric == "saved_total") {
+    // Every tensor the step saves for backward (the compile records): the layers, outside, the loss.
+    const Activations a = activations(in.model, in.setup);
+    row.predicted = static_cast<double>(a.stack.bytes + logits_loss(in.model, in.setup).saved.bytes);
   } else if (row.metric == "saved_head") {
     row.predicted = head_saved(in.model, in.setup, activations(in.model, in.setup));
   } else if (row.metric == "kv_cache") {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <vramcalc/adapters.hpp>
+#include <vramcalc/compile.hpp>
 #include <vramcalc/kernels.hpp>
 
 namespace vramcalc {
@@ -72,6 +73,7 @@ struct TrainingSetup {
   bool infer = false;                   ///< inference instead of training: weights, KV cache, prefill / decode
   std::uint64_t kv_bytes = 0;           ///< bytes per KV-cache element; 0 = the weights' dtype
   LoraSetup lora;                       ///< LoRA adapters on a frozen base (adapters.hpp); off by default
+  Compile compile = Compile::kNone;     ///< torch.compile: what the min-cut partitioner saves (compile.hpp)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

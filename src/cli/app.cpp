@@ -174,6 +174,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
                  "With --base-quant: PEFT's prepare_model_for_kbit_training casts the unquantized base (embeddings, norms, lm_head) to fp32: "
                  "true (default) | false");
   app.add_flag("--dora", o.dora, "DoRA (LoraConfig use_dora=True): a trainable magnitude per output row and the weight norm in every forward");
+  app.add_option("--compile", o.compile,
+                 "torch.compile: none | model (the whole model and its loss, one graph) | blocks (each decoder block and the loss "
+                 "compiled apart: torchtune, torchtitan); the min-cut partitioner decides what is saved");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -237,6 +240,7 @@ constexpr FlagName kFlags[] = {
     {field::kReduceDtype, "--reduce-dtype"},
     {field::kKbitUpcast, "--kbit-upcast"},
     {field::kLoraDora, "--dora"},
+    {field::kCompile, "--compile"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -348,6 +352,7 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
   }
   if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
   if (o.dora) apply_change(in, {field::kLoraDora, "true"});
+  if (!o.compile.empty()) apply_change(in, {field::kCompile, o.compile});
   if (!o.kbit_upcast.empty() && o.base_quant.empty() && o.recipe.empty()) {
     throw InputError(field::kKbitUpcast, o.kbit_upcast, "prepare_model_for_kbit_training only runs on a quantized base: give --base-quant");
   }

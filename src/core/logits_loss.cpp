@@ -10,6 +10,8 @@
 
 #include <vramcalc/model_states.hpp>
 
+#include "core/ops_compiled.hpp"
+
 namespace vramcalc {
 
 namespace {
@@ -126,6 +128,9 @@ LogitsLoss fused_loss(const LossShape& x, const ModelConfig& m, const TrainingSe
 
 LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
   const LossShape x = shape_of(m, setup);
+  if (setup.compile != Compile::kNone && setup.loss == LossImpl::kFull && !m.loss_in_logits_dtype && m.final_logit_softcapping == 0.0) {
+    return compiled_full_loss(m, setup);
+  }
   switch (setup.loss) {
     case LossImpl::kFull: return full_loss(x);
     case LossImpl::kChunked: return chunked_loss(x, setup);
