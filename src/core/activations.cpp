@@ -258,7 +258,7 @@ void outside_of(const LayerSpec& spec, const TrainingSetup& setup, const Dims& x
 Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers, bool bidirectional) {
   if (setup.compile == Compile::kModel) {
     return component_term(ComponentId::kAttentionMask, 0, "inside the compiled graph: what backward needs of the mask is in the saved set",
-                          "torch/_functorch/partitioners.py (measured: tools/measure/FINDINGS.md §torch.compile)", true);
+                          "torch/_functorch/partitioners.py (measured: tools/measure/FINDINGS.md §20)", true);
   }
   if (setup.attention == Attention::kEager && bidirectional) {
     // create_bidirectional_mask returns None without padding; with it, a 4-D float padding mask.

@@ -21,7 +21,7 @@ namespace vramcalc {
 namespace {
 
 constexpr const char* kPartitioner =
-    "torch/_functorch/partitioners.py min_cut_rematerialization_partition (measured: tools/measure/FINDINGS.md §torch.compile)";
+    "torch/_functorch/partitioners.py min_cut_rematerialization_partition (measured: tools/measure/FINDINGS.md §20)";
 
 void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::string formula, BackwardRegion region,
          bool estimated = false) {
@@ -58,7 +58,7 @@ void compiled_attention(const AttentionOp& op, const ModelConfig& m, const Train
   const bool repeated = masked && m.num_heads > m.num_kv_heads && m.num_kv_heads > 1;
   const Bytes kv_width = repeated ? x.qd : x.kvd;
   add(out, op.rope ? "attn.q_rope" : "attn.q", checked_product({x.e, x.T, x.qd}),
-      fmt::format("{}·T·qd: q as SDPA reads it{}", x.e, op.rope ? " (q·cos + rotate_half(q)·sin, cos/sin recomputed from inv_freq)" : ""),
+      fmt::format("{}·T·qd: q as SDPA reads it{}", x.e, op.rope ? " (q·cos + rotate_half(q)·sin; a new tensor)" : ""),
       BackwardRegion::kInput);
   add(out, repeated ? "attn.k_repeated" : "attn.k", checked_product({x.e, x.T, kv_width}),
       fmt::format("{}·T·{}: k as SDPA reads it{}", x.e, repeated ? "qd" : "kvd", repeated ? " (after RoPE, repeated to a heads: masked call)" : ""),
