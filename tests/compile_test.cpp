@@ -63,7 +63,7 @@ TEST_CASE("Compiling drops the fp32 norm copies and the fp32 log-probs of a bf16
   CHECK(loss.saved.bytes == 2 * T * V + 8 * (T + 1) + 8 * T + 4);
 }
 
-TEST_CASE("--compile with LoRA, Liger kernels or selective checkpointing is an input error", "[compile]") {
+TEST_CASE("torch.compile with LoRA, Liger kernels or selective checkpointing is an input error", "[compile]") {
   EstimateInputs in;
   in.model = resolve_model("llama-3-8b");
   in.setup.compile = Compile::kModel;
