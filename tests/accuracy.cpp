@@ -106,6 +106,7 @@ void apply_head(const json& s, EstimateInputs& in) {
   if (s.contains("head")) apply_change(in, {field::kHead, s.at("head").get<std::string>()});
   if (s.contains("num_labels")) apply_change(in, {field::kNumLabels, std::to_string(s.at("num_labels").get<std::uint64_t>())});
   if (s.contains("kernels")) setup.kernels = kernel_set_of(parse_kernel_preset(s.at("kernels").get<std::string>()));
+  if (s.contains("compile")) setup.compile = parse_compile(s.at("compile").get<std::string>());
 }
 
 // A record's "lora" object (peft LoraConfig as the harness built it); the CPU's dropout mask is
@@ -129,7 +130,8 @@ std::string describe(const ModelConfig& m, const TrainingSetup& s) {
   return fmt::format("{} s={} b={}{} {} {} {} ckpt={} loss={}{}", m.name, s.seq_len, s.micro_batch,
                      s.grad_accum > 1 ? fmt::format(" ga={}", s.grad_accum) : "", to_string(s.precision),
                      to_string(s.optimizer), to_string(s.attention), to_string(s.grad_ckpt), to_string(s.loss),
-                     s.explicit_mask ? " mask=explicit" : "")
+                     s.explicit_mask ? " mask=explicit" : "") +
+         (s.compile != Compile::kNone ? fmt::format(" compile={}", to_string(s.compile)) : "")
          + (s.lora.enabled() ? fmt::format(" lora r={} {} do={}{}", s.lora.rank, lora_targets_text(s.lora.targets), s.lora.dropout,
                                          s.lora.base_quant == BaseQuant::kNone ? "" : fmt::format(" base={}", to_string(s.lora.base_quant))) +
                                          (s.lora.dora ? " dora" : "") : "");
@@ -188,6 +190,8 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   apply_layout(r.at("setup"), in);
   if (r.contains("fsdp2")) apply_fsdp2(r.at("fsdp2"), in.layout.fsdp);
   apply_changes_of(r.at("setup"), in);
+  // A harness compile record (tools/measure/alloc_measure.py): torch.compile(model), or per block + loss.
+  if (r.contains("compile")) in.setup.compile = parse_compile(r.at("compile").value("scope", std::string("model")));
   if (r.value("device", "") == "cpu") {
     // Measured on the CPU: no cuBLAS workspace, no CUDA context.
     GpuSpec cpu;
@@ -208,6 +212,10 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     // mask's float copy as a per-forward constant, not as the layer's.
     const Bytes masked = a.masked_layers > 0 ? a.mask_per_masked_layer - a.mask_copy_per_layer : 0;
     row.predicted = static_cast<double>(in.setup.grad_ckpt == GradCkpt::kNone ? a.per_layer + masked : a.kept_per_layer);
+  } else if (row.metric == "saved_total") {
+    // Every tensor the step saves for backward (the compile records): the layers, outside, the loss.
+    const Activations a = activations(in.model, in.setup);
+    row.predicted = static_cast<double>(a.stack.bytes + logits_loss(in.model, in.setup).saved.bytes);
   } else if (row.metric == "saved_head") {
     row.predicted = head_saved(in.model, in.setup, activations(in.model, in.setup));
   } else if (row.metric == "kv_cache") {

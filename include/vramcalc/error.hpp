@@ -75,6 +75,7 @@ inline constexpr const char* kLoraDora = "training.lora.dora";  ///< DoRA (use_d
 inline constexpr const char* kHead = "model.head";              ///< the task head (encoders: mlm, seq-cls)
 inline constexpr const char* kNumLabels = "model.num_labels";   ///< classes of the sequence-classification head
 inline constexpr const char* kOffloadActivations = "training.offload_activations";  ///< torchtune activation offloading
+inline constexpr const char* kCompile = "training.compile";  ///< torch.compile mode (none, model, blocks)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <vramcalc/adapters.hpp>
+#include <vramcalc/compile.hpp>
 #include <vramcalc/kernels.hpp>
 
 namespace vramcalc {
@@ -75,6 +76,7 @@ struct TrainingSetup {
   std::uint64_t kv_bytes = 0;           ///< bytes per KV-cache element; 0 = the weights' dtype
   LoraSetup lora;                       ///< LoRA adapters on a frozen base (adapters.hpp); off by default
   bool offload_activations = false;     ///< torchtune OffloadActivations: saved tensors in pinned host memory (activation_offload.hpp)
+  Compile compile = Compile::kNone;     ///< torch.compile: what the min-cut partitioner saves (compile.hpp)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -178,6 +178,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--num-labels", o.num_labels, "Classes of --head seq-cls (default: the config's id2label / num_labels, else 2)");
   app.add_flag("--offload-activations", o.offload_activations,
                "Saved activations in pinned host memory (torchtune enable_activation_offloading): GPU keeps tensors < 1 KiB, lm_head's input, the copy stash");
+  app.add_option("--compile", o.compile,
+                 "torch.compile: none | model (the whole model and its loss, one graph) | blocks (each decoder block and the loss "
+                 "compiled apart: torchtune, torchtitan); the min-cut partitioner decides what is saved");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -244,6 +247,7 @@ constexpr FlagName kFlags[] = {
     {field::kHead, "--head"},
     {field::kNumLabels, "--num-labels"},
     {field::kOffloadActivations, "--offload-activations"},
+    {field::kCompile, "--compile"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -355,6 +359,7 @@ void apply_lora_flags(const CliOptions& o, EstimateInputs& in) {
   }
   if (o.no_double_quant) apply_change(in, {field::kDoubleQuant, "false"});
   if (o.dora) apply_change(in, {field::kLoraDora, "true"});
+  if (!o.compile.empty()) apply_change(in, {field::kCompile, o.compile});
   if (!o.kbit_upcast.empty() && o.base_quant.empty() && o.recipe.empty()) {
     throw InputError(field::kKbitUpcast, o.kbit_upcast, "prepare_model_for_kbit_training only runs on a quantized base: give --base-quant");
   }

@@ -87,6 +87,7 @@ struct CliOptions {
   std::string head;                // --head: the task head (lm | mlm | seq-cls), vramcalc/model_head.hpp
   std::string num_labels;          // --num-labels: classes of --head seq-cls
   bool offload_activations = false;  // --offload-activations (torchtune activation offloading)
+  std::string compile;             // --compile none|model|blocks ("" = none)
 };
 
 /// How output is to be presented (not part of the estimate).

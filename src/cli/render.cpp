@@ -71,7 +71,8 @@ std::string describe_setup(const Estimate& est) {
                      s.grad_accum, describe_precision(s.precision),
                      s.optimizer_in_backward ? fmt::format("{} stepped in backward", to_string(s.optimizer)) : to_string(s.optimizer),
                      to_string(s.attention), ckpt, to_string(s.loss),
-                     s.kernels.any() ? fmt::format(", {} kernels", describe(s.kernels)) : "");
+                     s.kernels.any() ? fmt::format(", {} kernels", describe(s.kernels)) : "") +
+         (s.compile != Compile::kNone ? fmt::format(", torch.compile ({})", to_string(s.compile)) : "");
 }
 
 std::string describe_lora(const Estimate& est) {

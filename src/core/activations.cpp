@@ -14,6 +14,7 @@
 #include "core/lora_activations.hpp"
 #include "core/ops.hpp"
 #include "core/ops_attention_backends.hpp"
+#include "core/ops_compiled.hpp"
 
 namespace vramcalc {
 namespace {
@@ -36,6 +37,7 @@ const MlpOp* mlp_of(const LayerSpec& spec) {
 // packed documents) or the model always builds one, else sliding-window layers once s exceeds
 // the window (HF masking_utils cannot skip the mask then). Otherwise SDPA runs is_causal.
 Bytes sdpa_masked_layers(const ModelConfig& m, const TrainingSetup& setup, const LayerSpec& spec) {
+  if (setup.compile != Compile::kNone) return 0;  // compiled: the graph saves the mask once (compiled_outside)
   if (setup.explicit_mask || attention_of(spec)->always_masked) return m.num_layers;
   if (m.sliding_window == 0 || setup.seq_len <= m.sliding_window) return 0;
   return m.sliding_layers;
@@ -43,6 +45,7 @@ Bytes sdpa_masked_layers(const ModelConfig& m, const TrainingSetup& setup, const
 
 std::vector<SavedTensor> layer_saved(const LayerSpec& spec, const ModelConfig& m, const TrainingSetup& setup, const Dims& x,
                                      bool masked) {
+  if (setup.compile != Compile::kNone) return compiled_layer_saved(spec, m, setup, x);
   std::vector<SavedTensor> out;
   for (const auto& op : spec.ops) {
     if (const auto* n = std::get_if<NormOp>(&op)) norm_saved(*n, x, out);
@@ -163,7 +166,8 @@ Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, cons
 // transformers 5.24 / torch 2.15 at seq 4096, tools/measure/FINDINGS.md §7).
 Bytes eager_forward_transient(const TrainingSetup& setup, const Dims& x) {
   if (setup.attention == Attention::kSdpaMath) return sdpa_math_forward_transient(setup, x);
-  if (setup.attention != Attention::kEager) return 0;
+  // A compiled model's forward ends at its saved set (measured): no score-sized temporaries remain.
+  if (setup.attention != Attention::kEager || setup.compile == Compile::kModel) return 0;
   const Bytes converted = x.e == 4 ? 0 : 4;
   const Bytes per_element = setup.grad_ckpt == GradCkpt::kNone ? x.e : x.e + converted + 4;
   return checked_product({per_element, x.a, x.s, x.s, x.b});
@@ -276,9 +280,19 @@ void describe_outside(const LayerSpec& spec, const Dims& x, bool head_saves_inpu
   for (const auto& p : act.outside_parts) act.outside = checked_add(act.outside, p.bytes);
 }
 
+// Outside the layers: as eager modules save it, or as the compiled graph does (ops_compiled.cpp).
+void outside_of(const LayerSpec& spec, const TrainingSetup& setup, const Dims& x, Activations& act) {
+  if (setup.compile != Compile::kNone) return compiled_outside(spec, setup, x, act);
+  describe_outside(spec, x, setup.loss != LossImpl::kFused, setup.lora.enabled(), act);
+}
+
 // Shared masks alive during the forward only: eager builds a 4-D float causal mask (plus a
 // sliding one when the model mixes layer kinds); SDPA gets boolean masks for masked layers.
 Term forward_masks(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Bytes masked_layers, bool bidirectional) {
+  if (setup.compile == Compile::kModel) {
+    return component_term(ComponentId::kAttentionMask, 0, "inside the compiled graph: what backward needs of the mask is in the saved set",
+                          "torch/_functorch/partitioners.py (measured: tools/measure/FINDINGS.md §27)", true);
+  }
   if (setup.attention == Attention::kEager && bidirectional) {
     // create_bidirectional_mask returns None without padding; with it, a 4-D float padding mask.
     return component_term(ComponentId::kAttentionMask, setup.explicit_mask ? checked_product({x.r, x.b, x.s, x.s}) : 0,
@@ -377,7 +391,7 @@ Activations activations(const ModelConfig& m, const TrainingSetup& requested, st
   act.mask_per_masked_layer = mask_per_masked_layer;
   const Bytes kept_per_kind = apply_checkpointing(m, setup, x, masked_layers, mask_per_masked_layer, act);
   const Bytes kept_total = spec.dense_layers > 0 ? with_dense_layers(spec, m, setup, x, kept_per_kind, act) : kept_per_kind;
-  describe_outside(spec, x, setup.loss != LossImpl::kFused, setup.lora.enabled(), act);
+  outside_of(spec, setup, x, act);
   add_outside_extras(m, setup, x, act);
 
   const bool every_kth = setup.grad_ckpt == GradCkpt::kFull && setup.ac_every > 1;

@@ -16,6 +16,7 @@
 
 #include "core/advice.hpp"
 #include "core/ops_fused.hpp"
+#include "core/ops_compiled.hpp"
 #include "core/inference.hpp"
 #include "core/optimizer_checks.hpp"
 #include "core/lora_activations.hpp"
@@ -66,6 +67,7 @@ void validate(const EstimateInputs& in) {
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   validate_kernels(in.model, setup);
+  validate_compile(in.model, setup);
   require_positive(setup.ac_every, field::kAcEvery);
   if (setup.ac_every > 1 && setup.grad_ckpt != GradCkpt::kFull) {
     throw InputError(field::kAcEvery, fmt::format("{}", setup.ac_every), "checkpointing every K-th layer needs full checkpointing");

@@ -12,6 +12,8 @@
 
 #include "core/ops_fused.hpp"
 
+#include "core/ops_compiled.hpp"
+
 namespace vramcalc {
 
 namespace {
@@ -146,6 +148,9 @@ LogitsLoss classifier_loss(const LossShape& x) {
 LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
   const LossShape x = shape_of(m, setup);
   if (m.head == ModelHead::kSeqCls) return classifier_loss(x);
+  if (setup.compile != Compile::kNone && setup.loss == LossImpl::kFull && !m.loss_in_logits_dtype && m.final_logit_softcapping == 0.0) {
+    return compiled_full_loss(m, setup);
+  }
   switch (setup.loss) {
     case LossImpl::kFull: return full_loss(x);
     case LossImpl::kChunked: return chunked_loss(x, setup);

@@ -84,6 +84,56 @@ def _steps(torch, model, opt, ids, labels, amp, prof_steps, saved=None):
     return losses
 
 
+def _partition_probe(torch):
+    """Wraps inductor's call of AOTAutograd's min_cut_rematerialization_partition (torch/_inductor/compile_fx.py
+    partition_fn) and records, per compiled graph, the forward graph's saved outputs (outputs after the first
+    num_fwd_outputs): node name, the op that made it (placeholder = a graph input: parameter, input or a tensor
+    made outside the graph), dtype, shape, bytes; and the count of ops the backward graph recomputes (call_function
+    nodes of the backward graph that also occur in the joint graph's forward part, by target)."""
+    import torch._functorch.config as fconfig
+    import torch._inductor.compile_fx as cfx
+    # An AOTAutograd cache hit skips the partitioner: turn it off (inductor's FX graph cache, keyed on the
+    # partitioned graphs, may stay on)
+    fconfig.enable_autograd_cache = False
+    orig = cfx.min_cut_rematerialization_partition
+    graphs = []
+
+    def rows_of(nodes):
+        rows = []
+        for n in nodes:
+            v = n.meta.get("val")
+            if not isinstance(v, torch.Tensor):
+                continue
+            nb = v.numel() * v.element_size()
+            op = "input" if n.op == "placeholder" else str(n.target)
+            rows.append([n.name, op, str(v.dtype).replace("torch.", ""), [int(d) for d in v.shape], int(nb)])
+        return rows
+
+    def hooked(joint, joint_inputs, *a, **kw):
+        fw, bw = orig(joint, joint_inputs, *a, **kw)
+        try:
+            nfo = kw["num_fwd_outputs"]
+            outs = next(n for n in fw.graph.nodes if n.op == "output").args[0]
+            saved = rows_of(outs[nfo:])
+            fwd_ops = {}
+            for n in fw.graph.nodes:
+                if n.op == "call_function":
+                    fwd_ops[str(n.target)] = fwd_ops.get(str(n.target), 0) + 1
+            recomputed = {}
+            for n in bw.graph.nodes:
+                t = str(n.target)
+                if n.op == "call_function" and t in fwd_ops and "mm" not in t:
+                    recomputed[t] = recomputed.get(t, 0) + 1
+            graphs.append({"saved": saved, "saved_bytes": sum(r[4] for r in saved),
+                           "bw_ops_also_in_fw": recomputed})
+        except Exception as e:  # the probe never changes the run
+            graphs.append({"error": f"{type(e).__name__}: {e}"})
+        return fw, bw
+
+    cfx.min_cut_rematerialization_partition = hooked
+    return graphs
+
+
 def run_compile(sp):
     import torch
     import transformers
@@ -98,13 +148,26 @@ def run_compile(sp):
         res["peft"] = None
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
+        if sp["ckpt"] == "full":
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         params = list(model.parameters())
         pkeys = {p.untyped_storage()._cdata for p in params}
         g = torch.Generator().manual_seed(1)
         ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
         labels = ids.clone()
         opt = torch.optim.AdamW(params, lr=1e-4, foreach=True)
-        cmodel = torch.compile(model, backend="inductor")
+        graphs = _partition_probe(torch)
+        if sp.get("compile_scope") == "blocks":
+            # torchtune training.compile_model / torchtitan apply_compile: each decoder block compiled on its own
+            # (nn.Module.compile); embedding, final norm and lm_head stay eager
+            for layer in model.model.layers:
+                layer.compile(backend="inductor")
+            # and the loss compiled on its own (torchtune training.compile_loss, torchtitan "loss" in
+            # compile.components): transformers' ForCausalLMLoss (logits.float(), shift, cross_entropy)
+            model.loss_function = torch.compile(model.loss_function, backend="inductor")
+            cmodel = model
+        else:
+            cmodel = torch.compile(model, backend="inductor")
         seen = {}
 
         def pack(t):
@@ -118,7 +181,8 @@ def run_compile(sp):
     res["model"] = cfgd
     res["phases"] = tr
     res["saved_total"] = sum(v[0] for v in seen.values())
-    res["saved_rows"] = sorted(seen.values(), key=lambda r: -r[0])[:40]
+    res["saved_rows"] = sorted(seen.values(), key=lambda r: -r[0])[:200]
+    res["partition"] = graphs
     res["losses"] = losses
     res["param_bytes"] = sum(p.numel() * p.element_size() for p in params)
     res["wall_s"] = round(time.time() - t0, 2)

@@ -156,6 +156,8 @@ def run_id(sp):
         parts.append(f"r{sp['lora_r']}-{sp['lora_targets']}-do{sp['lora_dropout']}" + ("-dora" if sp.get("lora_dora") else ""))
     if sp["kind"] == "fsdp2":
         parts.append(f"w{sp['world']}-rf{int(sp['reshard'])}-mp{sp['mp']}")
+    if sp["kind"] == "compile" and sp.get("compile_scope"):
+        parts.append(sp["compile_scope"])
     if sp.get("router_logits"):
         parts.append("auxloss")
     if sp.get("head"):  # encoders: mlm, or seq-cls with its number of labels
@@ -244,6 +246,19 @@ def grid(quick=False):
                               extra={"world": w, "reshard": rf, "mp": mp}))
     for p, a in (("fp32", "sdpa"), ("bf16", "eager")):  # inductor compiles C++: minutes per run
         g.append(spec("llama", seq=256, precision=p, attention=a, kind="compile", layers=2))
+    # issue 11: the compile grid (the partitioner's saved set per op pattern): precision x checkpointing x length,
+    # h128 at 256, h64 at 2048 (the loss's T x V terms and s^2 terms dominate), sdpa and eager
+    for p in ("fp32", "bf16"):
+        g.append(spec("llama", seq=256, precision=p, attention="sdpa", kind="compile", layers=2, ckpt="full"))
+        g.append(spec("llama", seq=2048, precision=p, attention="sdpa", kind="compile", layers=2, shape="h64"))
+    g.append(spec("llama", seq=256, precision="bf16", attention="sdpa", kind="compile", layers=2))
+    g.append(spec("llama", seq=1024, precision="fp32", attention="eager", kind="compile", layers=2, shape="h64"))
+    g.append(spec("llama", seq=2048, precision="bf16", attention="sdpa", kind="compile", layers=2, shape="h64",
+                  ckpt="full"))
+    # per-block compile (torchtune compile_model, torchtitan apply_compile): the loss and head stay eager
+    for p in ("fp32", "bf16"):
+        g.append(spec("llama", seq=256, precision=p, attention="sdpa", kind="compile", layers=2,
+                      extra={"compile_scope": "blocks"}))
     # (j) mixtures of experts (transformers 5 default experts implementation, grouped_mm): every MoE family x
     # precision x attention at seq 256, full checkpointing, batch 2; the routed tokens per expert are recorded
     for fam in MOE:
@@ -1010,11 +1025,13 @@ def alloc_records_for(res, env):
         recs.append(r)
 
     if sp["kind"] == "compile":
-        base["compile"] = {"backend": "inductor", "mode": "default"}
+        base["compile"] = {"backend": "inductor", "mode": "default", "scope": sp.get("compile_scope", "model")}
+        base["predict"] = True  # modelled: src/core/ops_compiled.cpp (FINDINGS.md "torch.compile")
+        base.pop("why_not", None)
         add("saved", "saved_total", "forward", res["saved_total"],
             "Bytes the compiled forward saves for backward (AOTAutograd partitioner's choice; saved_tensors_hooks on "
             "the compiled autograd.Function, each storage once, parameters left out), whole model incl. head.",
-            {"saved_rows": res["saved_rows"]})
+            {"saved_rows": res["saved_rows"], "partition": res.get("partition")})
         for ph in ("forward", "backward", "optimizer_step"):
             st, pk, en = res["phases"][ph]
             add(ph, "allocated", ph, pk, "Peak bytes allocated by the c10 CPU allocator in the phase (profiler "
