@@ -98,6 +98,8 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("optimizer_in_backward")) setup.optimizer_in_backward = s.at("optimizer_in_backward").get<bool>();
   if (s.contains("infer")) setup.infer = s.at("infer").get<bool>();
   if (s.contains("offload_activations")) setup.offload_activations = s.at("offload_activations").get<bool>();
+  if (s.contains("kernels")) setup.kernels = kernel_set_of(parse_kernel_preset(s.at("kernels").get<std::string>()));
+  if (s.contains("compile")) setup.compile = parse_compile(s.at("compile").get<std::string>());
 }
 
 // The encoders' head (harness spec "head": mlm or seq-cls with num_labels), through the core's
@@ -105,8 +107,6 @@ void apply_setup(const json& s, TrainingSetup& setup) {
 void apply_head(const json& s, EstimateInputs& in) {
   if (s.contains("head")) apply_change(in, {field::kHead, s.at("head").get<std::string>()});
   if (s.contains("num_labels")) apply_change(in, {field::kNumLabels, std::to_string(s.at("num_labels").get<std::uint64_t>())});
-  if (s.contains("kernels")) setup.kernels = kernel_set_of(parse_kernel_preset(s.at("kernels").get<std::string>()));
-  if (s.contains("compile")) setup.compile = parse_compile(s.at("compile").get<std::string>());
 }
 
 // A record's "lora" object (peft LoraConfig as the harness built it); the CPU's dropout mask is
