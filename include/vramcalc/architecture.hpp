@@ -71,6 +71,7 @@ struct MlpOp {
   /// (transformers NewGELUActivation, "gelu_new": tanh output, 1 + tanh, 0.5·x), else 0.
   std::uint64_t act_extra = 0;
   bool product_saved = true;  ///< the second Linear saves its input (false: frozen and unadapted)
+  std::uint64_t local_experts = 0;  ///< kMoe: routed experts on this rank (expert parallelism), 0 = all E
 };
 
 /// The int64 id tensors an encoder's embeddings save (BERT: token types gathered from a buffer;

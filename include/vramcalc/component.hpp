@@ -52,6 +52,7 @@ enum class ComponentId {
   kCpKvGather,
   kPpRecvInputs,
   kAllGatherBuffer,
+  kEpAllToAll,  ///< expert parallelism: one MoE layer's all-to-all send and receive buffers
 };
 
 struct ComponentInfo {

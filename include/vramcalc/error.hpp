@@ -72,6 +72,10 @@ inline constexpr const char* kParamDtype = "layout.fsdp.param_dtype";
 inline constexpr const char* kReduceDtype = "layout.fsdp.reduce_dtype";
 inline constexpr const char* kKbitUpcast = "training.lora.kbit_upcast";  ///< prepare_model_for_kbit_training's fp32 upcast
 inline constexpr const char* kLoraDora = "training.lora.dora";  ///< DoRA (use_dora): magnitude vectors + weight norm
+inline constexpr const char* kEp = "layout.ep";  ///< expert-parallel ranks
+inline constexpr const char* kMoeImbalance = "training.moe.imbalance";  ///< max/mean routed tokens per expert-parallel rank
+inline constexpr const char* kMoeCapacityFactor = "training.moe.capacity_factor";  ///< Megatron moe_expert_capacity_factor
+inline constexpr const char* kMoePadToCapacity = "training.moe.pad_to_capacity";  ///< Megatron moe_pad_expert_input_to_capacity
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -58,6 +58,7 @@ struct ModelConfig {
   bool output_router_logits = false;          ///< the load-balancing aux loss is computed (HF output_router_logits)
   std::uint64_t type_vocab_size = 0;      ///< rows of the token-type embedding (BERT, RoBERTa), else 0
   bool loss_in_logits_dtype = false;      ///< CrossEntropyLoss on the logits as they are, no .float() (BertForMaskedLM)
+  std::uint64_t expert_shards = 1;        ///< expert parallelism: this rank holds num_experts / expert_shards routed experts
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   std::uint64_t kv_dim() const { return num_kv_heads * head_dim; }   ///< k·d

@@ -8,6 +8,7 @@
 
 #include <vramcalc/adapters.hpp>
 #include <vramcalc/kernels.hpp>
+#include <vramcalc/moe_routing.hpp>
 
 namespace vramcalc {
 
@@ -72,6 +73,7 @@ struct TrainingSetup {
   bool infer = false;                   ///< inference instead of training: weights, KV cache, prefill / decode
   std::uint64_t kv_bytes = 0;           ///< bytes per KV-cache element; 0 = the weights' dtype
   LoraSetup lora;                       ///< LoRA adapters on a frozen base (adapters.hpp); off by default
+  MoeRouting moe;                       ///< expert routing: imbalance, capacity factor, expert-parallel ranks
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

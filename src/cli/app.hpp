@@ -84,6 +84,10 @@ struct CliOptions {
   bool no_double_quant = false;    // --no-double-quant
   std::string kbit_upcast;         // --kbit-upcast: prepare_model_for_kbit_training's fp32 upcast (true|false)
   bool dora = false;               // --dora: DoRA (LoraConfig use_dora)
+  std::string ep;                  // --ep: expert-parallel ranks ("" = 1)
+  std::string moe_imbalance;       // --moe-imbalance: max/mean routed tokens per rank ("" = the default)
+  std::string moe_capacity_factor; // --moe-capacity-factor: Megatron capacity factor ("" = dropless)
+  bool moe_pad_to_capacity = false;  // --moe-pad-to-capacity
 };
 
 /// How output is to be presented (not part of the estimate).
@@ -115,6 +119,9 @@ Estimate estimate_naming_inputs(const EstimateInputs& inputs, const CliOptions& 
 /// `in.layout`; --gpus defaults to tp × cp × pp (src/cli/model_parallel_flags.cpp).
 void add_model_parallel_flags(CLI::App& app, CliOptions& o);
 void apply_model_parallel_flags(const CliOptions& o, EstimateInputs& in);
+/// --ep and the expert routing flags (src/cli/moe_flags.cpp).
+void add_moe_flags(CLI::App& app, CliOptions& o);
+void apply_moe_flags(const CliOptions& o, EstimateInputs& in);
 
 /// The whole program: returns the exit status. Data goes to `out`, diagnostics to `err`.
 int run(int argc, char** argv, std::ostream& out, std::ostream& err);

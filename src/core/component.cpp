@@ -40,6 +40,7 @@ constexpr std::array kTable = {
     ComponentInfo{kCpKvGather, "cp_kv_gather", "context-parallel all-gathered K/V", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kPpRecvInputs, "pp_recv_inputs", "pipeline stage inputs kept for backward", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kAllGatherBuffer, "all_gather_buffer", "FSDP flat all-gather output", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kEpAllToAll, "ep_all_to_all", "expert-parallel all-to-all buffers (one MoE layer)", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {
