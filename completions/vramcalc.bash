@@ -13,7 +13,8 @@ _vramcalc() {
     --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward --infer --kv-dtype
     --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora --offload-activations --compile
     --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer
-    --fsdp --reshard-after-forward --param-dtype --reduce-dtype --head --num-labels"
+    --fsdp --reshard-after-forward --param-dtype --reduce-dtype --head --num-labels
+    --ep --moe-imbalance --moe-capacity-factor --moe-pad-to-capacity"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -48,6 +49,7 @@ _vramcalc() {
     --megatron-optimizer) COMPREPLY=($(compgen -W "none ddp distributed" -- "$cur")); return ;;
     --pp-schedule) COMPREPLY=($(compgen -W "1f1b gpipe interleaved" -- "$cur")); return ;;
     --tp|--cp|--pp|--microbatches|--virtual-stages) return ;;
+    --ep|--moe-imbalance|--moe-capacity-factor) return ;;
     --interconnect) COMPREPLY=($(compgen -W "auto nvlink pcie ib efa" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "table json csv markdown svg html" -- "$cur")); return ;;
     --units) COMPREPLY=($(compgen -W "gib gb" -- "$cur")); return ;;

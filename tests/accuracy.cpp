@@ -43,6 +43,7 @@ void apply_layout(const json& s, EstimateInputs& in) {
   if (s.contains("pp")) in.layout.pp = s.at("pp").get<std::uint64_t>();
   if (s.contains("microbatches")) in.layout.microbatches = s.at("microbatches").get<std::uint64_t>();
   if (s.contains("megatron")) in.layout.megatron = parse_megatron_optimizer(s.at("megatron").get<std::string>());
+  if (s.contains("ep")) in.layout.ep = s.at("ep").get<std::uint64_t>();
 }
 
 // Weights, gradients, master and optimizer states of one rank role (the first: pipeline rank 0)

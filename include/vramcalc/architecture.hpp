@@ -80,6 +80,7 @@ struct MlpOp {
   bool shared_ungated = false;
   std::uint64_t router_topk_groups = 0;  ///< DeepSeek topk_group: the groups kept
   std::uint64_t router_groups = 0;  ///< DeepSeek group-limited routing (n_group > 1): the masked_fill keeps a bool T×E mask
+  std::uint64_t local_experts = 0;  ///< kMoe: routed experts on this rank (expert parallelism), 0 = all E
 };
 
 /// The int64 id tensors an encoder's embeddings save (BERT: token types gathered from a buffer;

@@ -54,6 +54,7 @@ enum class ComponentId {
   kAllGatherBuffer,
   kStreamPools,  ///< reserved: blocks cached by the layout's own CUDA streams (FSDP2's all-gather and reduce-scatter)
   kActivationOffloadInFlight,
+  kEpAllToAll,  ///< expert parallelism: one MoE layer's all-to-all send and receive buffers
 };
 
 struct ComponentInfo {

@@ -76,6 +76,10 @@ inline constexpr const char* kHead = "model.head";              ///< the task he
 inline constexpr const char* kNumLabels = "model.num_labels";   ///< classes of the sequence-classification head
 inline constexpr const char* kOffloadActivations = "training.offload_activations";  ///< torchtune activation offloading
 inline constexpr const char* kCompile = "training.compile";  ///< torch.compile mode (none, model, blocks)
+inline constexpr const char* kEp = "layout.ep";  ///< expert-parallel ranks
+inline constexpr const char* kMoeImbalance = "training.moe.imbalance";  ///< max/mean routed tokens per expert-parallel rank
+inline constexpr const char* kMoeCapacityFactor = "training.moe.capacity_factor";  ///< Megatron moe_expert_capacity_factor
+inline constexpr const char* kMoePadToCapacity = "training.moe.pad_to_capacity";  ///< Megatron moe_pad_expert_input_to_capacity
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -51,6 +51,7 @@ struct ParallelLayout {
   std::uint64_t microbatches = 0;   ///< micro-batches per step through the pipeline; 0 = grad_accum
   std::uint64_t virtual_stages = 1; ///< model chunks per pipeline rank (interleaved schedule)
   MegatronOptimizer megatron = MegatronOptimizer::kNone;  ///< Megatron's fp32 main_grad buffer and optimizer
+  std::uint64_t ep = 1;             ///< expert-parallel ranks: the routed experts split over ep ranks of the dp·cp group
 
   std::uint64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
   /// tp·cp·pp: the ranks that hold one replica of the model.

@@ -77,6 +77,7 @@ struct ModelConfig {
   std::uint64_t router_topk_groups = 0;   ///< DeepSeek topk_group
   ModelHead head = ModelHead::kLm;        ///< the task head (model_head.hpp); kSeqCls: no lm_head, logits b × num_labels
   std::uint64_t num_labels = 0;           ///< classes of the sequence-classification head (config num_labels / id2label)
+  std::uint64_t expert_shards = 1;        ///< expert parallelism: this rank holds num_experts / expert_shards routed experts
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   /// The output is a V-row lm_head tied to the input embedding (false for a classification head,

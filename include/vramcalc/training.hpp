@@ -9,6 +9,7 @@
 #include <vramcalc/adapters.hpp>
 #include <vramcalc/compile.hpp>
 #include <vramcalc/kernels.hpp>
+#include <vramcalc/moe_routing.hpp>
 
 namespace vramcalc {
 
@@ -77,6 +78,7 @@ struct TrainingSetup {
   LoraSetup lora;                       ///< LoRA adapters on a frozen base (adapters.hpp); off by default
   bool offload_activations = false;     ///< torchtune OffloadActivations: saved tensors in pinned host memory (activation_offload.hpp)
   Compile compile = Compile::kNone;     ///< torch.compile: what the min-cut partitioner saves (compile.hpp)
+  MoeRouting moe;                       ///< expert routing: imbalance, capacity factor, expert-parallel ranks
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -150,6 +150,7 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--cpu-mem", o.cpu_mem, "Host RAM per node, e.g. 256GiB; gives a CPU verdict");
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
   add_model_parallel_flags(app, o);
+  add_moe_flags(app, o);
   app.add_option("--recipe", o.recipe, "A framework's defaults (see `vramcalc recipes`); flags you give override its knobs");
   app.add_option("--kernels", o.kernels, "Kernel set: hf (eager modules) | liger (fused RMSNorm, RoPE, SwiGLU and --loss fused)");
   app.add_flag("--fused-norm", o.fused_norm, "Liger's fused RMSNorm / LayerNorm (saves the input and per-row rstd)");
@@ -248,6 +249,10 @@ constexpr FlagName kFlags[] = {
     {field::kNumLabels, "--num-labels"},
     {field::kOffloadActivations, "--offload-activations"},
     {field::kCompile, "--compile"},
+    {field::kEp, "--ep"},
+    {field::kMoeImbalance, "--moe-imbalance"},
+    {field::kMoeCapacityFactor, "--moe-capacity-factor"},
+    {field::kMoePadToCapacity, "--moe-pad-to-capacity"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -426,6 +431,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   in.layout.gpus = o.gpus.empty() ? 1 : parse_count(o.gpus, "--gpus", kMaxGpus);
   in.layout.gpus_per_node = parse_count(o.gpus_per_node, "--gpus-per-node", kMaxGpusPerNode);
   apply_model_parallel_flags(o, in);
+  apply_moe_flags(o, in);
   // A job smaller than a node uses part of one node; a larger one fills whole nodes.
   if (in.layout.gpus > in.layout.gpus_per_node && in.layout.gpus % in.layout.gpus_per_node != 0) {
     throw InputError("--gpus", o.gpus,

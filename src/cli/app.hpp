@@ -88,6 +88,10 @@ struct CliOptions {
   std::string num_labels;          // --num-labels: classes of --head seq-cls
   bool offload_activations = false;  // --offload-activations (torchtune activation offloading)
   std::string compile;             // --compile none|model|blocks ("" = none)
+  std::string ep;                  // --ep: expert-parallel ranks ("" = 1)
+  std::string moe_imbalance;       // --moe-imbalance: max/mean routed tokens per rank ("" = the default)
+  std::string moe_capacity_factor; // --moe-capacity-factor: Megatron capacity factor ("" = dropless)
+  bool moe_pad_to_capacity = false;  // --moe-pad-to-capacity
 };
 
 /// How output is to be presented (not part of the estimate).
@@ -119,6 +123,9 @@ Estimate estimate_naming_inputs(const EstimateInputs& inputs, const CliOptions& 
 /// `in.layout`; --gpus defaults to tp × cp × pp (src/cli/model_parallel_flags.cpp).
 void add_model_parallel_flags(CLI::App& app, CliOptions& o);
 void apply_model_parallel_flags(const CliOptions& o, EstimateInputs& in);
+/// --ep and the expert routing flags (src/cli/moe_flags.cpp).
+void add_moe_flags(CLI::App& app, CliOptions& o);
+void apply_moe_flags(const CliOptions& o, EstimateInputs& in);
 
 /// The whole program: returns the exit status. Data goes to `out`, diagnostics to `err`.
 int run(int argc, char** argv, std::ostream& out, std::ostream& err);

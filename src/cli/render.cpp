@@ -119,6 +119,7 @@ std::string describe_layout(const Estimate& est) {
   if (l.gpus > 1) text += fmt::format(", interconnect {}", to_string(l.interconnect));
   if (l.megatron != MegatronOptimizer::kNone) text += fmt::format(", Megatron optimizer {} (fp32 main_grad)", to_string(l.megatron));
   if (l.has_model_parallel()) text += ", " + describe_model_parallel(l, est.inputs.setup);
+  if (l.ep > 1) text += fmt::format(", expert parallelism {} ({} routed experts per rank)", l.ep, est.inputs.model.num_experts / l.ep);
   return text + "; sizes are per GPU";
 }
 

@@ -202,6 +202,10 @@ void render_json(std::ostream& out, const Estimate& est) {
     j["layout"]["data_parallel"] = l.data_parallel();
     j["rank_roles"] = ojson::parse(roles_json(est));
   }
+  if (l.ep > 1) {
+    j["layout"]["ep"] = l.ep;
+    if (!l.has_model_parallel()) j["rank_roles"] = ojson::parse(roles_json(est));
+  }
   if (est.capacity) {
     ojson g{{"name", capacity_name(est)}, {"capacity_bytes", *est.capacity}, {"fits", est.gpu_fits()}};
     // Exact: the CLI keeps budgets at most 1 PiB and device totals below 2^63.

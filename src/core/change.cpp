@@ -3,6 +3,7 @@
 #include <vramcalc/change.hpp>
 
 #include <cctype>
+#include <cmath>
 #include <string>
 
 #include <vramcalc/error.hpp>
@@ -42,6 +43,19 @@ double probability(const Advice::Change& c) {
   }
   if (used != c.value.size() || c.value.empty() || !(p >= 0.0 && p < 1.0)) throw InputError(c.field, c.value, "expected a probability in [0, 1)");
   return p;
+}
+
+// A finite decimal number (its range is checked where the field is validated).
+double number(const Advice::Change& c) {
+  std::size_t used = 0;
+  double v = 0.0;
+  try {
+    v = std::stod(c.value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != c.value.size() || c.value.empty() || !std::isfinite(v)) throw InputError(c.field, c.value, "expected a number");
+  return v;
 }
 
 std::uint64_t adapter_dtype(const Advice::Change& c) {
@@ -135,6 +149,18 @@ bool apply_fsdp(FsdpSettings& f, const Advice::Change& c) {
 
 }  // namespace
 
+// Expert parallelism and the expert routing knobs (expert_parallel.cpp checks the ranges); false
+// when `c` names none of them.
+bool apply_moe_change(EstimateInputs& in, const Advice::Change& c) {
+  const std::string& f = c.field;
+  if (f == field::kEp) in.layout.ep = positive(c);
+  else if (f == field::kMoeImbalance) in.setup.moe.imbalance = number(c);
+  else if (f == field::kMoeCapacityFactor) in.setup.moe.capacity_factor = number(c);
+  else if (f == field::kMoePadToCapacity) in.setup.moe.pad_to_capacity = boolean(c);
+  else return false;
+  return true;
+}
+
 void apply_change(EstimateInputs& in, const Advice::Change& c) {
   if (apply_setup(in.setup, c)) return;
   const std::string& f = c.field;
@@ -151,6 +177,7 @@ void apply_change(EstimateInputs& in, const Advice::Change& c) {
   else if (apply_fsdp(in.layout.fsdp, c)) return;
   else if (f == field::kHead) set_model_head(in.model, parse_model_head(c.value));
   else if (f == field::kNumLabels) set_num_labels(in.model, positive(c));
+  else if (apply_moe_change(in, c)) return;
   else throw InputError(f, c.value, "not a field a change can set");
 }
 

@@ -42,6 +42,7 @@ constexpr std::array kTable = {
     ComponentInfo{kAllGatherBuffer, "all_gather_buffer", "FSDP flat all-gather output", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kStreamPools, "stream_pools", "communication streams' cached blocks", TK::kReserve, SU::kNone, false},
     ComponentInfo{kActivationOffloadInFlight, "offload_in_flight", "offloaded activations still on the GPU (copy stash, backward lag)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kEpAllToAll, "ep_all_to_all", "expert-parallel all-to-all buffers (one MoE layer)", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {

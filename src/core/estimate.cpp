@@ -22,6 +22,7 @@
 #include "core/lora_activations.hpp"
 #include "core/model_parallel.hpp"
 #include "core/ops_attention_backends.hpp"
+#include "core/expert_parallel.hpp"
 #include "core/step.hpp"
 #include "core/activation_offload.hpp"
 
@@ -78,6 +79,7 @@ void validate(const EstimateInputs& in) {
   }
   (void)checked_product({setup.seq_len, setup.micro_batch, in.model.vocab_size, 16});
   validate_optimizer(in);
+  validate_moe_routing(in);
   if (setup.grad_ckpt == GradCkpt::kOpSac && in.model.num_experts > 0) {
     // torchtitan's op-level policy keeps mm outputs; what it keeps of grouped expert matmuls is not modelled.
     throw InputError(field::kGradCkpt, "op-sac", "not modelled for mixtures of experts; use none, full or selective");
@@ -207,7 +209,8 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   const StepContext ctx{view ? view->model : est.inputs.model, rank_params, view ? view->setup : est.inputs.setup,
                         view ? view->layout : est.inputs.layout};
   const ModelStates full = model_states(rank_params, ctx.setup);
-  const RankStates rank = policy->rank_states(ctx, full);
+  const bool ep = view && in.layout.ep > 1;
+  const RankStates rank = ep ? expert_parallel_states(*policy, ctx, full, *view) : policy->rank_states(ctx, full);
   const TrainingSetup compute = policy->compute_setup(ctx.setup);  // FSDP's param_dtype casts the compute
   est.activations = view ? rank_activations(*view) : activations(ctx.model, compute);
   est.activations.stack.source += sdpa_kernel_note(ctx.model, compute, in.gpu);
@@ -223,6 +226,7 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   est.peak_phase = peak_index(est.phases);
   std::vector<Term> terms = allocated_terms(rank.states, rank, est.activations, loss, cublas);
   if (view) terms.insert(terms.end(), {mp.sp_gather, mp.cp_kv, mp.pp_recv});
+  if (ep) terms.push_back(mp.ep_a2a);
   add_components(est, terms, full.master_weights.bytes > 0);
   add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states,
              policy->stream_pools(ctx, rank));
@@ -275,7 +279,7 @@ Estimate estimate_model_parallel(const EstimateInputs& in) {
 
 Estimate estimate(const EstimateInputs& in) {
   validate(in);
-  Estimate est = in.layout.has_model_parallel() ? estimate_model_parallel(in) : estimate_rank(in, nullptr);
+  Estimate est = in.layout.has_model_parallel() || in.layout.ep > 1 ? estimate_model_parallel(in) : estimate_rank(in, nullptr);
   if (in.with_advice) add_advice(est);
   return est;
 }

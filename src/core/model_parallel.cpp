@@ -2,6 +2,7 @@
 // and setup must pass, and each role's rank seen as a smaller single-rank job (research
 // modeling-parallel.md §3-5).
 #include "core/model_parallel.hpp"
+#include "core/expert_parallel.hpp"
 
 #include <algorithm>
 
@@ -87,6 +88,7 @@ void validate_model_parallel(const EstimateInputs& in) {
   validate_tensor_parallel(in);
   validate_context_parallel(in);
   validate_pipeline_parallel(in);
+  validate_expert_parallel(in);
 }
 
 std::vector<RankRole> rank_roles(const ModelConfig& m, const ParallelLayout& l, std::uint64_t microbatches) {
@@ -94,6 +96,7 @@ std::vector<RankRole> rank_roles(const ModelConfig& m, const ParallelLayout& l, 
     RankRole r = make_role(m, l, microbatches, 0, 1);
     r.name = "every rank";
     r.which = fmt::format("all {} ranks (tp {} × cp {} × dp {})", l.gpus, l.tp, l.cp, l.data_parallel());
+    if (l.ep > 1) r.which = fmt::format("all {} ranks (tp {} × cp {} × dp {}; ep {}: the most loaded expert-parallel rank)", l.gpus, l.tp, l.cp, l.data_parallel(), l.ep);
     return {r};
   }
   std::vector<RankRole> roles;
@@ -123,6 +126,8 @@ RankView rank_view(const EstimateInputs& in, const RankRole& role) {
   v.model.num_kv_heads /= l.tp;
   v.model.intermediate_size /= l.tp;
   v.model.vocab_size = ceil_div(in.model.vocab_size, l.tp);
+  v.model.expert_shards = l.ep;  // E / ep routed experts on the rank (expert_parallel.cpp)
+  v.setup.moe.ep = l.ep;
   const std::uint64_t L = in.model.num_layers;
   v.model.num_layers = role.layers;
   v.model.sliding_layers = std::min(role.layers, ceil_div(in.model.sliding_layers * role.layers, L));
@@ -138,6 +143,7 @@ RankView rank_view(const EstimateInputs& in, const RankRole& role) {
   dp.tp = dp.cp = dp.pp = dp.virtual_stages = 1;
   dp.sp = false;
   dp.microbatches = 0;
+  dp.ep = 1;
   dp.pp_schedule = PipelineSchedule::kOneFOneB;
   v.layout = dp;
   return v;

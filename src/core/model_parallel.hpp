@@ -29,6 +29,7 @@ struct ModelParallelTerms {
   Term cp_kv;        ///< K and V all-gathered over the context-parallel group (inside attention)
   Term pp_recv;      ///< received stage inputs of the micro-batches in flight
   Term loss_graphs;  ///< loss graphs of further micro-batches in flight (GPipe's last stage)
+  Term ep_a2a;       ///< expert parallelism: one MoE layer's all-to-all send and receive buffers
 };
 
 /// Every distinct role of the job (one without pipeline parallelism).

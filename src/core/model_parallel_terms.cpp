@@ -1,6 +1,7 @@
 // One model-parallel rank's parameters, activations and loss, and the buffers tensor, context
 // and pipeline parallelism add (research modeling-parallel.md §3.1-3.3, §4, §5.1-5.4).
 #include "core/model_parallel.hpp"
+#include "core/expert_parallel.hpp"
 
 #include <algorithm>
 
@@ -112,6 +113,7 @@ ModelParallelTerms model_parallel_terms(const RankView& v, const LogitsLoss& los
   mp.loss_graphs = component_term(ComponentId::kLogitsLoss, checked_mul(graphs, loss.saved.bytes),
                                   fmt::format("{} more micro-batches' saved loss ({} each)", graphs, group_digits(loss.saved.bytes)),
                                   "torch distributed/pipelining/schedules.py ScheduleGPipe (_maybe_compute_loss in each forward)", true);
+  mp.ep_a2a = ep_all_to_all(v);
   return mp;
 }
 
@@ -128,6 +130,8 @@ void model_parallel_at(Instant i, const ModelParallelTerms& mp, Moment& m) {
   const bool layer = i == kForwardLastLayer || i == kBackwardLastMlp || i == kBackwardFirstMlp || i == kBackwardLastAttn ||
                      i == kBackwardFirstAttn;
   if (layer) m.add(ComponentId::kCpKvGather, mp.cp_kv.bytes, "inside one layer's attention");
+  const bool mlp = i == kForwardLastLayer || i == kBackwardLastMlp || i == kBackwardFirstMlp;
+  if (mlp) m.add(ComponentId::kEpAllToAll, mp.ep_a2a.bytes, "inside one MoE layer's all-to-all");
   const bool saved = i != kBackwardEnd && i != kStep;
   if (saved) m.add(ComponentId::kPpRecvInputs, mp.pp_recv.bytes);
   if (saved) m.add(ComponentId::kLogitsLoss, mp.loss_graphs.bytes, "other micro-batches' loss graphs in flight");

@@ -36,6 +36,7 @@ Dims dims_of(const ModelConfig& m, const TrainingSetup& setup) {
          m.num_heads, setup.seq_len, setup.micro_batch, m.head_dim, m.rotary_dim, pb.residual, pb.compute,
          setup.precision == Precision::kAmp, setup.kernels};
   d.Tn = d.T;
+  d.moe = setup.moe;
   return d;
 }
 

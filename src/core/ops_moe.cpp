@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <vramcalc/moe_routing.hpp>
+
 #include "core/ops.hpp"
 
 namespace vramcalc {
@@ -82,26 +84,35 @@ void router_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out)
 }
 
 // Every routed tensor is alive at the block's backward peak (the combine's backward runs first),
-// so all of them are released after it (kAfterAttention).
-void experts_saved(const MlpOp& op, const Dims& x, Bytes S, std::vector<SavedTensor>& out) {
+// so all of them are released after it (kAfterAttention). The sort indices cover this rank's
+// S = T·k routed copies; the experts' tensors cover the R rows its experts compute (R = S
+// without expert parallelism and capacity factor: moe_routing.cpp).
+void experts_saved(const MlpOp& op, const Dims& x, Bytes S, const ExpertRows& rows, std::vector<SavedTensor>& out) {
   const auto after = BackwardRegion::kAfterAttention;
   const Bytes r = x.r;  // _grouped_mm runs in the parameters' dtype (no autocast)
   const Bytes I = op.expert_width;
   const Bytes w = routing_weight_bytes(op, x);
+  const Bytes R = rows.rows;
+  const bool all = R == S;
+  const char* n = all ? "S" : "R";
+  const std::string rows_note = all ? "S = T·k rows" : fmt::format("R = {} rows: {}", R, rows.formula);
+  const Bytes local = op.local_experts > 0 ? op.local_experts : op.experts;
   add(out, "moe.sort_indices", checked_product({24, S}),
       "3×8·S: int64 perm // k, the sort permutation and its inverse, saved by the three index ops", kGrouped, after);
-  add(out, "moe.offsets", checked_mul(4, op.experts), "4·E: int32 cumulative tokens per expert, saved by _grouped_mm", kGrouped, after);
-  add(out, "moe.gathered_input", checked_product({r, S, x.h}),
-      fmt::format("{}·S·h: the input gathered into expert order (S = T·k rows), saved by the up _grouped_mm", r), kGrouped, after);
-  add(out, "moe.gate_up", checked_product({r, S, 2 * I}),
-      fmt::format("{}·S·2I_e: gate_up output (gate saved by the activation, up by the product)", r), kGrouped, after);
-  add(out, "moe.act", checked_product({r, S, I}), fmt::format("{}·S·I_e: activation output saved by the product", r), kGrouped, after);
-  add(out, "moe.product", checked_product({r, S, I}), fmt::format("{}·S·I_e: act·up, the down _grouped_mm's saved input", r), kGrouped,
+  add(out, "moe.offsets", checked_mul(4, local), all && local == op.experts ? "4·E: int32 cumulative tokens per expert, saved by _grouped_mm"
+                                                                       : "4·E/ep: int32 cumulative tokens per local expert, saved by _grouped_mm",
+      kGrouped, after);
+  add(out, "moe.gathered_input", checked_product({r, R, x.h}),
+      fmt::format("{}·{}·h: the input gathered into expert order ({}), saved by the up _grouped_mm", r, n, rows_note), kGrouped, after);
+  add(out, "moe.gate_up", checked_product({r, R, 2 * I}),
+      fmt::format("{}·{}·2I_e: gate_up output (gate saved by the activation, up by the product)", r, n), kGrouped, after);
+  add(out, "moe.act", checked_product({r, R, I}), fmt::format("{}·{}·I_e: activation output saved by the product", r, n), kGrouped, after);
+  add(out, "moe.product", checked_product({r, R, I}), fmt::format("{}·{}·I_e: act·up, the down _grouped_mm's saved input", r, n), kGrouped,
       after);
-  add(out, "moe.down_out", checked_product({r, S, x.h}),
-      fmt::format("{}·S·h: down output, saved by the routing-weight multiply", r), kGrouped, after);
-  add(out, "moe.routing_weights", checked_product({w, S}),
-      fmt::format("{}·S: routing weights in expert order ({}), saved by the multiply", w, op.fp32_routing_weights ? "fp32" : "logits' dtype"),
+  add(out, "moe.down_out", checked_product({r, R, x.h}),
+      fmt::format("{}·{}·h: down output, saved by the routing-weight multiply", r, n), kGrouped, after);
+  add(out, "moe.routing_weights", checked_product({w, R}),
+      fmt::format("{}·{}: routing weights in expert order ({}), saved by the multiply", w, n, op.fp32_routing_weights ? "fp32" : "logits' dtype"),
       kGrouped, after);
 }
 
@@ -130,7 +141,7 @@ void moe_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out) {
     return;
   }
   router_saved(op, x, out);
-  experts_saved(op, x, S, out);
+  experts_saved(op, x, S, expert_rows(x.T, op.top_k, op.experts, x.moe, false), out);
   if (op.shared_width > 0) shared_saved(op, x, out);
 }
 
@@ -143,9 +154,16 @@ Bytes moe_backward_transient(const MlpOp& op, const Dims& x) {
   const Bytes S = checked_mul(x.T, op.top_k);
   const Bytes c = routing_weight_bytes(op, x) == 4 ? 4 : std::max(x.r, x.e);
   const Bytes combine = checked_product({3, c, S, x.h});
-  const Bytes experts = checked_product({2, x.r, S, op.expert_width});
+  // Expert parallelism: the layer in backward is the one where this rank is the most loaded; its
+  // rows beyond the mean (saved since its forward) are alive beside the working set.
+  const Bytes R = expert_rows(x.T, op.top_k, op.experts, x.moe).rows;
+  const Bytes mean = expert_rows(x.T, op.top_k, op.experts, x.moe, false).rows;
+  const Bytes w = op.fp32_routing_weights ? 4 : x.e;
+  const Bytes per_row = checked_add(checked_mul(x.r, checked_add(checked_mul(2, x.h), checked_mul(4, op.expert_width))), w);
+  const Bytes excess = R > mean ? checked_mul(R - mean, per_row) : 0;
+  const Bytes experts = checked_product({2, x.r, R, op.expert_width});
   const Bytes shared = checked_product({3, x.e, x.T, op.shared_width});
-  return std::max({combine, experts, shared});
+  return checked_add(std::max({combine, experts, shared}), excess);
 }
 
 Term moe_aux_loss_saved(const ModelConfig& m, const Dims& x) {

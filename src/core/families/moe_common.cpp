@@ -32,12 +32,13 @@ void read(const ConfigReader& c, ModelConfig& m, const char* experts_key, const 
 
 void routed_experts(std::vector<ParamTensor>& out, const ModelConfig& m) {
   const std::uint64_t h = m.hidden_size;
-  const std::uint64_t E = m.num_experts;
+  // Expert parallelism: the rank holds E / ep of the routed experts; the router keeps all E rows.
+  const std::uint64_t E = m.num_experts / m.expert_shards;
   const std::uint64_t I = m.moe_intermediate_size;
   const std::uint64_t L = m.num_layers;
   // The router is an F.linear (autocast casts its weight); the experts run _grouped_mm, which CPU
   // autocast leaves in the parameters' dtype (measured, tools/measure/FINDINGS.md §MoE).
-  out.push_back({"layers.*.mlp.gate.weight", E, h, L, true, false, ParamScope::kLayer, true, BackwardRegion::kAfterAttention});
+  out.push_back({"layers.*.mlp.gate.weight", m.num_experts, h, L, true, false, ParamScope::kLayer, true, BackwardRegion::kAfterAttention});
   out.push_back({"layers.*.mlp.experts.gate_up_proj", checked_product({E, 2, I}), h, L, false, false, ParamScope::kLayer, true,
                  BackwardRegion::kAfterAttention, E});
   out.push_back({"layers.*.mlp.experts.down_proj", checked_mul(E, h), I, L, false, false, ParamScope::kLayer, true,
@@ -53,6 +54,7 @@ MlpOp block(const ModelConfig& m, bool fp32_routing_weights) {
   op.shared_width = m.shared_expert_intermediate_size;
   op.renormalize = m.norm_topk_prob;
   op.fp32_routing_weights = fp32_routing_weights;
+  op.local_experts = m.num_experts / m.expert_shards;
   return op;
 }
 
