@@ -69,6 +69,11 @@ void apply_fsdp2(const json& f, FsdpSettings& fsdp) {
     fsdp.param_dtype_bytes = 2;
     fsdp.reduce_dtype_bytes = 4;
   }
+  if (f.at("mixed_precision").get<std::string>() == "bf16-bf16") {  // reduce_dtype clamped to None: bf16
+    fsdp.param_dtype_bytes = 2;
+    fsdp.reduce_dtype_bytes = 2;
+  }
+  fsdp.replicate = f.value("replicate", std::uint64_t{1});  // HSDP: a (replicate, shard) mesh
 }
 
 // Applies the keys of `s` (a record's setup object) on top of `setup`.
@@ -161,6 +166,10 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   apply_lora(r, in.setup);
   apply_layout(r.at("setup"), in);
   if (r.contains("fsdp2")) apply_fsdp2(r.at("fsdp2"), in.layout.fsdp);
+  if (r.contains("fsdp1")) {  // FullyShardedDataParallel: the same keys, FULL_SHARD = reshard_after_forward
+    apply_fsdp2(r.at("fsdp1"), in.layout.fsdp);
+    in.layout.fsdp.version = 1;
+  }
   if (r.value("device", "") == "cpu") {
     // Measured on the CPU: no cuBLAS workspace, no CUDA context.
     GpuSpec cpu;
@@ -170,7 +179,8 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   row.setup = describe(in.model, in.setup);
   if (in.layout.fsdp.version != 0) {
     row.setup += fmt::format(" FSDP{} × {} ranks rf={}{}", in.layout.fsdp.version, in.layout.gpus, in.layout.fsdp.reshard_after_forward,
-                             in.layout.fsdp.param_dtype_bytes ? " mp=bf16/fp32" : "");
+                             in.layout.fsdp.param_dtype_bytes ? (in.layout.fsdp.reduce_dtype_bytes == 2 ? " mp=bf16/bf16" : " mp=bf16/fp32") : "");
+    if (in.layout.fsdp.replicate > 1) row.setup += fmt::format(" HSDP {}×{}", in.layout.fsdp.replicate, in.layout.gpus / in.layout.fsdp.replicate);
   } else if (in.layout.gpus > 1 || in.layout.zero.stage > 0) {
     row.setup += fmt::format(" ZeRO-{} × {} GPUs", in.layout.zero.stage, in.layout.gpus);
   }

@@ -52,6 +52,7 @@ enum class ComponentId {
   kCpKvGather,
   kPpRecvInputs,
   kAllGatherBuffer,
+  kHsdpAllReduce,  ///< HSDP: each group's reduce-dtype gradient shard held for its all-reduce to the end of backward
 };
 
 struct ComponentInfo {

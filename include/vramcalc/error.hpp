@@ -72,6 +72,8 @@ inline constexpr const char* kParamDtype = "layout.fsdp.param_dtype";
 inline constexpr const char* kReduceDtype = "layout.fsdp.reduce_dtype";
 inline constexpr const char* kKbitUpcast = "training.lora.kbit_upcast";  ///< prepare_model_for_kbit_training's fp32 upcast
 inline constexpr const char* kLoraDora = "training.lora.dora";  ///< DoRA (use_dora): magnitude vectors + weight norm
+inline constexpr const char* kDpReplicate = "layout.fsdp.replicate";  ///< HSDP replica groups
+inline constexpr const char* kFsdpOffload = "layout.fsdp.cpu_offload";  ///< FSDP2 CPUOffloadPolicy
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

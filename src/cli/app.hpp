@@ -84,6 +84,8 @@ struct CliOptions {
   bool no_double_quant = false;    // --no-double-quant
   std::string kbit_upcast;         // --kbit-upcast: prepare_model_for_kbit_training's fp32 upcast (true|false)
   bool dora = false;               // --dora: DoRA (LoraConfig use_dora)
+  std::string dp_replicate;        // --dp-replicate R: HSDP replica groups
+  bool fsdp_offload = false;       // --fsdp-offload: FSDP2 CPUOffloadPolicy
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -40,6 +40,7 @@ constexpr std::array kTable = {
     ComponentInfo{kCpKvGather, "cp_kv_gather", "context-parallel all-gathered K/V", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kPpRecvInputs, "pp_recv_inputs", "pipeline stage inputs kept for backward", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kAllGatherBuffer, "all_gather_buffer", "FSDP flat all-gather output", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kHsdpAllReduce, "hsdp_all_reduce", "HSDP all-reduce buffers (reduce dtype)", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {
