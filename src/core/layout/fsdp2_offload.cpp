@@ -5,6 +5,8 @@
 // new_sharded_grad.to("cpu", non_blocking=pin_memory), a pinned destination), and the optimizer,
 // built on the host DTensors, keeps its states there and steps on the CPU. The GPU keeps only the
 // gathered groups, the unsharded gradients and the reduce-scatter buffers (fsdp2_timeline.cpp).
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/layout/fsdp2.hpp"

@@ -5,6 +5,8 @@
 // The all-reduce runs in place on the reduce-dtype output; FSDPParamGroup._all_reduce_state keeps a
 // reference to it until finalize_backward (PR #140044), so when the reduce dtype differs from the
 // stored one every group's output stays alive to the end of backward beside the cast gradient.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <vramcalc/error.hpp>
