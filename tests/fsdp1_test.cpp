@@ -85,3 +85,17 @@ TEST_CASE("FSDP1: HSDP and CPU offload here need FSDP2; apply_change accepts ver
   apply_change(c, {field::kFsdp, "1"});
   CHECK(c.layout.fsdp.version == 1);
 }
+
+TEST_CASE("the accelerate-fsdp recipe selects FSDP1 with fp32 flat parameters and bf16 compute and reduce", "[fsdp1][recipe]") {
+  EstimateInputs in;
+  in.model = resolve_model("llama-3.1-8b");
+  const AppliedRecipe a = apply_recipe(in, find_recipe("accelerate-fsdp"), {field::kOptimizer});
+  CHECK(in.layout.fsdp.version == 1);
+  CHECK(in.layout.fsdp.reshard_after_forward);
+  CHECK(in.setup.precision == Precision::kMixed);
+  CHECK(in.layout.fsdp.param_dtype_bytes == 2);
+  CHECK(in.layout.fsdp.reduce_dtype_bytes == 2);
+  CHECK(in.setup.optimizer == Optimizer::kAdamW);  // the user's setting stands
+  REQUIRE(a.overridden.size() == 1);
+  CHECK(a.overridden[0].field == field::kOptimizer);
+}
