@@ -70,6 +70,11 @@ void apply_fsdp2(const json& f, FsdpSettings& fsdp) {
     fsdp.param_dtype_bytes = 2;
     fsdp.reduce_dtype_bytes = 4;
   }
+  if (f.at("mixed_precision").get<std::string>() == "bf16-bf16") {  // reduce_dtype clamped to None: bf16
+    fsdp.param_dtype_bytes = 2;
+    fsdp.reduce_dtype_bytes = 2;
+  }
+  fsdp.replicate = f.value("replicate", std::uint64_t{1});  // HSDP: a (replicate, shard) mesh
 }
 
 // A record's setup may name a framework recipe ("recipe") and field changes ("changes": a list of
@@ -193,6 +198,10 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   apply_changes_of(r.at("setup"), in);
   // A harness compile record (tools/measure/alloc_measure.py): torch.compile(model), or per block + loss.
   if (r.contains("compile")) in.setup.compile = parse_compile(r.at("compile").value("scope", std::string("model")));
+  if (r.contains("fsdp1")) {  // FullyShardedDataParallel: the same keys, FULL_SHARD = reshard_after_forward
+    apply_fsdp2(r.at("fsdp1"), in.layout.fsdp);
+    in.layout.fsdp.version = 1;
+  }
   if (r.value("device", "") == "cpu") {
     // Measured on the CPU: no cuBLAS workspace, no CUDA context.
     GpuSpec cpu;
@@ -202,7 +211,8 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   row.setup = describe(in.model, in.setup);
   if (in.layout.fsdp.version != 0) {
     row.setup += fmt::format(" FSDP{} × {} ranks rf={}{}", in.layout.fsdp.version, in.layout.gpus, in.layout.fsdp.reshard_after_forward,
-                             in.layout.fsdp.param_dtype_bytes ? " mp=bf16/fp32" : "");
+                             in.layout.fsdp.param_dtype_bytes ? (in.layout.fsdp.reduce_dtype_bytes == 2 ? " mp=bf16/bf16" : " mp=bf16/fp32") : "");
+    if (in.layout.fsdp.replicate > 1) row.setup += fmt::format(" HSDP {}×{}", in.layout.fsdp.replicate, in.layout.gpus / in.layout.fsdp.replicate);
   } else if (in.layout.gpus > 1 || in.layout.zero.stage > 0) {
     row.setup += fmt::format(" ZeRO-{} × {} GPUs", in.layout.zero.stage, in.layout.gpus);
   }

@@ -131,7 +131,7 @@ TEST_CASE("apply_change sets the FSDP fields from text", "[fsdp]") {
   CHECK_FALSE(in.layout.fsdp.reshard_after_forward);
   CHECK(in.layout.fsdp.param_dtype_bytes == 2);
   CHECK(in.layout.fsdp.reduce_dtype_bytes == 4);
-  CHECK_THROWS_AS(apply_change(in, {field::kFsdp, "1"}), InputError);
+  CHECK_THROWS_AS(apply_change(in, {field::kFsdp, "3"}), InputError);
   CHECK_THROWS_AS(apply_change(in, {field::kParamDtype, "fp16"}), InputError);
 }
 

@@ -55,6 +55,7 @@ enum class ComponentId {
   kStreamPools,  ///< reserved: blocks cached by the layout's own CUDA streams (FSDP2's all-gather and reduce-scatter)
   kActivationOffloadInFlight,
   kEpAllToAll,  ///< expert parallelism: one MoE layer's all-to-all send and receive buffers
+  kHsdpAllReduce,  ///< HSDP: each group's reduce-dtype gradient shard held for its all-reduce to the end of backward
 };
 
 struct ComponentInfo {

@@ -33,6 +33,8 @@ struct FsdpSettings {
   bool reshard_root = false;                ///< the root too (explicit True; default None keeps it, PR #155319)
   std::optional<Bytes> param_dtype_bytes;   ///< MixedPrecisionPolicy.param_dtype; unset: by precision
   std::optional<Bytes> reduce_dtype_bytes;  ///< MixedPrecisionPolicy.reduce_dtype; unset: by precision
+  std::uint64_t replicate = 1;  ///< HSDP: replica groups of a 2-D (replicate, shard) mesh; 1 = plain FSDP
+  bool cpu_offload = false;     ///< FSDP2 CPUOffloadPolicy(pin_memory=True): shards, gradients, states and the step on the host
 };
 
 struct ParallelLayout {

@@ -167,8 +167,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--lora-dtype", o.lora_dtype, "LoRA adapter dtype: fp32 (PEFT's default) | bf16");
   app.add_option("--base-quant", o.base_quant, "Quantized frozen base (QLoRA, bitsandbytes): none|nf4|fp4|int8 (decoder Linears; lm_head stays)");
   app.add_flag("--no-double-quant", o.no_double_quant, "4-bit base without double quantization of the absmax (bnb_4bit_use_double_quant=False)");
-  app.add_option("--fsdp", o.fsdp, "PyTorch FSDP over the data-parallel ranks: 2 (fully_shard per decoder block + root); not with --zero");
-  app.add_option("--reshard-after-forward", o.reshard_after_forward, "FSDP2 blocks free their gathered parameters after forward: true|false (default true)");
+  app.add_option("--fsdp", o.fsdp, "PyTorch FSDP over the data-parallel ranks: 2 (fully_shard per decoder block + root) or 1 (FullyShardedDataParallel, "
+                 "a FlatParameter per block + root); not with --zero");
+  app.add_option("--reshard-after-forward", o.reshard_after_forward, "FSDP2 blocks free their gathered parameters after forward: true|false (default true; FSDP1: FULL_SHARD | false = SHARD_GRAD_OP)");
   app.add_option("--param-dtype", o.param_dtype, "FSDP MixedPrecisionPolicy param_dtype: bf16|fp32 (default: bf16 for mixed/bf16, else fp32)");
   app.add_option("--reduce-dtype", o.reduce_dtype, "FSDP MixedPrecisionPolicy reduce_dtype: bf16|fp32 (default: fp32 for mixed, else the param dtype)");
   app.add_option("--kbit-upcast", o.kbit_upcast,
@@ -182,6 +183,10 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--compile", o.compile,
                  "torch.compile: none | model (the whole model and its loss, one graph) | blocks (each decoder block and the loss "
                  "compiled apart: torchtune, torchtitan); the min-cut partitioner decides what is saved");
+  app.add_option("--dp-replicate", o.dp_replicate,
+                 "HSDP with --fsdp 2: R replica groups of a (replicate, shard) mesh; states shard over data-parallel/R ranks (default 1)");
+  app.add_flag("--fsdp-offload", o.fsdp_offload,
+               "FSDP2 CPUOffloadPolicy: sharded params, grads and optimizer states in pinned host RAM, the step on the CPU");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -253,6 +258,8 @@ constexpr FlagName kFlags[] = {
     {field::kMoeImbalance, "--moe-imbalance"},
     {field::kMoeCapacityFactor, "--moe-capacity-factor"},
     {field::kMoePadToCapacity, "--moe-pad-to-capacity"},
+    {field::kDpReplicate, "--dp-replicate"},
+    {field::kFsdpOffload, "--fsdp-offload"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -492,6 +499,8 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
                                    std::pair{field::kParamDtype, &o.param_dtype}, std::pair{field::kReduceDtype, &o.reduce_dtype}}) {
     if (!value->empty()) apply_change(in, {id, *value});
   }
+  if (!o.dp_replicate.empty()) apply_change(in, {field::kDpReplicate, o.dp_replicate});
+  if (o.fsdp_offload) apply_change(in, {field::kFsdpOffload, "true"});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

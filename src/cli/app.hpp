@@ -92,6 +92,8 @@ struct CliOptions {
   std::string moe_imbalance;       // --moe-imbalance: max/mean routed tokens per rank ("" = the default)
   std::string moe_capacity_factor; // --moe-capacity-factor: Megatron capacity factor ("" = dropless)
   bool moe_pad_to_capacity = false;  // --moe-pad-to-capacity
+  std::string dp_replicate;        // --dp-replicate R: HSDP replica groups
+  bool fsdp_offload = false;       // --fsdp-offload: FSDP2 CPUOffloadPolicy
 };
 
 /// How output is to be presented (not part of the estimate).

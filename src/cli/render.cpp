@@ -89,8 +89,23 @@ std::string describe_lora(const Estimate& est) {
 
 namespace {
 
+// FSDP1: ranks, sharding strategy and the MixedPrecision dtypes.
+std::string describe_fsdp1(const ParallelLayout& l) {
+  auto dtype = [](const std::optional<Bytes>& b) { return !b ? "by precision" : *b == 2 ? "bf16" : "fp32"; };
+  std::string text = fmt::format(
+      "FSDP1 (FullyShardedDataParallel, a FlatParameter per block + root, limit_all_gathers) over {} rank{} ({} node{} × {} GPU{}), {}",
+      l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s", std::min(l.gpus, l.gpus_per_node),
+      std::min(l.gpus, l.gpus_per_node) == 1 ? "" : "s", l.fsdp.reshard_after_forward ? "FULL_SHARD" : "SHARD_GRAD_OP");
+  if (l.fsdp.param_dtype_bytes || l.fsdp.reduce_dtype_bytes) {
+    text += fmt::format(", MixedPrecision param_dtype {}, reduce_dtype {}", dtype(l.fsdp.param_dtype_bytes), dtype(l.fsdp.reduce_dtype_bytes));
+  }
+  if (l.gpus > 1) text += fmt::format(", interconnect {}", to_string(l.interconnect));
+  return text + "; sizes are per GPU";
+}
+
 // FSDP2: ranks, resharding and the MixedPrecisionPolicy dtypes as the estimate uses them.
 std::string describe_fsdp(const ParallelLayout& l) {
+  if (l.fsdp.version == 1) return describe_fsdp1(l);
   std::string text = fmt::format("FSDP{} (fully_shard per block + root) over {} rank{} ({} node{} × {} GPU{}), reshard_after_forward {}",
                                  l.fsdp.version, l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s",
                                  std::min(l.gpus, l.gpus_per_node), std::min(l.gpus, l.gpus_per_node) == 1 ? "" : "s",
@@ -99,6 +114,10 @@ std::string describe_fsdp(const ParallelLayout& l) {
   if (l.fsdp.param_dtype_bytes || l.fsdp.reduce_dtype_bytes) {
     text += fmt::format(", param_dtype {}, reduce_dtype {}", dtype(l.fsdp.param_dtype_bytes), dtype(l.fsdp.reduce_dtype_bytes));
   }
+  if (l.fsdp.replicate > 1) {
+    text += fmt::format(", HSDP {} replicas × {} shards", l.fsdp.replicate, l.data_parallel() / l.fsdp.replicate);
+  }
+  if (l.fsdp.cpu_offload) text += ", CPUOffloadPolicy (states in host RAM, step on the CPU)";
   if (l.gpus > 1) text += fmt::format(", interconnect {}", to_string(l.interconnect));
   return text + "; sizes are per GPU";
 }

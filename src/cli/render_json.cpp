@@ -109,6 +109,8 @@ void render_json(std::ostream& out, const Estimate& est) {
                            {"reshard_after_forward", f.reshard_after_forward},
                            {"param_dtype", dtype(f.param_dtype_bytes)},
                            {"reduce_dtype", dtype(f.reduce_dtype_bytes)}};
+    if (f.replicate > 1) j["layout"]["fsdp"]["replicate"] = f.replicate;
+    if (f.cpu_offload) j["layout"]["fsdp"]["cpu_offload"] = true;
   }
   j["recipe"] = recipe_json(est);
   ojson components = ojson::array();

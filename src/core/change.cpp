@@ -138,11 +138,15 @@ bool apply_fsdp(FsdpSettings& f, const Advice::Change& c) {
     throw InputError(c.field, c.value, "expected bf16 or fp32");
   };
   if (c.field == field::kFsdp) {
-    if (c.value != "0" && c.value != "2") throw InputError(c.field, c.value, "expected 2 (FSDP2, fully_shard) or 0 (off)");
+    if (c.value != "0" && c.value != "1" && c.value != "2") {
+      throw InputError(c.field, c.value, "expected 2 (FSDP2, fully_shard), 1 (FSDP1, FullyShardedDataParallel) or 0 (off)");
+    }
     f.version = c.value[0] - '0';
   } else if (c.field == field::kReshardAfterForward) f.reshard_after_forward = boolean(c);
   else if (c.field == field::kParamDtype) f.param_dtype_bytes = dtype();
   else if (c.field == field::kReduceDtype) f.reduce_dtype_bytes = dtype();
+  else if (c.field == field::kDpReplicate) f.replicate = positive(c);
+  else if (c.field == field::kFsdpOffload) f.cpu_offload = boolean(c);
   else return false;
   return true;
 }

@@ -16,7 +16,8 @@ using RecipeMaker = Recipe (*)();
 // Every built-in recipe's function (src/core/recipes/), in listing order.
 const std::vector<RecipeMaker>& recipe_makers() {
   static const std::vector<RecipeMaker> makers = {recipes::peft,       recipes::torchtune, recipes::litgpt,
-                                                  recipes::hf_trainer, recipes::torchtitan, recipes::megatron};
+                                                  recipes::hf_trainer, recipes::torchtitan, recipes::megatron,
+                                                  recipes::accelerate_fsdp};
   return makers;
 }
 

@@ -6,9 +6,10 @@ events is the absolute bytes allocated by torch):
   buffers without dispatching aten ops through Python, so a TorchDispatchMode misses them; the allocator sees all.
   The saved-for-backward set is what AOTAutograd's min-cut partitioner chose (decided before the backend runs);
   it is read with saved_tensors_hooks on the compiled autograd.Function (each storage once, parameters left out).
+* kind "fsdp1": FullyShardedDataParallel (FlatParameter per decoder layer + root), gloo, 2 processes on the CPU.
 * kind "fsdp2": torch.distributed.fsdp.fully_shard on each decoder layer and the root, gloo backend, world 2 or 4
   processes on the CPU; per-rank phase peaks; reshard_after_forward on/off; MixedPrecisionPolicy(param_dtype=bf16,
-  reduce_dtype=fp32) or none.
+  reduce_dtype=fp32), (bf16, bf16) or none; HSDP (spec "replicate" R > 1): a (R, world/R) device mesh.
 
 Phases: forward (model(input_ids, labels) incl. the loss), backward, optimizer_step (+ zero_grad), second step
 measured (the first compiles / creates optimizer states). Marker allocations of distinctive sizes delimit phases.
@@ -236,11 +237,18 @@ def _fsdp_worker(rank, world, sp, port, outdir):
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if sp["mp"] == "bf16" \
-            else MixedPrecisionPolicy()
+        mp = {"bf16": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32),
+              # reduce_dtype == param_dtype is clamped to None: the reduce-scatter runs in bf16 over fp32 storage
+              "bf16-bf16": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16)}.get(
+                  sp["mp"], MixedPrecisionPolicy())
+        kw = {}
+        replicate = sp.get("replicate", 1)
+        if replicate > 1:  # HSDP: 2-D mesh (replicate, shard), fully_shard shards on the last dim
+            from torch.distributed.device_mesh import init_device_mesh
+            kw["mesh"] = init_device_mesh("cpu", (replicate, world // replicate), mesh_dim_names=("replicate", "shard"))
         for layer in model.model.layers:
-            fully_shard(layer, reshard_after_forward=sp["reshard"], mp_policy=mp)
-        fully_shard(model, reshard_after_forward=sp["reshard"], mp_policy=mp)
+            fully_shard(layer, reshard_after_forward=sp["reshard"], mp_policy=mp, **kw)
+        fully_shard(model, reshard_after_forward=sp["reshard"], mp_policy=mp, **kw)
         _marker(torch, MARK["end"])  # closes nothing; separates the build from the steps
         g = torch.Generator().manual_seed(1 + rank)
         ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
@@ -259,6 +267,53 @@ def _fsdp_worker(rank, world, sp, port, outdir):
     for t in tensors:
         s = t.untyped_storage()
         if s.data_ptr() not in seen:
+            seen.add(s.data_ptr())
+            state += s.nbytes()
+    res["state_bytes"] = state
+    res["model"] = cfgd
+    with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
+        json.dump(res, f)
+    dist.destroy_process_group()
+
+
+def _fsdp1_worker(rank, world, sp, port, outdir):
+    """FSDP1: FullyShardedDataParallel with a FlatParameter per decoder layer (ModuleWrapPolicy) and the root,
+    FULL_SHARD (reshard) or SHARD_GRAD_OP, limit_all_gathers=True, use_orig_params=False (its defaults), on the CPU
+    (device_id=cpu picks torch.cpu as the device handle, _init_utils.py _init_device_handle)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    import json
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+    from torch.profiler import profile, ProfilerActivity
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    _settled_collectives(torch, dist)
+    torch.manual_seed(0)
+    res = {}
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        cfgd, model = _build(sp, torch)
+        mp = MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if sp["mp"] == "bf16" else None
+        strategy = ShardingStrategy.FULL_SHARD if sp["reshard"] else ShardingStrategy.SHARD_GRAD_OP
+        model = FSDP(model, auto_wrap_policy=ModuleWrapPolicy({type(model.model.layers[0])}), device_id=torch.device("cpu"),
+                     sharding_strategy=strategy, mixed_precision=mp, limit_all_gathers=True, use_orig_params=False)
+        _marker(torch, MARK["end"])
+        g = torch.Generator().manual_seed(1 + rank)
+        ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
+        labels = ids.clone()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
+        losses = _steps(torch, model, opt, ids, labels, False, True)
+    res["phases"] = allocator_trace(prof)
+    res["losses"] = losses
+    res["local_param_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
+    seen = set()
+    tensors = list(model.parameters()) + list(model.buffers())
+    tensors += [t for st in opt.state.values() for t in st.values() if isinstance(t, torch.Tensor)]
+    state = 0
+    for t in tensors:
+        s = t.untyped_storage()
+        if s.data_ptr() not in seen and s.nbytes() > 0:
             seen.add(s.data_ptr())
             state += s.nbytes()
     res["state_bytes"] = state
@@ -295,7 +350,8 @@ def run_fsdp2(sp):
     port = random.randint(20000, 40000)
     for tries in range(1, LEAK_TRIES + 1):
         with tempfile.TemporaryDirectory() as d:
-            mp.spawn(_fsdp_worker, args=(world, sp, port + tries, d), nprocs=world, join=True)
+            worker = _fsdp1_worker if sp["kind"] == "fsdp1" else _fsdp_worker
+            mp.spawn(worker, args=(world, sp, port + tries, d), nprocs=world, join=True)
             ranks = [json.load(open(os.path.join(d, f"rank{r}.json"))) for r in range(world)]
         lost = [_lost_frees(rk) for rk in ranks]
         if max(lost) <= LEAK_SLACK:

@@ -154,10 +154,12 @@ def run_id(sp):
              f"ckpt{sp['ckpt']}", sp["optimizer"], f"s{sp['seq']}", f"b{sp['batch']}", f"mask{sp['mask']}"]
     if sp["kind"] == "lora":
         parts.append(f"r{sp['lora_r']}-{sp['lora_targets']}-do{sp['lora_dropout']}" + ("-dora" if sp.get("lora_dora") else ""))
-    if sp["kind"] == "fsdp2":
+    if sp["kind"] in ("fsdp2", "fsdp1"):
         parts.append(f"w{sp['world']}-rf{int(sp['reshard'])}-mp{sp['mp']}")
     if sp["kind"] == "compile" and sp.get("compile_scope"):
         parts.append(sp["compile_scope"])
+        if sp.get("replicate", 1) > 1:
+            parts.append(f"hsdp{sp['replicate']}")
     if sp.get("router_logits"):
         parts.append("auxloss")
     if sp.get("head"):  # encoders: mlm, or seq-cls with its number of labels
@@ -244,6 +246,14 @@ def grid(quick=False):
             for mp in ("none", "bf16"):
                 g.append(spec("llama", seq=256, precision="fp32", attention="sdpa", kind="fsdp2", layers=2,
                               extra={"world": w, "reshard": rf, "mp": mp}))
+    # FSDP1: FullyShardedDataParallel, FULL_SHARD, limit_all_gathers, FlatParameter per decoder layer + root
+    for rf, mp in ((True, "none"), (True, "bf16"), (False, "none")):  # rf False: SHARD_GRAD_OP
+        g.append(spec("llama", seq=256, precision="fp32", attention="sdpa", kind="fsdp1", layers=2,
+                      extra={"world": 2, "reshard": rf, "mp": mp}))
+    # HSDP: fully_shard over a (replicate 2, shard 2) mesh of 4 processes
+    for rf, mp in ((True, "none"), (False, "none"), (True, "bf16"), (True, "bf16-bf16")):
+        g.append(spec("llama", seq=256, precision="fp32", attention="sdpa", kind="fsdp2", layers=2,
+                      extra={"world": 4, "reshard": rf, "mp": mp, "replicate": 2}))
     for p, a in (("fp32", "sdpa"), ("bf16", "eager")):  # inductor compiles C++: minutes per run
         g.append(spec("llama", seq=256, precision=p, attention=a, kind="compile", layers=2))
     # issue 11: the compile grid (the partitioner's saved set per op pattern): precision x checkpointing x length,
@@ -877,6 +887,7 @@ WHY_NOT = {
     "compile": "torch.compile (inductor) changes what is saved (min-cut partitioner); the estimator models eager "
                "execution only",
     "fsdp2": "FSDP2 fully_shard per-rank memory is not modelled by the estimator yet",
+    "fsdp1": "FSDP1 FullyShardedDataParallel per-rank memory is not modelled by the estimator yet",
     "adamw-forloop": "the estimator has no for-loop (foreach=False) AdamW option",
     "ao-step": "torchao's step ran eagerly (dynamo refuses the tracker's dispatch mode): its temporaries are not "
                "those of the torch.compile'd step the estimator models",
@@ -906,7 +917,7 @@ def records_for(res, env):
             setup["num_labels"] = sp["num_labels"]
     extra_setup = {"mask_kind": sp["mask"], "optimizer_impl": sp["optimizer"], "layers": sp["layers"]}
     why = None
-    if sp["kind"] in ("lora", "compile", "fsdp2"):
+    if sp["kind"] in ("lora", "compile", "fsdp2", "fsdp1"):
         why = WHY_NOT[sp["kind"]]
     elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS + DEEPSEEK + ENCODERS:
         why = WHY_NOT["family"]
@@ -1039,10 +1050,15 @@ def alloc_records_for(res, env):
     else:
         base["fsdp2"] = {"world": sp["world"], "reshard_after_forward": sp["reshard"],
                          "mixed_precision": sp["mp"], "backend": "gloo", "wrap": "each decoder layer + root"}
+        if sp["kind"] == "fsdp1":
+            base["fsdp1"] = {**base.pop("fsdp2"), "limit_all_gathers": True, "use_orig_params": False,
+                             "sharding_strategy": "FULL_SHARD" if sp["reshard"] else "SHARD_GRAD_OP"}
+        if sp.get("replicate", 1) > 1:
+            base["fsdp2"]["replicate"] = sp["replicate"]
         base["setup"]["gpus"] = sp["world"]
         for r, rk in enumerate(res["ranks"]):
             clean = rk.get("leak_check", {}).get("clean", False)
-            base["predict"] = clean  # FSDP2 is modelled (src/core/layout/fsdp2.cpp); a rank with a lost free is not
+            base["predict"] = clean  # FSDP2/1 are modelled (src/core/layout/fsdp2.cpp, fsdp1.cpp); a rank with a lost free is not
             base.pop("why_not", None)
             if not clean:
                 base["why_not"] = ("a free on gloo's worker thread was not seen by the profiler (detail.leak_check): "
@@ -1064,7 +1080,7 @@ def alloc_records_for(res, env):
 def child(sp_json, out_path):
     sp = json.loads(sp_json)
     try:
-        if sp["kind"] == "fsdp2":
+        if sp["kind"] in ("fsdp2", "fsdp1"):
             import alloc_measure
             res = alloc_measure.run_fsdp2(sp)
         elif sp["kind"] == "compile":
@@ -1194,7 +1210,7 @@ def write_records(g, raw, out, env):
         if res.get("status") != "ok":
             failed.append({"id": run_id(sp), "error": res.get("error")})
             continue
-        if sp["kind"] in ("fsdp2", "compile"):
+        if sp["kind"] in ("fsdp2", "fsdp1", "compile"):
             recs += alloc_records_for(res, env)
         else:
             recs += records_for(res, env)

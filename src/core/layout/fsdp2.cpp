@@ -25,7 +25,8 @@ Precision storage_precision(const FsdpBytes& b) { return b.stored == 2 ? Precisi
 
 }  // namespace
 
-std::uint64_t fsdp_shards(const ParallelLayout& layout) { return layout.gpus; }
+// HSDP (hsdp.cpp): the shard dimension of the (replicate, shard) mesh.
+std::uint64_t fsdp_shards(const ParallelLayout& layout) { return layout.gpus / std::max<std::uint64_t>(layout.fsdp.replicate, 1); }
 
 FsdpBytes fsdp_bytes(const FsdpSettings& f, Precision precision) {
   FsdpBytes b;
@@ -64,7 +65,9 @@ FsdpGroups fsdp_groups(const StepContext& ctx) {
 
 void validate_fsdp(const ParallelLayout& layout) {
   const FsdpSettings& f = layout.fsdp;
-  if (f.version != 0 && f.version != 2) throw InputError(field::kFsdp, std::to_string(f.version), "expected 2 (FSDP2, fully_shard)");
+  if (f.version < 0 || f.version > 2) {
+    throw InputError(field::kFsdp, std::to_string(f.version), "expected 1 (FSDP1, FullyShardedDataParallel) or 2 (FSDP2, fully_shard)");
+  }
   if (f.version != 0 && layout.zero.stage > 0) {
     throw InputError(field::kFsdp, std::to_string(f.version),
                      fmt::format("FSDP and DeepSpeed ZeRO-{} both shard the model states; use one of them", layout.zero.stage));
@@ -72,11 +75,24 @@ void validate_fsdp(const ParallelLayout& layout) {
   for (const auto& [id, b] : {std::pair{field::kParamDtype, f.param_dtype_bytes}, std::pair{field::kReduceDtype, f.reduce_dtype_bytes}}) {
     if (!b) continue;
     if (*b != 2 && *b != 4) throw InputError(id, std::to_string(*b), "expected bf16 or fp32");
-    if (f.version == 0) throw InputError(id, dtype_name(*b), "a MixedPrecisionPolicy needs FSDP2");
+    if (f.version == 0) throw InputError(id, dtype_name(*b), "a MixedPrecisionPolicy needs FSDP");
   }
+  validate_hsdp(layout);
+  if (f.cpu_offload && f.version != 2) throw InputError(field::kFsdpOffload, "true", "CPUOffloadPolicy needs FSDP2");
 }
 
 RankStates Fsdp2Policy::rank_states(const StepContext& ctx, const ModelStates& full) const {
+  RankStates r = sharded_states(ctx, full);
+  if (f_.cpu_offload) apply_fsdp2_cpu_offload(r);
+  return r;
+}
+
+HostMemory Fsdp2Policy::host(const StepContext& ctx, const ModelStates& full) const {
+  if (!f_.cpu_offload) return {};
+  return fsdp2_offload_host(ctx, sharded_states(ctx, full).states);
+}
+
+RankStates Fsdp2Policy::sharded_states(const StepContext& ctx, const ModelStates& full) const {
   const FsdpBytes b = fsdp_bytes(f_, ctx.setup.precision);
   const FsdpGroups g = fsdp_groups(ctx);
   const std::uint64_t N = fsdp_shards(ctx.layout);
@@ -123,8 +139,14 @@ LoadPhase Fsdp2Policy::load(const StepContext& ctx, const LoadSetup& load) const
   const FsdpGroups g = fsdp_groups(ctx);
   LoadPhase lp;
   lp.cpu_terms.push_back(host_full_model(ctx, load.dtype_bytes.value_or(ctx.model.checkpoint_dtype_bytes)));
-  lp.gpu_terms.push_back(component_term(ComponentId::kWeights, checked_mul(g.shard, b.stored),
-                                        fmt::format("{} × {} B: the shards of the groups already sharded", group_digits(g.shard), b.stored),
+  if (f_.cpu_offload) {
+    lp.cpu_terms.push_back({"param_partition", checked_mul(g.shard, b.stored),
+                            fmt::format("{} × {} B: the sharded parameters, pinned (CPUOffloadPolicy)", group_digits(g.shard), b.stored),
+                            kParamSrc, false});
+  }
+  lp.gpu_terms.push_back(component_term(ComponentId::kWeights, f_.cpu_offload ? 0 : checked_mul(g.shard, b.stored),
+                                        fmt::format("{} × {} B: the shards of the groups already sharded{}", group_digits(g.shard), b.stored,
+                                                    f_.cpu_offload ? " (offloaded: 0 on the GPU)" : ""),
                                         kParamSrc));
   const std::uint64_t largest = std::max(g.root, g.block);
   lp.gpu_terms.push_back(component_term(

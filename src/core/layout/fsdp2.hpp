@@ -39,4 +39,9 @@ FsdpGroups fsdp_groups(const StepContext& ctx);
 void add_fsdp2_buffer_terms(const FsdpSettings& f, const StepContext& ctx, const FsdpBytes& b, const FsdpGroups& g,
                             std::vector<Term>& out);
 
+/// HSDP (hsdp.cpp): bytes of the reduce-dtype all-reduce buffers of `groups` blocks, 0 without
+/// HSDP or when the reduce dtype is the stored one; its term for --explain.
+Bytes hsdp_all_reduce_bytes(const FsdpSettings& f, const FsdpBytes& b, const FsdpGroups& g, std::uint64_t groups);
+Term hsdp_all_reduce_term(const FsdpSettings& f, const StepContext& ctx, const FsdpBytes& b, const FsdpGroups& g);
+
 }  // namespace vramcalc

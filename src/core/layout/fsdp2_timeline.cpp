@@ -75,6 +75,7 @@ void add_fsdp2_buffer_terms(const FsdpSettings& f, const StepContext& ctx, const
                                fmt::format("group × {} B (reduce_dtype): the reduce-scatter input, kept until the next group's reduce-scatter",
                                            b.reduce),
                                std::string(kCollSrc) + " foreach_reduce (_chunk_cat into reduce_scatter_input)"));
+  if (f.replicate > 1) out.push_back(hsdp_all_reduce_term(f, ctx, b, g));
 }
 
 void Fsdp2Policy::buffers_at(Instant i, const StepContext& ctx, const RankStates&, Moment& m) const {
@@ -94,10 +95,12 @@ void Fsdp2Policy::buffers_at(Instant i, const StepContext& ctx, const RankStates
     m.add(ComponentId::kGatheredGrad, s.root_grad, "the root's, before its reduce-scatter");
     m.add(ComponentId::kReduceScatterTemp, s.reduce_root, "the root's");
   }
+  if (is_first_block(i)) m.add(ComponentId::kHsdpAllReduce, hsdp_all_reduce_bytes(f_, b, g, s.layers - 1), "the later blocks'");
+  if (i == kBackwardEnd) m.add(ComponentId::kHsdpAllReduce, hsdp_all_reduce_bytes(f_, b, g, s.layers), "every block's");
 }
 
 std::optional<PhaseEntry> Fsdp2Policy::gradients_at(Instant i, const StepContext& ctx, const RankStates&) const {
-  if (ctx.setup.grad_accum > 1 || i == kStep || i == kLoad) return std::nullopt;  // the step's default
+  if (f_.cpu_offload || ctx.setup.grad_accum > 1 || i == kStep || i == kLoad) return std::nullopt;  // the step's default
   const FsdpBytes b = fsdp_bytes(f_, ctx.setup.precision);
   const FsdpGroups g = fsdp_groups(ctx);
   const std::uint64_t L = std::max<std::uint64_t>(ctx.model.num_layers, 1);

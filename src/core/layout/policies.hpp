@@ -50,13 +50,35 @@ class Fsdp2Policy final : public LayoutPolicy {
   TrainingSetup compute_setup(const TrainingSetup& setup) const override;
   std::optional<PhaseEntry> gradients_at(Instant instant, const StepContext& ctx, const RankStates& rank) const override;
   std::vector<StreamPool> stream_pools(const StepContext& ctx, const RankStates& rank) const override;
+  HostMemory host(const StepContext& ctx, const ModelStates& full) const override;
 
  private:
+  RankStates sharded_states(const StepContext& ctx, const ModelStates& full) const;
+  FsdpSettings f_;
+};
+
+/// PyTorch FSDP1: FullyShardedDataParallel, a FlatParameter per decoder block and the root (fsdp1.cpp).
+class Fsdp1Policy final : public LayoutPolicy {
+ public:
+  explicit Fsdp1Policy(const FsdpSettings& fsdp) : f_(fsdp) {}
+  RankStates rank_states(const StepContext& ctx, const ModelStates& full) const override;
+  void buffers_at(Instant instant, const StepContext& ctx, const RankStates& rank, Moment& m) const override;
+  LoadPhase load(const StepContext& ctx, const LoadSetup& load) const override;
+  TrainingSetup compute_setup(const TrainingSetup& setup) const override;
+  std::optional<PhaseEntry> gradients_at(Instant instant, const StepContext& ctx, const RankStates& rank) const override;
+
+ private:
+  void add_fsdp1_terms(const StepContext& ctx, std::vector<Term>& out) const;
   FsdpSettings f_;
 };
 
 /// Checks the FSDP settings: a version torch has, not combined with ZeRO.
 void validate_fsdp(const ParallelLayout& layout);
+/// HSDP (hsdp.cpp): the replica count divides the data-parallel ranks, with FSDP2.
+void validate_hsdp(const ParallelLayout& layout);
+/// FSDP2 CPUOffloadPolicy (fsdp2_offload.cpp): the GPU keeps no sharded state; host RAM holds it.
+void apply_fsdp2_cpu_offload(RankStates& r);
+HostMemory fsdp2_offload_host(const StepContext& ctx, const ModelStates& one_rank);
 
 /// Host RAM of from_pretrained when every rank materialises the whole model.
 Term host_full_model(const StepContext& ctx, Bytes load_bytes);

@@ -47,6 +47,7 @@ void validate_layout(const ParallelLayout& layout) {
 std::unique_ptr<LayoutPolicy> make_policy(const ParallelLayout& layout) {
   validate_layout(layout);
   if (layout.megatron != MegatronOptimizer::kNone) return std::make_unique<MegatronPolicy>(layout.megatron);
+  if (layout.fsdp.version == 1) return std::make_unique<Fsdp1Policy>(layout.fsdp);
   if (layout.fsdp.version != 0) return std::make_unique<Fsdp2Policy>(layout.fsdp);
   if (layout.zero.stage == 0) return std::make_unique<ReplicatePolicy>();
   return std::make_unique<ZeroPolicy>(layout.zero);

@@ -13,5 +13,6 @@ Recipe litgpt();      ///< litgpt.cpp: litgpt finetune lora
 Recipe hf_trainer();  ///< hf_trainer.cpp: transformers 5.x Trainer defaults, pure bf16, fused AdamW
 Recipe torchtitan();  ///< torchtitan.cpp: FSDP2, fp32 shards, bf16 compute, fp32 reduce
 Recipe megatron();    ///< megatron.cpp: Megatron-LM DDP main_grad buffer and distributed optimizer
+Recipe accelerate_fsdp();  ///< accelerate_fsdp.cpp: HF Trainer + Accelerate FSDP1, fp32 flat params, bf16 compute and reduce
 
 }  // namespace vramcalc::recipes
