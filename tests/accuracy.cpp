@@ -153,6 +153,15 @@ double phase_value(const Estimate& est, const std::string& metric, const std::st
   throw std::runtime_error("unknown phase " + phase);
 }
 
+// The peak of one rank role (a record's "rank_role": the role's name, e.g. "last stage"): what a
+// framework that logs from one rank measured (Megatron's tensorboard writer is the last rank).
+double role_value(const Estimate& est, const std::string& role, const std::string& metric) {
+  for (const auto& r : est.roles) {
+    if (r.role.name == role) return static_cast<double>(metric == "reserved" ? r.peak_reserved : r.peak_allocated);
+  }
+  throw std::runtime_error("no rank role named " + role);
+}
+
 // Bytes saved after the forward by the final norm, lm_head and the loss: the final norm's
 // saved tensors (including lm_head's input) and what the loss keeps for backward.
 double head_saved(const ModelConfig& m, const TrainingSetup& s, const Activations& a) {
@@ -216,6 +225,13 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   } else if (in.layout.gpus > 1 || in.layout.zero.stage > 0) {
     row.setup += fmt::format(" ZeRO-{} × {} GPUs", in.layout.zero.stage, in.layout.gpus);
   }
+  if (r.contains("rank_role")) {
+    row.setup += fmt::format(" tp {}{} pp {} {} v={} megatron {}; rank role: {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp,
+                             to_string(in.layout.pp_schedule), in.layout.virtual_stages, to_string(in.layout.megatron),
+                             r.at("rank_role").get<std::string>());
+  } else if ((in.layout.tp > 1 || in.layout.pp > 1) && row.metric != "rank_model_states") {
+    row.setup += fmt::format(" tp {}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp, to_string(in.layout.megatron));
+  }
   const std::string phase = r.value("phase", "peak");
   if (row.metric == "saved_per_layer") {
     const Activations a = activations(in.model, in.setup);
@@ -252,6 +268,8 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
   } else if (row.metric == "rank_model_states") {
     row.setup += fmt::format(" tp {}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp, to_string(in.layout.megatron));
     row.predicted = rank_model_states(estimate(in));
+  } else if (r.contains("rank_role")) {
+    row.predicted = role_value(estimate(in), r.at("rank_role").get<std::string>(), row.metric);
   } else {
     row.predicted = phase_value(estimate(in), row.metric, phase);
   }

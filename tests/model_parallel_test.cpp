@@ -102,6 +102,17 @@ TEST_CASE("micro-batches in flight per schedule (Megatron schedules.py, torch pi
   CHECK(inflight_units(kInterleaved, 4, 3, 8, 2) == 5);
 }
 
+TEST_CASE("the last stage keeps one loss graph under 1F1B and interleaved 1F1B, every micro-batch's under GPipe", "[model_parallel][pp]") {
+  using enum PipelineSchedule;
+  CHECK(head_inflight_units(kGpipe, 4, 8, 1) == 8);
+  CHECK(head_inflight_units(kOneFOneB, 4, 8, 1) == 1);
+  // Megatron's CI test gpt3_7b_tp1_pp4_memory_speed: p = 4, v = 8, m = 4. The last rank's warm-up
+  // is (v − 1)·p = 28 forwards of chunks 0..6; then each last-chunk forward is followed by its backward.
+  CHECK(inflight_units(kInterleaved, 4, 3, 4, 8) == 29);
+  CHECK(head_inflight_units(kInterleaved, 4, 4, 8) == 1);
+  CHECK(head_inflight_units(kInterleaved, 4, 8, 2) == 1);
+}
+
 TEST_CASE("1F1B's first stage holds L layers' activations; the last holds one micro-batch and the loss", "[model_parallel][pp]") {
   EstimateInputs in = inputs("llama-3-8b", 4096, 1, false, 1, 4);
   in.layout.microbatches = 8;

@@ -23,4 +23,11 @@ PipelineSchedule parse_pipeline_schedule(const std::string& text);
 std::uint64_t inflight_units(PipelineSchedule schedule, std::uint64_t stages, std::uint64_t rank,
                              std::uint64_t microbatches, std::uint64_t chunks);
 
+/// Forwards through the last model chunk (the one with the final norm, lm_head and loss) whose
+/// saved tensors are alive at once on the last pipeline rank. GPipe: m. 1F1B: min(m, 1) = 1.
+/// Interleaved: the last rank's warm-up runs chunks 0..v−2 only and then alternates one forward
+/// with one backward of the same last-chunk micro-batch: 1 (m when m < p and every forward runs first).
+std::uint64_t head_inflight_units(PipelineSchedule schedule, std::uint64_t stages, std::uint64_t microbatches,
+                                  std::uint64_t chunks);
+
 }  // namespace vramcalc

@@ -29,6 +29,7 @@ struct RankRole {
   std::uint64_t inflight = 1;     ///< chunk-forwards whose activations are alive at once
   bool embedding = true;          ///< holds the input embedding
   bool head = true;               ///< holds the final norm, lm_head and the loss
+  std::uint64_t head_inflight = 1;  ///< forwards through the head chunk alive at once (its loss graphs)
 };
 
 /// The outcome for one role: its parameters and its peak.

@@ -75,6 +75,7 @@ RankRole make_role(const ModelConfig& m, const ParallelLayout& l, std::uint64_t 
   r.inflight = l.pp == 1 ? 1 : inflight_units(l.pp_schedule, l.pp, stage, microbatches, l.virtual_stages);
   r.embedding = stage == 0;
   r.head = stage == l.pp - 1;
+  if (l.pp > 1 && r.head) r.head_inflight = head_inflight_units(l.pp_schedule, l.pp, microbatches, l.virtual_stages);
   return r;
 }
 

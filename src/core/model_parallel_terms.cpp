@@ -69,11 +69,17 @@ Activations rank_activations(const RankView& v) {
   if (!v.role.head) a.final_norm_saved = 0;
   a.outside -= dropped;
   const Bytes per_unit = a.stack.bytes - dropped;
-  a.stack.bytes = checked_mul(v.role.inflight, per_unit);
+  // The final norm's saved tensors belong to the head chunk's forwards only.
+  const Bytes head = v.role.head ? sum_part(a.outside_parts, is_final_norm) : 0;
+  a.stack.bytes = checked_add(checked_mul(v.role.inflight, per_unit - head), checked_mul(v.role.head_inflight, head));
   a.stack.formula = fmt::format("{} chunk-forward{} in flight × ({} layers × kept {} + outside {}) [tp {}{}, cp {}]", v.role.inflight,
                                 v.role.inflight == 1 ? "" : "s", v.role.chunk_layers, group_digits(a.kept_per_layer),
                                 group_digits(per_unit - checked_mul(v.role.chunk_layers, a.kept_per_layer)), v.tp,
                                 v.seq_shards > 1 ? " with sequence parallelism" : "", v.cp);
+  if (head > 0 && v.role.head_inflight != v.role.inflight) {
+    a.stack.formula += fmt::format(", the final norm's {} only for the {} head-chunk forward{} in flight", group_digits(head),
+                                   v.role.head_inflight, v.role.head_inflight == 1 ? "" : "s");
+  }
   a.stack.source = "per-op derivation of the HF layer with heads, MLP and vocab / tp (Megatron column/row-parallel linears), "
                    "norms and residual / tp under SP (Korthikanti et al. 2022 arXiv:2205.05198 §4.2.2), sequence / cp; "
                    "in-flight micro-batches: Megatron core/pipeline_parallel/schedules.py";
@@ -109,7 +115,7 @@ ModelParallelTerms model_parallel_terms(const RankView& v, const LogitsLoss& los
                               fmt::format("{} in flight × {}·T·h{}: each micro-batch's received stage input, kept for its backward",
                                           v.role.inflight, e, v.seq_shards > 1 ? "/tp" : ""),
                               "Megatron core/pipeline_parallel/schedules.py (input_tensors kept until backward_step)", true);
-  const std::uint64_t graphs = v.role.head && v.role.inflight > 1 ? v.role.inflight - 1 : 0;
+  const std::uint64_t graphs = v.role.head && v.role.head_inflight > 1 ? v.role.head_inflight - 1 : 0;
   mp.loss_graphs = component_term(ComponentId::kLogitsLoss, checked_mul(graphs, loss.saved.bytes),
                                   fmt::format("{} more micro-batches' saved loss ({} each)", graphs, group_digits(loss.saved.bytes)),
                                   "torch distributed/pipelining/schedules.py ScheduleGPipe (_maybe_compute_loss in each forward)", true);

@@ -40,4 +40,18 @@ std::uint64_t inflight_units(PipelineSchedule schedule, std::uint64_t stages, st
   return total;
 }
 
+// Megatron forward_backward_pipelining_with_interleaving: forward k is chunk (k / g) mod v of a
+// micro-batch group, backwards run the chunks in reverse, so on the last rank (warm-up (v − 1)·p)
+// backward k is the last chunk's micro-batch that forward warm-up + k just ran.
+std::uint64_t head_inflight_units(PipelineSchedule schedule, std::uint64_t stages, std::uint64_t microbatches,
+                                  std::uint64_t chunks) {
+  const std::uint64_t all = inflight_units(schedule, stages, stages - 1, microbatches, chunks);
+  switch (schedule) {
+    case PipelineSchedule::kGpipe: return microbatches;
+    case PipelineSchedule::kOneFOneB: return all;
+    case PipelineSchedule::kInterleaved: return all - (chunks - 1) * std::min(microbatches, stages);
+  }
+  return all;
+}
+
 }  // namespace vramcalc
