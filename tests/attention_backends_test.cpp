@@ -35,7 +35,7 @@ TEST_CASE("SDPA's math path saves fp32 q, k, v at the query heads and the fp32 p
   // and 131,072 B (probs (b, a, s, s) fp32); nothing in the input dtype.
   const std::uint64_t b = 2, a = 4, kv = 2, s = 64, d = 16, T = b * s;
   for (const std::uint64_t e : {2ULL, 4ULL}) {
-    const Dims x{T, a * d, a * d, kv * d, 4 * a * d, a, s, b, d, d, e, e, false, {}};
+    const Dims x{T, a * d, a * d, kv * d, 4 * a * d, a, s, b, d, d, e, e, false, {}, 0, {}};
     const AttentionOp op{};
     std::vector<SavedTensor> out;
     sdpa_math_saved(x, out);

@@ -40,7 +40,7 @@ struct Point {
 //               reshape views), the weight-grad product not yet accumulated.
 Bytes standalone_mlp_peak(bool liger, std::uint64_t batch, std::uint64_t seq) {
   const Bytes h = 4096, I = 11008, e = 2, T = batch * seq;
-  Dims x{T, h, h, h, I, 32, seq, batch, 128, 128, e, e, false, {}};
+  Dims x{T, h, h, h, I, 32, seq, batch, 128, 128, e, e, false, {}, 0, {}};
   x.kernels.fused_swiglu = liger;
   const MlpOp op{MlpKind::kGated};
   std::vector<SavedTensor> saved_parts;
