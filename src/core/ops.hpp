@@ -32,7 +32,7 @@ struct Dims {
   bool amp;
   KernelSet kernels;  ///< fused kernels replacing the eager ops (ops_fused.cpp)
   Bytes Tn = 0;  ///< tokens of the sequence-sharded region (norms, the residual stream): T, or T / tp with sequence parallelism
-  MoeRouting moe;  ///< expert routing (moe_routing.hpp): the rows the routed experts compute
+  MoeRouting moe{};  ///< expert routing (moe_routing.hpp): the rows the routed experts compute
 };
 
 Dims dims_of(const ModelConfig& m, const TrainingSetup& setup);
