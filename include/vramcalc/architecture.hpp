@@ -102,7 +102,7 @@ struct LayerSpec {
   bool rope_half_tables = false;         ///< cos/sin hold rotary_dim / 2 columns (gpt-oss: no cat of the frequencies)
   /// DeepSeek first_k_dense_replace: the first `dense_layers` layers run `dense_ops` (a dense MLP) instead of `ops`.
   std::uint64_t dense_layers = 0;
-  std::vector<LayerOp> dense_ops;
+  std::vector<LayerOp> dense_ops{};
   bool rope_complex = false;  ///< RoPE as one complex64 freqs_cis table (DeepSeek-V2) instead of cos and sin
   bool cls_head = false;                 ///< sequence-classification head on the first token, no final norm (BERT, RoBERTa)
 };
