@@ -64,7 +64,8 @@ TEST_CASE("FSDP1 gathers into the compute buffer: the root and one block, no par
 
 TEST_CASE("FSDP1 MixedPrecision reduces in param_dtype unless reduce_dtype is given", "[fsdp1]") {
   // bf16 gradients, no cast: the root's per-parameter gradients beside their concatenation dominate the hook
-  const Moment& end = moment_at(estimate(fsdp1_inputs(8)), Instant::kBackwardEnd);
+  const Estimate est = estimate(fsdp1_inputs(8));  // kept alive: the moment points into it
+  const Moment& end = moment_at(est, Instant::kBackwardEnd);
   CHECK(end.bytes_of(ComponentId::kGatheredGrad) == kRoot * 2);
   CHECK(end.bytes_of(ComponentId::kReduceScatterTemp) == kRoot * 2);
   CHECK(end.bytes_of(ComponentId::kGradients) == 32 * kBlock / 8 * 4);
