@@ -18,6 +18,8 @@ struct GpuSpec {
   std::string context_source;
   Bytes cublas_workspace = 0;  ///< one cuBLAS workspace (per handle and stream)
   std::string arch;
+  int sm_count = 0;            ///< multi_processor_count; 0 = not catalogued (then no SM-dependent term is modelled)
+  int max_threads_per_sm = 0;  ///< max_threads_per_multi_processor (CUDA resident threads per SM)
 };
 
 /// Every catalogued GPU, in catalog order.

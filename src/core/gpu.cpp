@@ -23,6 +23,8 @@ const std::vector<GpuSpec>& gpu_catalog() {
       spec.context_source = g.value("context_source", "");
       spec.cublas_workspace = g.at("cublas_workspace_bytes").get<Bytes>();
       spec.arch = g.value("arch", "");
+      spec.sm_count = g.value("sm_count", 0);
+      spec.max_threads_per_sm = g.value("max_threads_per_sm", 0);
       out.push_back(std::move(spec));
     }
     return out;
