@@ -17,6 +17,7 @@
 
 #include <vramcalc/logits_loss.hpp>
 
+#include "core/cuda_reduce.hpp"
 #include "core/ops.hpp"
 #include "core/ops_fused.hpp"
 
@@ -38,8 +39,13 @@ struct Point {
 //               input gradient (T×h) and the weight-grad product;
 //   up_proj:    both input gradients and their out-of-place sum (InputBuffer::add of two
 //               reshape views), the weight-grad product not yet accumulated.
-Bytes standalone_mlp_peak(bool liger, std::uint64_t batch, std::uint64_t seq) {
-  const Bytes h = 4096, I = 11008, e = 2, T = batch * seq;
+struct MlpShape {
+  Bytes h = 4096, I = 11008;
+  const char* gpu = "a100-80gb";
+};
+
+Bytes standalone_mlp_peak(bool liger, std::uint64_t batch, std::uint64_t seq, const MlpShape& shape = {}) {
+  const Bytes h = shape.h, I = shape.I, e = 2, T = batch * seq;
   Dims x{T, h, h, h, I, 32, seq, batch, 128, 128, e, e, false, {}, 0, {}};
   x.kernels.fused_swiglu = liger;
   const MlpOp op{MlpKind::kGated};
@@ -50,7 +56,7 @@ Bytes standalone_mlp_peak(bool liger, std::uint64_t batch, std::uint64_t seq) {
   const Bytes tH = e * T * h, tI = e * T * I, w = e * h * I;
   const Bytes glu_grads = liger ? 0 : 2 * tI;
   const Bytes stages = std::max({tI + w, mlp_backward_transient(op, x), glu_grads + tH + w, 3 * tH + w});
-  const Bytes persistent = 2 * 3 * w + 4 * tH + cublas_workspace(find_gpu("a100-80gb")).bytes;
+  const Bytes persistent = 2 * 3 * w + 4 * tH + cublas_workspace(find_gpu(shape.gpu)).bytes;
   return persistent + saved + stages;
 }
 
@@ -76,6 +82,31 @@ TEST_CASE("Liger's published SwiGLU memory curve (A100, B=4, h 4096, I 11008, bf
 TEST_CASE("Liger's published GeGLU memory curve (A100, B=8, h 4096, I 11008, bf16)", "[kernels][liger]") {
   // LigerGELUMulFunction saves a and b like SiLU·mul; HF's gelu_pytorch_tanh saves its input.
   check_curve({{1024, 1582.25, 1992.25}, {2048, 2546.25, 3452.25}, {4096, 4474.25, 6372.25}, {8192, 8330.25, 12212.25}}, 8);
+}
+
+// The same SwiGLU / GeGLU modules re-measured at liger 0.6.3 (rows written by 4c32ab6a, 2025-11-11,
+// NVIDIA GeForce RTX 4090): benchmark/scripts/benchmark_tiled_mlp.py, providers "liger"
+// (LigerSwiGLUMLP / LigerGEGLUMLP) and "huggingface" (LlamaMLP), bsz 2, hidden 2048,
+// intermediate 4096, bf16 modules (`.to(dtype)`), mode "full": `y = layer(x);
+// y.backward(torch.randn_like(y), retain_graph=True)` — the structure of the 0.2.1 script, so the
+// same peak model with the new shapes and the RTX 4090's cuBLAS workspaces. The swiglu.py /
+// geglu.py kernels of 0.6.3 still save (a, b) and write da, db into their storage.
+TEST_CASE("Liger's published SwiGLU and GeGLU memory curves at 0.6.3 (RTX 4090, B=2, h 2048, I 4096, bf16)", "[kernels][liger]") {
+  const MlpShape shape{2048, 4096, "rtx-4090"};
+  // {T, liger MiB, huggingface MiB}; the GeGLU rows are the same numbers as the SwiGLU ones.
+  const std::vector<std::array<double, 3>> swiglu{
+      {1024, 232.25, 264.25}, {2048, 336.25, 400.25}, {4096, 544.25, 688.25}, {8192, 960.25, 1264.25}, {16384, 1792.25, 2416.25}};
+  for (const auto& [seq, liger_mib, hf_mib] : swiglu) {
+    const auto T = static_cast<std::uint64_t>(seq);
+    const double liger = static_cast<double>(standalone_mlp_peak(true, 2, T, shape)) / kMiB;
+    const double hf = static_cast<double>(standalone_mlp_peak(false, 2, T, shape)) / kMiB;
+    INFO("T = " << T << ": liger " << liger << " vs " << liger_mib << " MiB, hf " << hf << " vs " << hf_mib << " MiB");
+    CHECK(std::abs(liger / liger_mib - 1.0) < 0.05);
+    CHECK(std::abs(hf / hf_mib - 1.0) < 0.05);
+    // Exact to the byte at every length (published = whole multiples of 0.25 MiB).
+    CHECK(standalone_mlp_peak(true, 2, T, shape) == static_cast<Bytes>(liger_mib * kMiB));
+    CHECK(standalone_mlp_peak(false, 2, T, shape) == static_cast<Bytes>(hf_mib * kMiB));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,7 +235,6 @@ TEST_CASE("Liger's published fused linear cross-entropy memory curve (A100, h 40
 // the bf16 normalised tensor (2); the backward's largest working set is at PowBackward0: 24 B per
 // element of fp32 gradients and pow_backward temporaries (CPU allocator trace of the same code,
 // torch 2.15); with x, dy and x.grad (2 each): 40 B/element.
-// (Liger's RMSNorm curve is not asserted: tools/measure/FINDINGS.md "Liger per-kernel curves".)
 TEST_CASE("Liger's published RMSNorm memory curve, HF side (A100, M 2048, bf16)", "[kernels][liger]") {
   const std::vector<std::array<double, 2>> hf{{1024, 80.01953125}, {2048, 160.03125}, {4096, 320.0546875},
                                               {8192, 640.1015625}, {16384, 1280.1953125}, {32768, 2560.3828125}};
@@ -215,4 +245,113 @@ TEST_CASE("Liger's published RMSNorm memory curve, HF side (A100, M 2048, bf16)"
   }
 }
 
+namespace {
+
+// CUDACachingAllocator rounds every block to a multiple of 512 B (round_size, kMinBlockSize).
+Bytes block(Bytes b) { return ceil_div(b, 512) * 512; }
+
+// Liger 0.2.1 (src/liger_kernel/ops/rms_norm.py at b5672a15, the commit that wrote the rows):
+// forward allocates Y (M×N, X's dtype) and r (M, fp32) and saves (X, W, r) — the core's
+// fused_norm_saved gives X (here the benchmark's own x, no copy) and r. Backward:
+// `dW = torch.empty_like(X, dtype=W.dtype)` — M×N fp32, the weight being fp32 — the kernel writes
+// dX into dY (the benchmark's dy, handed over as is by y.backward(dy)), then
+// `torch.sum(dW, dim=0)`: a column sum of an M×N fp32 tensor that PyTorch splits across thread
+// blocks, with a staging buffer of 4·N·ctas·32·4 B (core/cuda_reduce.cpp) — 16…64 MiB for
+// N ≤ 4096, capped near 108 SMs × 1 MiB above. Alive at that instant: x, dy, y, dW, r, the two
+// modules' fp32 weights, the weight's .grad (from the second iteration), the sum's output, the
+// staging buffer and its semaphores. (Liger ≥ 0.3.0, e1e9d2e3, sums per-SM partial rows instead:
+// _dW (sm_count, N), no global reduce.)
+Bytes liger021_rmsnorm_peak(Bytes N, const GpuSpec& gpu) {
+  const Bytes M = 2048, e = 2;
+  Dims x{M, N, N, N, N, 1, M, 1, N, N, e, e, false, {}, M, {}};
+  x.kernels.fused_norm = true;
+  std::vector<SavedTensor> saved;
+  fused_norm_saved(NormOp{.name = "norm", .kind = NormKind::kRms, .width = N}, x, saved);
+  Bytes saved_bytes = 0;  // X (= the benchmark's x) and r
+  for (const auto& t : saved) saved_bytes += block(t.term.bytes);
+  const Bytes dy = e * M * N, y = e * M * N, dW = 4 * M * N, weights = 3 * block(4 * N), sum_out = block(4 * N);
+  const ReduceWorkspace ws = cuda_column_sum_workspace(M, N, 4, gpu);
+  return saved_bytes + dy + y + dW + weights + sum_out + block(ws.buffer) + block(ws.semaphores);
+}
+
+}  // namespace
+
+TEST_CASE("Liger's published RMSNorm memory curve, Liger side (A100, M 2048, bf16, liger 0.2.1)", "[kernels][liger]") {
+  const GpuSpec& a100 = find_gpu("a100-80gb");
+  const std::vector<std::array<double, 2>> liger{{1024, 36.02392578125}, {2048, 72.03955078125}, {4096, 144.07080078125},
+                                                 {8192, 268.13330078125}, {16384, 432.25830078125}, {32768, 752.5087890625}};
+  for (const auto& [N, published] : liger) {
+    const auto n = static_cast<Bytes>(N);
+    check_close("rmsnorm liger 0.2.1", n, liger021_rmsnorm_peak(n, a100), published);
+    // Exact to the byte at every width: the published values are whole bytes / 2^20.
+    CHECK(liger021_rmsnorm_peak(n, a100) == static_cast<Bytes>(published * kMiB));
+  }
+  // The term that looked like min(8 B/elt, 112 MiB): the column sum's staging buffer.
+  CHECK(cuda_column_sum_workspace(2048, 1024, 4, a100).buffer == 16 * kMiB);
+  CHECK(cuda_column_sum_workspace(2048, 8192, 4, a100).ctas_per_output == 27);  // ceil(108 SMs · 16 blocks / 64 blocks)
+  CHECK(cuda_column_sum_workspace(2048, 8192, 4, a100).buffer == 108 * kMiB);
+  CHECK(cuda_column_sum_workspace(2048, 32768, 4, a100).buffer == 112 * kMiB);
+  // Today's Liger sums sm_count partial rows: 108 rows (< 256 values per thread) take no staging buffer.
+  CHECK(cuda_column_sum_workspace(108, 4096, 4, a100).buffer == 0);
+  // On an H100 (132 SMs) the cap moves with the SM count: ceil(132·16 / 256) = 9 CTAs at N = 32768.
+  CHECK(cuda_column_sum_workspace(2048, 32768, 4, find_gpu("h100-80gb")).buffer == 4 * 32768 * 9 * 32 * 4);
+  GpuSpec unknown = a100;
+  unknown.sm_count = 0;
+  CHECK(cuda_column_sum_workspace(2048, 1024, 4, unknown).buffer == 0);
+}
+
+namespace {
+
+// benchmark/scripts/benchmark_layer_norm.py (b5672a15 wrote the liger 0.2.1 rows on an A100,
+// 6a2c4913 the 0.6.0 rows on an H100): LigerLayerNorm(N) and torch.nn.LayerNorm(N) both built
+// (fp32 weights and biases: 4 × 4N), x (M, N) fp32 with .grad, dy; `y = ln(x);
+// y.backward(dy, retain_graph=True)`. Saved (the core's norm_saved): x itself and the row
+// statistics — Liger's Mean / RSTD in X's dtype, torch's fp32 mean / rstd: 8·M either way here.
+// Backward: a new DX (M×N) besides x.grad (which took the first one and adds the next in place),
+// the new weight and bias grads (2 × 4N) besides the accumulated ones (2 × 4N). Liger 0.2.1 (and
+// again from 540575bc, 2025-11: ops/layer_norm.py at ead96b61) also writes per-SM partial sums
+// _DW, _DB (sm_count × N, fp32) and column-sums them (sm_count rows: no staging buffer); 0.6.0
+// (6a2c4913) accumulated into zeros(N) with atomics instead.
+Bytes layernorm_bench_peak(bool liger, bool sm_partials, Bytes N, const GpuSpec& gpu) {
+  const Bytes M = 4096, e = 4;
+  Dims x{M, N, N, N, N, 1, M, 1, N, N, e, e, false, {}, M, {}};
+  x.kernels.fused_norm = liger;
+  std::vector<SavedTensor> saved;
+  norm_saved(NormOp{.name = "ln", .kind = NormKind::kLayerNorm, .width = N}, x, saved);
+  Bytes total = 0;  // x (the saved input) and the statistics
+  for (const auto& t : saved) total += block(t.term.bytes);
+  total += 4 * e * M * N;      // dy, y, x.grad, the new DX
+  total += 8 * block(4 * N);   // 2 × (weight, bias), the Liger module's accumulated grads, the new grads
+  if (liger && sm_partials) {
+    const auto sms = static_cast<Bytes>(gpu.sm_count);
+    total += 2 * block(4 * sms * N) + 2 * block(cuda_column_sum_workspace(sms, N, 4, gpu).buffer);
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("Liger's published LayerNorm memory curves (M 4096, fp32; A100 at 0.2.1, H100 at 0.6.0)", "[kernels][liger]") {
+  const GpuSpec& a100 = find_gpu("a100-80gb");
+  const GpuSpec& h100 = find_gpu("h100-80gb");
+  // {N, liger 0.2.1 (A100), huggingface 0.2.1 (A100), liger 0.6.0 (H100), huggingface 0.6.0 (H100)}
+  const std::vector<std::array<double, 5>> rows{{1024, 80.90625, 80.0625, 80.0625, 80.0625},
+                                                {2048, 161.78125, 160.09375, 160.09375, 160.09375},
+                                                {4096, 323.53125, 320.15625, 320.15625, 320.15625},
+                                                {8192, 647.03125, 640.28125, 640.28125, 640.28125},
+                                                {16384, 1294.03125, 1280.53125, 1280.53125, 1280.53125}};
+  for (const auto& [N, liger021, hf021, liger060, hf060] : rows) {
+    const auto n = static_cast<Bytes>(N);
+    check_close("layernorm liger 0.2.1", n, layernorm_bench_peak(true, true, n, a100), liger021);
+    check_close("layernorm hf (A100)", n, layernorm_bench_peak(false, false, n, a100), hf021);
+    check_close("layernorm liger 0.6.0", n, layernorm_bench_peak(true, false, n, h100), liger060);
+    check_close("layernorm hf (H100)", n, layernorm_bench_peak(false, false, n, h100), hf060);
+    // Exact to the byte: the 108 × N fp32 partial-sum pair is the whole Liger 0.2.1 excess.
+    CHECK(layernorm_bench_peak(true, true, n, a100) == static_cast<Bytes>(liger021 * kMiB));
+    CHECK(layernorm_bench_peak(false, false, n, a100) == static_cast<Bytes>(hf021 * kMiB));
+    CHECK(layernorm_bench_peak(true, false, n, h100) == static_cast<Bytes>(liger060 * kMiB));
+  }
+}
+
 }  // namespace vramcalc
+
