@@ -353,5 +353,30 @@ TEST_CASE("Liger's published LayerNorm memory curves (M 4096, fp32; A100 at 0.2.
   }
 }
 
+// benchmark/scripts/benchmark_cross_entropy.py at b5672a15 (liger 0.2.1, A100, B·T = 8 × 2048): an
+// fp32 leaf _input (BT, V) with .grad, int64 targets, `torch.nn.CrossEntropyLoss()(_input, target)
+// .backward()`. HF side = the core's full loss in the fp32 regime (no upcast: saved log-probs, the
+// nll grad and the log_softmax grad, 3 × 4·N, and the fp32 total_weight) over the input and its
+// accumulated grad; the 4-byte total_weight and loss each take a 512-B block. (Liger's own
+// cross_entropy — gradient written into the input — is not a core loss choice: not asserted.)
+TEST_CASE("Liger's published cross-entropy memory curve, HF side (A100, BT 16384, fp32)", "[kernels][liger]") {
+  const Bytes BT = 8 * 2048;
+  const std::vector<std::array<double, 2>> hf{{4096, 1280.1259765625}, {8192, 2560.1259765625}, {16384, 5120.1259765625},
+                                              {32768, 10240.1259765625}, {65536, 20480.125}, {131072, 40960.125}};
+  for (const auto& [V, published] : hf) {
+    ModelConfig m;
+    m.hidden_size = 4096;
+    m.vocab_size = static_cast<Bytes>(V);
+    TrainingSetup s;
+    s.seq_len = BT;
+    s.precision = Precision::kFp32;
+    const Bytes loss_backward = logits_loss(m, s).backward.bytes;  // 12·N + 4
+    const Bytes predicted = 2 * 4 * BT * m.vocab_size + 8 * BT + (loss_backward - 4) + block(4) + block(4);
+    check_close("cross_entropy hf", m.vocab_size, predicted, published);
+    // Exact up to _test_memory's float32 tensor of MiB values (ulp 0.002 MiB = 2 KiB at 20,480 MiB).
+    CHECK(std::abs(static_cast<double>(predicted) - published * kMiB) <= 2048.0);
+  }
+}
+
 }  // namespace vramcalc
 
