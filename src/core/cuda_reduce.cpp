@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <bit>
 
-#include <fmt/format.h>
-
 namespace vramcalc {
 namespace {
 
@@ -55,12 +53,6 @@ ReduceWorkspace cuda_column_sum_workspace(Bytes rows, Bytes cols, Bytes acc_byte
   w.buffer = checked_product({acc_bytes, cols, w.ctas_per_output, w.block_x, w.output_vec});
   w.semaphores = checked_mul(4, grid);
   return w;
-}
-
-std::string describe(const ReduceWorkspace& w, Bytes cols, Bytes acc_bytes) {
-  if (w.buffer == 0) return "no global reduce (one block per output)";
-  return fmt::format("{} B acc × {} cols × {} CTAs per output × block.x {} × output_vec {} staging + {} B semaphores", acc_bytes, cols,
-                     w.ctas_per_output, w.block_x, w.output_vec, w.semaphores);
 }
 
 }  // namespace vramcalc

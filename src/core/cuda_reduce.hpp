@@ -4,8 +4,6 @@
 // semaphore array from the caching allocator for the duration of the kernel. Its size depends on
 // the launch configuration, hence on the GPU's SM count and resident threads per SM.
 
-#include <string>
-
 #include <vramcalc/gpu.hpp>
 #include <vramcalc/units.hpp>
 
@@ -24,8 +22,5 @@ struct ReduceWorkspace {
 /// Column sum of a rows × cols tensor whose accumulator has acc_bytes per value (4 for float,
 /// bfloat16 and half inputs: opmath is float). A GPU without a catalogued SM count gets nothing.
 ReduceWorkspace cuda_column_sum_workspace(Bytes rows, Bytes cols, Bytes acc_bytes, const GpuSpec& gpu);
-
-/// Formula of the workspace, for --explain-style descriptions.
-std::string describe(const ReduceWorkspace& w, Bytes cols, Bytes acc_bytes);
 
 }  // namespace vramcalc
