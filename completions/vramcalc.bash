@@ -34,7 +34,7 @@ _vramcalc() {
     --lora-targets) COMPREPLY=($(compgen -W "q,v attention mlp all-linear" -- "$cur")); return ;;
     --base-quant) COMPREPLY=($(compgen -W "none nf4 fp4" -- "$cur")); return ;;
     --lora-dtype) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;
-    --loss) COMPREPLY=($(compgen -W "full chunked fused" -- "$cur")); return ;;
+    --loss) COMPREPLY=($(compgen -W "full chunked fused vocab-parallel" -- "$cur")); return ;;
     --fsdp) COMPREPLY=($(compgen -W "1 2" -- "$cur")); return ;;
     --reshard-after-forward) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
     --param-dtype|--reduce-dtype) COMPREPLY=($(compgen -W "bf16 fp32" -- "$cur")); return ;;

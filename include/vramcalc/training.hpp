@@ -55,6 +55,7 @@ enum class LossImpl {
   kFull,     ///< HF ForCausalLMLoss: full logits, fp32 upcast, log-softmax saved
   kChunked,  ///< chunked cross-entropy (torchtune CEWithChunkedOutputLoss)
   kFused,    ///< fused linear cross-entropy (Liger / Cut Cross-Entropy): no full logits
+  kVocabParallel,  ///< Megatron vocab_parallel_cross_entropy: one fp32 copy, softmax and its gradient in place
 };
 
 /// The training inputs of one estimate. Defaults follow the README's examples.

@@ -13,6 +13,7 @@
 #include "core/ops_fused.hpp"
 
 #include "core/ops_compiled.hpp"
+#include "core/loss_vocab_parallel.hpp"
 
 namespace vramcalc {
 
@@ -155,6 +156,7 @@ LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
     case LossImpl::kFull: return full_loss(x);
     case LossImpl::kChunked: return chunked_loss(x, setup);
     case LossImpl::kFused: return fused_loss(x, m, setup);
+    case LossImpl::kVocabParallel: return vocab_parallel_loss(m, x.T, x.el);
   }
   return {};
 }

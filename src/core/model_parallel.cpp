@@ -28,7 +28,7 @@ void validate_tensor_parallel(const EstimateInputs& in) {
   require_divides(t, m.num_heads, "attention heads");
   require_divides(t, m.num_kv_heads, "key/value heads");
   require_divides(t, m.intermediate_size, "MLP width");
-  if (in.setup.loss != LossImpl::kFull) {
+  if (in.setup.loss != LossImpl::kFull && in.setup.loss != LossImpl::kVocabParallel) {
     throw InputError(field::kLoss, to_string(in.setup.loss),
                      "with tensor parallelism the loss is vocab-parallel (loss parallelism over the sharded logits); chunked and fused losses are not");
   }

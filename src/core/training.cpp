@@ -34,8 +34,8 @@ constexpr NameTable<GradCkpt, 4> kGradCkpts{{{GradCkpt::kNone, "none"},
                                              {GradCkpt::kFull, "full"},
                                              {GradCkpt::kSelective, "selective"},
                                              {GradCkpt::kOpSac, "op-sac"}}};
-constexpr NameTable<LossImpl, 3> kLosses{
-    {{LossImpl::kFull, "full"}, {LossImpl::kChunked, "chunked"}, {LossImpl::kFused, "fused"}}};
+constexpr NameTable<LossImpl, 4> kLosses{
+    {{LossImpl::kFull, "full"}, {LossImpl::kChunked, "chunked"}, {LossImpl::kFused, "fused"}, {LossImpl::kVocabParallel, "vocab-parallel"}}};
 
 template <typename E, std::size_t N>
 const char* name_of(const NameTable<E, N>& table, E value) {

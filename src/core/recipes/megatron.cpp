@@ -20,7 +20,12 @@ Recipe megatron() {
            {field::kAttention, "sdpa", "Transformer Engine fused/flash attention: no s×s scores saved",
             "Megatron core/transformer/dot_product_attention (TE DotProductAttention)"},
            {field::kGradCkpt, "none", "recompute_granularity defaults to None (selective only with --recompute-activations)",
-            "Megatron core/model_parallel_config.py, training/arguments.py"}}};
+            "Megatron core/model_parallel_config.py, training/arguments.py"},
+           {field::kLoss, "vocab-parallel",
+            "GPTModel's loss is vocab_parallel_cross_entropy (also at tp 1): one fp32 copy of the logits, exp and softmax in place, "
+            "the gradient written into the saved softmax",
+            "Megatron core/tensor_parallel/cross_entropy.py _VocabParallelCrossEntropy; "
+            "core/models/common/language_module/language_module.py compute_language_model_loss"}}};
 }
 
 }  // namespace vramcalc::recipes
