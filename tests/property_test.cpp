@@ -30,7 +30,14 @@ std::uint64_t between(std::mt19937_64& rng, std::uint64_t lo, std::uint64_t hi) 
 
 // A random setup the CLI would accept (ranges within its bounds, layouts DeepSpeed accepts).
 EstimateInputs random_inputs(std::mt19937_64& rng) {
-  static const std::vector<BuiltinModel>& models = builtin_models();
+  // Encoder-decoders (T5) are refused by estimates until their activations are modelled (t5_test.cpp).
+  static const std::vector<BuiltinModel> models = [] {
+    std::vector<BuiltinModel> out;
+    for (const auto& b : builtin_models()) {
+      if (!b.config.encoder_decoder()) out.push_back(b);
+    }
+    return out;
+  }();
   EstimateInputs in;
   in.model = models[between(rng, 0, models.size() - 1)].config;
   in.with_advice = false;

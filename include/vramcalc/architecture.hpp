@@ -120,6 +120,8 @@ class ConfigReader {
   virtual const std::string& origin() const = 0;
   /// The number of entries of a list field (0 when absent or null).
   virtual std::uint64_t list_length(const char* key) const { (void)key; return 0; }
+  /// A string field; `fallback` when absent or null (InputError when not a string).
+  virtual std::string text(const char* key, const std::string& fallback) const { (void)key; return fallback; }
 };
 
 /// A supported family: its HF model_type, how it reads its config, its parameter inventory

@@ -14,7 +14,7 @@ namespace vramcalc {
 /// file in src/core/families/ (architecture.hpp).
 enum class Family { kLlama, kMistral, kQwen2, kGemma, kGemma2, kPhi3, kGptNeox, kFalcon, kQwen3, kOlmo2,
                     kMixtral, kQwen2Moe, kQwen3Moe, kGpt2, kPhi, kStarcoder2, kGemma3, kBloom, kBert, kRoberta, kGptOss,
-                    kDeepseekV2, kDeepseekV3 };
+                    kDeepseekV2, kDeepseekV3, kT5, kMt5, kUmt5 };
 
 /// The HF `model_type` string of a family ("llama", "gemma2", ...).
 const char* family_name(Family family);
@@ -78,6 +78,13 @@ struct ModelConfig {
   ModelHead head = ModelHead::kLm;        ///< the task head (model_head.hpp); kSeqCls: no lm_head, logits b × num_labels
   std::uint64_t num_labels = 0;           ///< classes of the sequence-classification head (config num_labels / id2label)
   std::uint64_t expert_shards = 1;        ///< expert parallelism: this rank holds num_experts / expert_shards routed experts
+  // Encoder-decoder (T5, mT5, UMT5): num_layers is the encoder's stack, num_decoder_layers the decoder's.
+  std::uint64_t num_decoder_layers = 0;   ///< layers of the decoder stack (T5 num_decoder_layers); 0 = no decoder stack
+  std::uint64_t relative_attention_num_buckets = 0;  ///< rows of the relative position bias embedding (T5), else 0
+  bool relative_bias_every_layer = false; ///< every self-attention has its own bias table (UMT5), not only layer 0 (T5)
+  bool gated_mlp = false;                 ///< T5 feed_forward_proj "gated-<act>": wi_0, wi_1, wo (else wi, wo)
+
+  bool encoder_decoder() const { return num_decoder_layers > 0; }  ///< an encoder stack and a decoder stack (T5)
 
   std::uint64_t q_dim() const { return num_heads * head_dim; }       ///< a·d
   /// The output is a V-row lm_head tied to the input embedding (false for a classification head,

@@ -25,6 +25,7 @@
 #include "core/expert_parallel.hpp"
 #include "core/step.hpp"
 #include "core/activation_offload.hpp"
+#include "core/encoder_decoder.hpp"
 
 namespace vramcalc {
 
@@ -58,6 +59,7 @@ void require_positive(std::uint64_t value, const char* id) {
 }
 
 void validate(const EstimateInputs& in) {
+  validate_encoder_decoder(in);
   const TrainingSetup& setup = in.setup;
   require_positive(setup.seq_len, field::kSeqLen);
   require_positive(setup.micro_batch, field::kMicroBatch);

@@ -102,6 +102,12 @@ class JsonConfigReader final : public ConfigReader {
     if (!it->is_array()) throw InputError(config_field(key), shown(*it), fmt::format("expected a list in {}", origin_));
     return it->size();
   }
+  std::string text(const char* key, const std::string& fallback) const override {
+    const auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return fallback;
+    if (!it->is_string()) throw InputError(config_field(key), shown(*it), fmt::format("expected a string in {}", origin_));
+    return it->get<std::string>();
+  }
 
  private:
   const json& j_;

@@ -39,6 +39,7 @@ DENSE = ("gpt2", "phi", "starcoder2", "gemma3_text", "bloom")  # issue 14: more 
 GPT_OSS = ("gpt_oss",)  # issue 14: attention sinks, sliding/full layers, biased clamped-SwiGLU experts (grid block (m))
 DEEPSEEK = ("deepseek_v2", "deepseek_v3")  # issue 14: MLA + shared experts + a first dense layer (grid block (n))
 ENCODERS = ("bert", "roberta")  # issue 14: encoders, masked-LM and sequence-classification heads (spec "head")
+SEQ2SEQ = ("t5",)  # issue 14: T5ForConditionalGeneration (spec "target_seq": the decoder's length); not predicted yet
 
 
 def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=4096, layers=3):
@@ -126,6 +127,11 @@ def model_cfg(family, hidden=128, heads=4, kv=2, head_dim=32, inter=None, vocab=
             c.update(max_position_embeddings=1026, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
         else:
             c.update(max_position_embeddings=1024, pad_token_id=0)
+    elif family in SEQ2SEQ:  # T5Config keys: d_kv per head, d_ff, equal stacks; dropout 0
+        c = {"model_type": "t5", "d_model": hidden, "d_kv": head_dim, "num_heads": heads, "d_ff": inter,
+             "num_layers": layers, "num_decoder_layers": layers, "vocab_size": vocab, "feed_forward_proj": "relu",
+             "dropout_rate": 0.0, "relative_attention_num_buckets": 32, "use_cache": False, "pad_token_id": 0,
+             "eos_token_id": 1, "decoder_start_token_id": 0}
     return c
 
 
@@ -164,6 +170,8 @@ def run_id(sp):
         parts.append("auxloss")
     if sp.get("head"):  # encoders: mlm, or seq-cls with its number of labels
         parts.append(sp["head"] + (f"{sp['num_labels']}" if sp["head"] == "seq-cls" else ""))
+    if sp.get("target_seq"):  # T5: the decoder's (labels') length and the MLM's feed_forward_proj
+        parts.append(f"t{sp['target_seq']}-{sp['ff']}")
     return "-".join(parts)
 
 
@@ -327,6 +335,16 @@ def grid(quick=False):
             for p in ("fp32", "bf16"):
                 g.append(spec(fam, seq=512, precision=p, attention="sdpa" if p == "fp32" else "eager", shape="h64",
                               vocab=1000, layers=2, extra=head))
+    # (o) T5ForConditionalGeneration (FINDINGS §33): h64, 2 heads x d_kv 32, 2 + 2 layers, vocab 1000, encoder
+    # length 128, decoder length 64, batch 2: fp32 / bf16 / amp eager, fp32 sdpa, gated-gelu, full checkpointing
+    t5 = {"target_seq": 64, "ff": "relu"}
+    for p in P3:
+        g.append(spec("t5", seq=128, batch=2, precision=p, attention="eager", shape="h64", vocab=1000, layers=2, extra=t5))
+    g.append(spec("t5", seq=128, batch=2, precision="fp32", attention="sdpa", shape="h64", vocab=1000, layers=2, extra=t5))
+    g.append(spec("t5", seq=128, batch=2, precision="fp32", attention="eager", shape="h64", vocab=1000, layers=2,
+                  extra={"target_seq": 64, "ff": "gated-gelu"}))
+    g.append(spec("t5", seq=128, batch=2, precision="bf16", attention="eager", shape="h64", vocab=1000, layers=2,
+                  ckpt="full", extra=t5))
     return g
 
 
@@ -509,6 +527,8 @@ def measure(sp):
     wdtype = torch.bfloat16 if prec == "bf16" else torch.float32
     amp = prec == "amp"
     cfgd = model_cfg(sp["family"], vocab=sp["vocab"], layers=sp["layers"], **SHAPES[sp["shape"]])
+    if sp.get("ff"):
+        cfgd["feed_forward_proj"] = sp["ff"]
     if sp.get("router_logits"):  # MoE: the load-balancing aux loss is computed with the loss
         cfgd["output_router_logits"] = True
     res["model"] = cfgd
@@ -538,6 +558,9 @@ def measure(sp):
             from transformers import AutoModelForSequenceClassification
             cfg.num_labels = sp["num_labels"]
             model = AutoModelForSequenceClassification.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
+        elif sp["family"] in SEQ2SEQ:
+            from transformers import AutoModelForSeq2SeqLM
+            model = AutoModelForSeq2SeqLM.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
         elif sp.get("head") == "mlm":
             from transformers import AutoModelForMaskedLM
             model = AutoModelForMaskedLM.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
@@ -570,7 +593,8 @@ def measure(sp):
     # windows: every decoder layer and its direct children, final norm, lm_head, loss
     base = model.get_base_model() if sp["kind"] == "lora" else model
     encoder = sp["family"] in ENCODERS
-    layers = base.base_model.encoder.layer if encoder else \
+    seq2seq = sp["family"] in SEQ2SEQ
+    layers = list(base.encoder.block) if seq2seq else base.base_model.encoder.layer if encoder else \
         base.model.layers if hasattr(base, "model") and hasattr(base.model, "layers") else \
         (base.gpt_neox.layers if hasattr(base, "gpt_neox") else base.transformer.h)
     hooks = []
@@ -586,7 +610,19 @@ def measure(sp):
         hooks.append(layer.register_forward_pre_hook(set_window(f"L{i}")))
         for cname, child in layer.named_children():
             hooks.append(child.register_forward_pre_hook(set_window(f"L{i}")))
-    if encoder:
+    if seq2seq:
+        # encoder blocks L0.., the encoder's final norm, the decoder's embedding, decoder blocks D0.., the decoder's
+        # final norm and lm_head ("head"), the loss after lm_head
+        for i, blk in enumerate(base.decoder.block):
+            hooks.append(blk.register_forward_pre_hook(set_window(f"D{i}")))
+            for cname, child in blk.named_children():
+                hooks.append(child.register_forward_pre_hook(set_window(f"D{i}")))
+        hooks.append(base.encoder.final_layer_norm.register_forward_pre_hook(set_window("encoder_norm")))
+        hooks.append(base.decoder.embed_tokens.register_forward_pre_hook(set_window("decoder_embed")))
+        hooks.append(base.decoder.final_layer_norm.register_forward_pre_hook(set_window("head")))
+        hooks.append(base.lm_head.register_forward_pre_hook(set_window("head")))
+        hooks.append(base.lm_head.register_forward_hook(lambda m, i, o: set_window("loss")(m)))
+    elif encoder:
         # the head after the encoder: the MLM head (cls.predictions / lm_head: transform, LayerNorm, decoder) or the
         # classification head (BERT: pooler + classifier; RoBERTa: classifier = RobertaClassificationHead); the loss
         # window starts after the last Linear (decoder / classifier / out_proj)
@@ -633,6 +669,8 @@ def measure(sp):
         tr.window = "inputs"
         ids = torch.randint(0, V, (b, s), generator=gen)
         labels = ids.clone()
+        if sp.get("target_seq"):  # T5: the decoder's labels, their own length (decoder_input_ids = shifted labels)
+            labels = torch.randint(0, V, (b, sp["target_seq"]), generator=gen)
         if sp.get("head") == "seq-cls":  # one class per sequence (single_label_classification: CrossEntropyLoss)
             labels = torch.randint(0, sp["num_labels"], (b,), generator=gen)
         kw = {}
@@ -645,6 +683,8 @@ def measure(sp):
             half = s // 2
             kw["position_ids"] = torch.cat([torch.arange(half), torch.arange(s - half)]).expand(b, s).contiguous()
     tr.set_taint(ids, "A")
+    if sp.get("target_seq"):
+        tr.set_taint(labels, "A")  # the decoder's activations derive from the labels
     input_keys = set(tr.entry(t)[2] for t in [ids, labels] + list(kw.values()))
 
     # optimizer
@@ -883,6 +923,8 @@ def harness_commit():
 
 WHY_NOT = {
     "family": "family not supported by the estimator yet",
+    "seq2seq": "encoder-decoder (T5): parameters are modelled, activations of the two stacks are not yet "
+               "(estimates are refused; FINDINGS.md §33)",
     "lora": "LoRA training is not expressed by the estimator's measured-record inputs yet (kind lora)",
     "compile": "torch.compile (inductor) changes what is saved (min-cut partitioner); the estimator models eager "
                "execution only",
@@ -916,9 +958,13 @@ def records_for(res, env):
         if sp["head"] == "seq-cls":
             setup["num_labels"] = sp["num_labels"]
     extra_setup = {"mask_kind": sp["mask"], "optimizer_impl": sp["optimizer"], "layers": sp["layers"]}
+    if sp.get("target_seq"):  # T5: the decoder's length (vramcalc has no option for it yet)
+        setup["target_seq"] = sp["target_seq"]
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2", "fsdp1"):
         why = WHY_NOT[sp["kind"]]
+    elif sp["family"] in SEQ2SEQ:
+        why = WHY_NOT["seq2seq"]
     elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS + DEEPSEEK + ENCODERS:
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":
@@ -966,6 +1012,13 @@ def records_for(res, env):
         add("saved_per_layer", "layer", per[0], 0.0,
             f"grad_ckpt {sp['ckpt']}: activations made in layer 0 alive after the forward",
             {"per_layer_kept": per, "kept_by_window": kept})
+    if sp["family"] in SEQ2SEQ and sp["ckpt"] == "none":  # T5: a decoder block (D0 holds the encoder output once)
+        per = [sw.get(f"fw.D{i}", {}).get("act", 0) for i in range(L)]
+        add("saved_per_layer", "decoder_layer", per[mid], 0.0,
+            "saved activations of one decoder block (self-attention, cross-attention, FF)",
+            {"per_layer": per, "layer_windows": {f"fw.D{i}": sw.get(f"fw.D{i}") for i in range(L)},
+             "outside": {k: v for k, v in sw.items() if k in ("fw.embed", "fw.encoder_norm", "fw.decoder_embed")},
+             "saved": [x[:3] + x[4:] for x in res["saved_rows"].get(f"fw.D{mid}", []) if x[3] == "act"][:24]})
     if sp["kind"] in ("step", "lora"):
         hw = {k: v for k, v in sw.items() if k in ("fw.head", "fw.loss")}
         head = sum(v["act"] for v in hw.values())

@@ -72,7 +72,8 @@ const std::vector<FamilySpec>& family_specs() {
                                                 mixtral_family(), qwen2_moe_family(), qwen3_moe_family(),
                                                 gpt2_family(), phi_family(), starcoder2_family(), gemma3_family(),
                                                 bloom_family(), bert_family(), roberta_family(),
-                                                gpt_oss_family(), deepseek_v2_family(), deepseek_v3_family()};
+                                                gpt_oss_family(), deepseek_v2_family(), deepseek_v3_family(),
+                                                t5_family(Family::kT5), t5_family(Family::kMt5), t5_family(Family::kUmt5)};
   return specs;
 }
 

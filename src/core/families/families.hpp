@@ -36,5 +36,6 @@ FamilySpec roberta_family();
 FamilySpec gpt_oss_family();
 FamilySpec deepseek_v2_family();
 FamilySpec deepseek_v3_family();
+FamilySpec t5_family(Family family);  ///< t5, mt5, umt5 (encoder-decoders)
 
 }  // namespace vramcalc
