@@ -20,7 +20,11 @@ Recipe megatron() {
            {field::kAttention, "sdpa", "Transformer Engine fused/flash attention: no s×s scores saved",
             "Megatron core/transformer/dot_product_attention (TE DotProductAttention)"},
            {field::kGradCkpt, "none", "recompute_granularity defaults to None (selective only with --recompute-activations)",
-            "Megatron core/model_parallel_config.py, training/arguments.py"}}};
+            "Megatron core/model_parallel_config.py, training/arguments.py"},
+           {field::kHiddenDropout, "0.1",
+            "hidden_dropout defaults to 0.1: the bias-dropout-add after attention and after the MLP, and the embedding dropout, "
+            "each keep a bool mask (attention_dropout 0.1 runs inside TE's flash/fused kernel, which keeps only its RNG state)",
+            "Megatron core/transformer/transformer_config.py (hidden_dropout = 0.1), training/arguments.py --hidden-dropout"}}};
 }
 
 }  // namespace vramcalc::recipes
