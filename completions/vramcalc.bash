@@ -14,7 +14,7 @@ _vramcalc() {
     --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora --offload-activations --compile
     --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer
     --fsdp --reshard-after-forward --param-dtype --reduce-dtype --head --num-labels
-    --ep --moe-imbalance --moe-capacity-factor --moe-pad-to-capacity --dp-replicate --fsdp-offload"
+    --ep --moe-imbalance --moe-capacity-factor --moe-pad-to-capacity --dp-replicate --fsdp-offload --hidden-dropout"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))

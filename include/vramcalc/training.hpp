@@ -80,6 +80,7 @@ struct TrainingSetup {
   bool offload_activations = false;     ///< torchtune OffloadActivations: saved tensors in pinned host memory (activation_offload.hpp)
   Compile compile = Compile::kNone;     ///< torch.compile: what the min-cut partitioner saves (compile.hpp)
   MoeRouting moe;                       ///< expert routing: imbalance, capacity factor, expert-parallel ranks
+  double hidden_dropout = 0.0;          ///< dropout on the residual branches and the embedding (Megatron hidden_dropout): saved bool masks
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -45,8 +45,13 @@ Bytes sdpa_masked_layers(const ModelConfig& m, const TrainingSetup& setup, const
 
 std::vector<SavedTensor> layer_saved(const LayerSpec& spec, const ModelConfig& m, const TrainingSetup& setup, const Dims& x,
                                      bool masked) {
-  if (setup.compile != Compile::kNone) return compiled_layer_saved(spec, m, setup, x);
   std::vector<SavedTensor> out;
+  hidden_dropout_saved(setup, x, out);
+  if (setup.compile != Compile::kNone) {
+    std::vector<SavedTensor> compiled = compiled_layer_saved(spec, m, setup, x);
+    compiled.insert(compiled.end(), out.begin(), out.end());
+    return compiled;
+  }
   for (const auto& op : spec.ops) {
     if (const auto* n = std::get_if<NormOp>(&op)) norm_saved(*n, x, out);
     if (const auto* li = std::get_if<LinearInputOp>(&op)) linear_input_saved(*li, x, out);
@@ -324,7 +329,8 @@ void add_outside_extras(const ModelConfig& m, const TrainingSetup& setup, const 
     act.outside_parts.push_back(moe_aux_loss_saved(m, x));
     act.outside = checked_add(act.outside, act.outside_parts.back().bytes);
   }
-  if (const Term mask = flex_block_mask(setup, x); mask.bytes > 0) {
+  for (const Term& mask : {flex_block_mask(setup, x), embedding_dropout_saved(setup, x)}) {
+    if (mask.bytes == 0) continue;
     act.outside_parts.push_back(mask);
     act.outside = checked_add(act.outside, mask.bytes);
   }

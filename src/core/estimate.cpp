@@ -68,6 +68,9 @@ void validate(const EstimateInputs& in) {
   if (!(setup.fragmentation >= 0.0 && setup.fragmentation <= 1.0)) {
     throw InputError(field::kFragmentation, fmt::format("{}", setup.fragmentation), "must be between 0 and 1");
   }
+  if (!(setup.hidden_dropout >= 0.0 && setup.hidden_dropout < 1.0)) {
+    throw InputError(field::kHiddenDropout, fmt::format("{}", setup.hidden_dropout), "must be a probability in [0, 1)");
+  }
   (void)checked_product({setup.seq_len, setup.micro_batch, setup.seq_len, in.model.num_heads, 16});
   validate_kernels(in.model, setup);
   validate_compile(in.model, setup);

@@ -30,7 +30,8 @@ Bytes sum_part(const std::vector<Term>& parts, bool (*match)(const Term&)) {
   return total;
 }
 
-bool is_ids(const Term& t) { return t.name == "input_ids"; }
+// The embedding's saved tensors: its token ids and its dropout mask (first stage only).
+bool is_ids(const Term& t) { return t.name == "input_ids" || t.name == "embedding_dropout_mask"; }
 bool is_final_norm(const Term& t) { return t.name.starts_with("final_norm"); }
 
 }  // namespace

@@ -44,6 +44,10 @@ void linear_input_saved(const LinearInputOp& op, const Dims& x, std::vector<Save
 void attention_saved(const AttentionOp& op, const ModelConfig& m, const TrainingSetup& setup, const Dims& x, bool masked,
                      std::vector<SavedTensor>& out);
 void mlp_saved(const MlpOp& op, const Dims& x, std::vector<SavedTensor>& out);
+/// The bool keep masks of the residual branches' dropout, two per layer (ops_dropout.cpp).
+void hidden_dropout_saved(const TrainingSetup& setup, const Dims& x, std::vector<SavedTensor>& out);
+/// The embedding dropout's bool keep mask (empty without hidden dropout).
+Term embedding_dropout_saved(const TrainingSetup& setup, const Dims& x);
 
 /// Multi-head latent attention (AttentionOp::mla; ops_mla.cpp).
 void mla_saved(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, bool masked, std::vector<SavedTensor>& out);

@@ -1,7 +1,7 @@
 // The golden corpus: every byte the estimator produces over a fixed, seeded grid of command
 // lines, so that a change to the code's shape can be proved not to change a single number.
 //
-//   golden --generate N --seed S [--extended M] > tests/data/golden/corpus.jsonl   (scripts/gen_golden.sh)
+//   golden --generate N --seed S [--extended M [--later K]] > tests/data/golden/corpus.jsonl   (scripts/gen_golden.sh)
 //   golden --check tests/data/golden/corpus.jsonl                  (the ctest)
 //
 // Each line holds the command line (its arguments, as a user would type them after `vramcalc`)
@@ -27,12 +27,34 @@ namespace {
 using nlohmann::json;
 using namespace vramcalc;
 
+// The options of the third stream (features added after the extended corpus); false if `k` is
+// not one of them. Each key is also recorded as given, as the CLI does, so a recipe never
+// overrides it.
+bool later_option(cli::CliOptions& o, const std::string& k, const std::string& v) {
+  if (k == "--recipe") o.recipe = v;
+  else if (k == "--head") o.head = v;
+  else if (k == "--num-labels") o.num_labels = v;
+  else if (k == "--offload-activations") o.offload_activations = v == "on";
+  else if (k == "--compile") o.compile = v;
+  else if (k == "--ep") o.ep = v;
+  else if (k == "--moe-imbalance") o.moe_imbalance = v;
+  else if (k == "--moe-capacity-factor") o.moe_capacity_factor = v;
+  else if (k == "--moe-pad-to-capacity") o.moe_pad_to_capacity = v == "on";
+  else if (k == "--dp-replicate") o.dp_replicate = v;
+  else if (k == "--fsdp-offload") o.fsdp_offload = v == "on";
+  else if (k == "--dora") o.dora = v == "on";
+  else if (k == "--kbit-upcast") o.kbit_upcast = v;
+  else return false;
+  return true;
+}
+
 // Parses `args` the way the CLI does and estimates; throws InputError for invalid lines.
 Estimate estimate_args(const std::vector<std::string>& args) {
   cli::CliOptions o;
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
     const std::string& k = args[i];
     const std::string& v = args[i + 1];
+    o.given.push_back(k);
     if (k == "--model") o.model = v;
     else if (k == "--seq") o.seq = v;
     else if (k == "--batch") o.batch = v;
@@ -84,7 +106,7 @@ Estimate estimate_args(const std::vector<std::string>& args) {
     else if (k == "--reshard-after-forward") o.reshard_after_forward = v;
     else if (k == "--param-dtype") o.param_dtype = v;
     else if (k == "--reduce-dtype") o.reduce_dtype = v;
-    else throw std::runtime_error("golden: unknown key " + k);
+    else if (!later_option(o, k, v)) throw std::runtime_error("golden: unknown key " + k);
   }
   std::vector<std::string> warnings;
   return estimate(cli::to_inputs(o, warnings));
@@ -241,13 +263,70 @@ std::vector<std::string> extended_args(std::mt19937_64& rng) {
   return a;
 }
 
-int generate(std::size_t count, std::uint64_t seed, std::size_t extended) {
+// The features added after the extended stream (encoder heads, activation offloading, compile,
+// expert parallelism, FSDP1 / HSDP / FSDP2 offload, attention backends, recipes, more families):
+// a third seeded stream, appended after the second so that the earlier lines stay as they were.
+std::vector<std::string> later_args(std::mt19937_64& rng) {
+  static const std::vector<std::string> models = {
+      "llama-3.1-8b", "llama-3.2-1b", "qwen3-0.6b", "qwen3-8b", "gemma-2-2b", "mistral-7b", "gpt-oss-20b",
+      "deepseek-v2-lite", "mixtral-8x7b", "qwen3-30b-a3b", "bert-base-uncased", "roberta-base", "gpt2"};
+  std::vector<std::string> a = {"--model", pick(rng, models)};
+  auto maybe = [&](const char* key, const std::vector<std::string>& values) {
+    if (rng() % 2 == 0) a.insert(a.end(), {key, pick(rng, values)});
+  };
+  a.insert(a.end(), {"--seq", std::to_string(std::uint64_t{1} << (7 + rng() % 10))});
+  maybe("--batch", {"1", "2", "4"});
+  maybe("--grad-ckpt", {"none", "full", "selective", "op-sac"});
+  switch (rng() % 6) {
+    case 0:  // encoder heads
+      a.insert(a.end(), {"--head", pick(rng, std::vector<std::string>{"lm", "mlm", "seq-cls"})});
+      maybe("--num-labels", {"2", "3", "1000"});
+      break;
+    case 1:  // kernels, attention backends, compile, activation offloading
+      maybe("--attention", {"eager", "sdpa", "sdpa-math", "flex", "flash2"});
+      maybe("--compile", {"none", "model", "blocks"});
+      maybe("--offload-activations", {"on", "off"});
+      break;
+    case 2:  // expert parallelism
+      a.insert(a.end(), {"--ep", pick(rng, std::vector<std::string>{"1", "2", "4", "8"}), "--gpus", "8"});
+      maybe("--moe-imbalance", {"1", "1.68", "3"});
+      maybe("--moe-capacity-factor", {"1", "1.25"});
+      maybe("--moe-pad-to-capacity", {"on", "off"});
+      maybe("--zero", {"0", "1", "3"});
+      break;
+    case 3:  // FSDP1, HSDP, FSDP2 CPU offload
+      a.insert(a.end(), {"--fsdp", pick(rng, std::vector<std::string>{"1", "2"}), "--gpus",
+                         pick(rng, std::vector<std::string>{"2", "8", "16", "64"})});
+      maybe("--dp-replicate", {"1", "2", "4"});
+      maybe("--fsdp-offload", {"on", "off"});
+      maybe("--reshard-after-forward", {"true", "false"});
+      break;
+    case 4:  // fine-tuning variants
+      a.insert(a.end(), {"--lora-rank", pick(rng, std::vector<std::string>{"8", "64"})});
+      maybe("--dora", {"on", "off"});
+      maybe("--base-quant", {"none", "nf4"});
+      maybe("--kbit-upcast", {"true", "false"});
+      break;
+    default:  // framework recipes over the parallel layouts
+      a.insert(a.end(), {"--recipe", pick(rng, std::vector<std::string>{"hf-trainer", "torchtitan", "megatron", "accelerate-fsdp", "peft", "torchtune", "litgpt"}),
+                         "--gpus", pick(rng, std::vector<std::string>{"1", "8", "64"})});
+      maybe("--tp", {"1", "2", "8"});
+      break;
+  }
+  if (rng() % 3 == 0) maybe("--gpu", {"a100-80gb", "h100-80gb", "h200", "l4"});
+  return a;
+}
+
+int generate(std::size_t count, std::uint64_t seed, std::size_t extended, std::size_t later) {
   std::mt19937_64 rng(seed);
   std::mt19937_64 rng2(seed + 1);
+  std::mt19937_64 rng3(seed + 2);
   std::size_t written = 0;
   std::size_t rejected = 0;
-  while (written < count + extended) {
-    const std::vector<std::string> args = written < count ? random_args(rng) : extended_args(rng2);
+  while (written < count + extended + later) {
+    const std::vector<std::string> args = written < count              ? random_args(rng)
+                                          : written < count + extended ? extended_args(rng2)
+                                                                       : later_args(rng3);
     try {
       std::cout << record(args, estimate_args(args)).dump() << "\n";
       ++written;
@@ -310,12 +389,16 @@ int check(const std::string& path) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 4 && args[0] == "--generate" && args[2] == "--seed") {
-    return generate(std::stoul(args[1]), std::stoull(args[3]), 0);
+    return generate(std::stoul(args[1]), std::stoull(args[3]), 0, 0);
   }
   if (args.size() == 6 && args[0] == "--generate" && args[2] == "--seed" && args[4] == "--extended") {
-    return generate(std::stoul(args[1]), std::stoull(args[3]), std::stoul(args[5]));
+    return generate(std::stoul(args[1]), std::stoull(args[3]), std::stoul(args[5]), 0);
+  }
+  if (args.size() == 8 && args[0] == "--generate" && args[2] == "--seed" && args[4] == "--extended" &&
+      args[6] == "--later") {
+    return generate(std::stoul(args[1]), std::stoull(args[3]), std::stoul(args[5]), std::stoul(args[7]));
   }
   if (args.size() == 2 && args[0] == "--check") return check(args[1]);
-  std::cerr << "usage: golden --generate N --seed S [--extended M] | golden --check FILE\n";
+  std::cerr << "usage: golden --generate N --seed S [--extended M [--later K]] | golden --check FILE\n";
   return 2;
 }

@@ -25,7 +25,11 @@ Recipe megatron() {
             "GPTModel's loss is vocab_parallel_cross_entropy (also at tp 1): one fp32 copy of the logits, exp and softmax in place, "
             "the gradient written into the saved softmax",
             "Megatron core/tensor_parallel/cross_entropy.py _VocabParallelCrossEntropy; "
-            "core/models/common/language_module/language_module.py compute_language_model_loss"}}};
+            "core/models/common/language_module/language_module.py compute_language_model_loss"},
+           {field::kHiddenDropout, "0.1",
+            "hidden_dropout defaults to 0.1: the bias-dropout-add after attention and after the MLP, and the embedding dropout, "
+            "each keep a bool mask (attention_dropout 0.1 runs inside TE's flash/fused kernel, which keeps only its RNG state)",
+            "Megatron core/transformer/transformer_config.py (hidden_dropout = 0.1), training/arguments.py --hidden-dropout"}}};
 }
 
 }  // namespace vramcalc::recipes

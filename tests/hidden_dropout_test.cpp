@@ -1,0 +1,84 @@
+// Hidden dropout (Megatron's hidden_dropout, set by the megatron recipe): bool keep masks, bytes
+// derived by hand from Megatron core/fusions/fused_bias_dropout.py and aten native_dropout.
+#include <catch2/catch.hpp>
+
+#include <vramcalc/vramcalc.hpp>
+
+using namespace vramcalc;
+
+namespace {
+
+const ModelConfig& llama8b() {
+  static const ModelConfig m = resolve_model("llama-3-8b");
+  return m;
+}
+
+TrainingSetup bf16_setup(std::uint64_t seq) {
+  TrainingSetup s;
+  s.seq_len = seq;
+  s.precision = Precision::kBf16;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("hidden dropout saves a bool mask of T·h per residual branch and after the embedding", "[activations][megatron]") {
+  TrainingSetup s = bf16_setup(4096);
+  const Activations none = activations(llama8b(), s);
+  s.hidden_dropout = 0.1;
+  const Activations drop = activations(llama8b(), s);
+  constexpr std::uint64_t Th = 4096ULL * 4096;
+  CHECK(drop.per_layer - none.per_layer == 2 * Th);
+  CHECK(drop.outside - none.outside == Th);
+  CHECK(drop.stack.bytes - none.stack.bytes == 32 * 2 * Th + Th);
+  // Full checkpointing keeps the layer inputs only: the masks are made again in the recompute.
+  s.grad_ckpt = GradCkpt::kFull;
+  const Activations ckpt = activations(llama8b(), s);
+  s.hidden_dropout = 0.0;
+  CHECK(ckpt.kept_per_layer == activations(llama8b(), s).kept_per_layer);
+}
+
+TEST_CASE("hidden dropout outside [0, 1) is an input error naming it", "[megatron][hardening]") {
+  EstimateInputs in;
+  in.model = llama8b();
+  in.setup.hidden_dropout = 1.0;
+  CHECK_THROWS_MATCHES(estimate(in), InputError, Catch::Matchers::Predicate<InputError>([](const InputError& e) {
+                         return e.field() == field::kHiddenDropout;
+                       }));
+  CHECK_THROWS_AS(apply_change(in, {field::kHiddenDropout, "-0.1"}), InputError);
+}
+
+TEST_CASE("the megatron recipe sets Megatron's hidden dropout unless the user set it", "[recipe][megatron]") {
+  EstimateInputs in;
+  in.model = llama8b();
+  apply_recipe(in, find_recipe("megatron"), {});
+  CHECK(in.setup.hidden_dropout == 0.1);
+  EstimateInputs mine;
+  mine.model = llama8b();
+  mine.setup.hidden_dropout = 0.0;
+  apply_recipe(mine, find_recipe("megatron"), {field::kHiddenDropout});
+  CHECK(mine.setup.hidden_dropout == 0.0);
+}
+
+TEST_CASE("under pipeline parallelism only the first stage keeps the embedding's dropout mask", "[model_parallel][megatron]") {
+  EstimateInputs in;
+  in.model = llama8b();
+  in.with_advice = false;
+  in.setup = bf16_setup(4096);
+  in.layout.pp = 2;
+  in.layout.gpus = 2;
+  const Estimate without = estimate(in);
+  in.setup.hidden_dropout = 0.1;
+  const Estimate with = estimate(in);
+  REQUIRE(with.roles.size() == 2);
+  constexpr std::uint64_t Th = 4096ULL * 4096;
+  const auto activations_of = [](const RoleResult& r) {
+    for (const auto& [id, bytes] : r.components) {
+      if (id == ComponentId::kActivations) return bytes;
+    }
+    return Bytes{0};
+  };
+  // 1F1B: the first stage holds pp = 2 micro-batches in flight of 16 layers, the last one 1.
+  CHECK(activations_of(with.roles[0]) - activations_of(without.roles[0]) == 2 * (16 * 2 * Th + Th));
+  CHECK(activations_of(with.roles[1]) - activations_of(without.roles[1]) == 16 * 2 * Th);
+}
