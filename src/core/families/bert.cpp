@@ -112,7 +112,7 @@ LayerSpec layer(const ModelConfig& m, bool roberta) {
   attention.softmax_in_input_dtype = true;  // eager softmax(scores, dim=-1) without dtype=float32
   LayerSpec spec{{LinearInputOp{"attention.self.input", 3, kInput}, attention,
                   NormOp{"attention.output.LayerNorm", kLn, h, 1, 1, false, false, kAfterAttention},
-                  MlpOp{MlpKind::kPlain, build::act_extra(m)}, NormOp{"output.LayerNorm", kLn, h, 1, 0, false, false, kOutput}},
+                  MlpOp{.kind = MlpKind::kPlain, .act_extra = build::act_extra(m)}, NormOp{"output.LayerNorm", kLn, h, 1, 0, false, false, kOutput}},
                  kLn, false};
   spec.rope_tables = 0;
   spec.embedding_layernorm = true;
