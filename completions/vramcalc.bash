@@ -41,7 +41,7 @@ _vramcalc() {
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
     --head) COMPREPLY=($(compgen -W "lm mlm seq-cls" -- "$cur")); return ;;
     --kernels) COMPREPLY=($(compgen -W "hf liger" -- "$cur")); return ;;
-    --compile) COMPREPLY=($(compgen -W "none model blocks" -- "$cur")); return ;;
+    --compile) COMPREPLY=($(compgen -W "none model blocks blocks-eager-loss" -- "$cur")); return ;;
     --kv-dtype) COMPREPLY=($(compgen -W "auto bf16 fp16 fp32 fp8" -- "$cur")); return ;;
     --zero) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;
     --offload-optimizer|--offload-params) COMPREPLY=($(compgen -W "none cpu nvme" -- "$cur")); return ;;

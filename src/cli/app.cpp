@@ -182,7 +182,8 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
                "Saved activations in pinned host memory (torchtune enable_activation_offloading): GPU keeps tensors < 1 KiB, lm_head's input, the copy stash");
   app.add_option("--compile", o.compile,
                  "torch.compile: none | model (the whole model and its loss, one graph) | blocks (each decoder block and the loss "
-                 "compiled apart: torchtune, torchtitan); the min-cut partitioner decides what is saved");
+                 "compiled apart: torchtune, torchtitan) | blocks-eager-loss (each block compiled, the loss eager: torchtitan 9dec370); "
+                 "the min-cut partitioner decides what is saved");
   app.add_option("--dp-replicate", o.dp_replicate,
                  "HSDP with --fsdp 2: R replica groups of a (replicate, shard) mesh; states shard over data-parallel/R ranks (default 1)");
   app.add_flag("--fsdp-offload", o.fsdp_offload,

@@ -80,5 +80,7 @@ void render_recipes(std::ostream& out, const std::vector<Recipe>& recipes, const
 void render_offload_explain(std::ostream& out, const Estimate& est, bool color);
 /// The JSON "activation_offload" object (null when off).
 nlohmann::ordered_json offload_json(const Estimate& est);
+/// --explain: what each layer keeps when checkpointing keeps a list (op-level SAC under compile).
+void render_kept_explain(std::ostream& out, const Estimate& est, bool color);
 
 }  // namespace vramcalc::cli

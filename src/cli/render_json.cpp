@@ -141,6 +141,11 @@ void render_json(std::ostream& out, const Estimate& est) {
         for (const auto& t : a.dense_layer_parts) dense.push_back(term_json(t));
         cj["dense_layer_parts"] = dense;
       }
+      if (!a.kept_parts.empty()) {  // op-level SAC under compile: what each layer keeps, itemised
+        ojson kept = ojson::array();
+        for (const auto& t : a.kept_parts) kept.push_back(term_json(t));
+        cj["kept_per_layer_parts"] = kept;
+      }
     }
     components.push_back(cj);
   }

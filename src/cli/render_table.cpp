@@ -149,6 +149,7 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
       if (t->bytes > 0) out << fmt::format("  {:<32} {:>14} B  {}\n", t->name, group_digits(t->bytes), t->formula);
     }
     render_offload_explain(out, est, c);
+    render_kept_explain(out, est, c);
     out << "\n";
     render_recipe_explain(out, est, c);
     out << style_bold("phases", c) << "\n";

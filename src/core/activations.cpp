@@ -153,7 +153,8 @@ Bytes apply_checkpointing(const ModelConfig& m, const TrainingSetup& setup, cons
       return checked_mul(L, act.kept_per_layer);
     }
     case GradCkpt::kOpSac: {
-      const Bytes kept = op_sac_kept(m, setup, x, act, layer_input);
+      const Bytes kept = compiles_blocks_apart(setup.compile) ? compiled_op_sac_kept(m, x, layer_input, act)
+                                                              : op_sac_kept(m, setup, x, act, layer_input);
       act.kept_per_layer = kept;
       act.recompute = act.per_layer > kept - layer_input ? act.per_layer - (kept - layer_input) : 0;
       return checked_mul(L, kept);

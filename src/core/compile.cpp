@@ -12,8 +12,10 @@
 namespace vramcalc {
 namespace {
 
-constexpr std::array<std::pair<Compile, const char*>, 3> kModes{
-    {{Compile::kNone, "none"}, {Compile::kModel, "model"}, {Compile::kBlocks, "blocks"}}};
+constexpr std::array<std::pair<Compile, const char*>, 4> kModes{{{Compile::kNone, "none"},
+                                                                   {Compile::kModel, "model"},
+                                                                   {Compile::kBlocks, "blocks"},
+                                                                   {Compile::kBlocksEagerLoss, "blocks-eager-loss"}}};
 
 }  // namespace
 
@@ -29,6 +31,10 @@ std::vector<std::string> compile_names() {
   for (const auto& entry : kModes) out.emplace_back(entry.second);
   return out;
 }
+
+bool compiles_loss(Compile value) { return value == Compile::kModel || value == Compile::kBlocks; }
+
+bool compiles_blocks_apart(Compile value) { return value == Compile::kBlocks || value == Compile::kBlocksEagerLoss; }
 
 Compile parse_compile(const std::string& text) {
   const std::string key = detail::lower(text);

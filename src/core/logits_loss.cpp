@@ -149,7 +149,7 @@ LogitsLoss classifier_loss(const LossShape& x) {
 LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
   const LossShape x = shape_of(m, setup);
   if (m.head == ModelHead::kSeqCls) return classifier_loss(x);
-  if (setup.compile != Compile::kNone && setup.loss == LossImpl::kFull && !m.loss_in_logits_dtype && m.final_logit_softcapping == 0.0) {
+  if (compiles_loss(setup.compile) && setup.loss == LossImpl::kFull && !m.loss_in_logits_dtype && m.final_logit_softcapping == 0.0) {
     return compiled_full_loss(m, setup);
   }
   switch (setup.loss) {

@@ -246,7 +246,8 @@ void validate_compile(const ModelConfig& m, const TrainingSetup& setup) {
     throw InputError(field::kCompile, value, "torch.compile with selective (core-attention) checkpointing is not modelled yet");
   }
   if (m.num_experts > 0) throw InputError(field::kCompile, value, "torch.compile of a mixture-of-experts model is not modelled yet");
-  if (setup.compile == Compile::kBlocks && setup.explicit_mask) {
+  validate_compiled_op_sac(m, setup);
+  if (compiles_blocks_apart(setup.compile) && setup.explicit_mask) {
     throw InputError(field::kCompile, value, "per-block compile with a padding or packed-document mask is not modelled yet");
   }
 }

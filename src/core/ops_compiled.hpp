@@ -28,4 +28,10 @@ LogitsLoss compiled_full_loss(const ModelConfig& m, const TrainingSetup& setup);
 /// InputError(field::kCompile) for combinations whose compiled graphs are not modelled.
 void validate_compile(const ModelConfig& m, const TrainingSetup& setup);
 
+/// torchtitan's op-level SAC around each compiled block (ops_compiled_sac.cpp): fills
+/// act.kept_parts with what one layer keeps and returns their sum.
+Bytes compiled_op_sac_kept(const ModelConfig& m, const Dims& x, Bytes layer_input, Activations& act);
+/// InputError(field::kCompile) for op-level SAC with a compile form or model it is not modelled for.
+void validate_compiled_op_sac(const ModelConfig& m, const TrainingSetup& setup);
+
 }  // namespace vramcalc

@@ -135,6 +135,41 @@ def _partition_probe(torch):
     return graphs
 
 
+def _op_sac_policy(torch):
+    """torchtitan 9dec370 torchtitan/parallelisms/parallelize_llama.py _apply_ac_to_transformer_block, selective_ac_option
+    "op": MUST_SAVE the outputs of the ops in _save_list except every second aten.mm of the block (a running count
+    per forward / recompute), PREFER_RECOMPUTE everything else. _save_list names the CUDA SDPA kernels (flash,
+    efficient); on the CPU SDPA runs _scaled_dot_product_flash_attention_for_cpu, so it is added as their stand-in."""
+    from collections import defaultdict
+    from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+    ops = torch.ops
+    save_list = {ops.aten.mm.default, ops.aten._scaled_dot_product_efficient_attention.default,
+                 ops.aten._scaled_dot_product_flash_attention.default,
+                 ops.aten._scaled_dot_product_flash_attention_for_cpu.default,  # the CPU stand-in (see above)
+                 ops._c10d_functional.reduce_scatter_tensor.default, ops.aten.abs.default, ops.aten.max.default}
+
+    def context_fn():
+        meta = defaultdict(int)
+
+        def policy(ctx, func, *args, **kwargs):
+            key = f"{'recompute' if ctx.is_recompute else 'forward'}_mm_count"
+            if func == ops.aten.mm.default:
+                meta[key] += 1
+            to_save = func in save_list and not (func == ops.aten.mm.default and meta[key] % 2 == 0)
+            return CheckpointPolicy.MUST_SAVE if to_save else CheckpointPolicy.PREFER_RECOMPUTE
+        return create_selective_checkpoint_contexts(policy)
+    return context_fn
+
+
+def _apply_op_sac(torch, model):
+    """Wraps every decoder block in torch.distributed's checkpoint_wrapper with torchtitan's op-level SAC policy
+    (preserve_rng_state=False), as torchtitan 9dec370 apply_ac does before apply_compile."""
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+    layers = model.model.layers
+    for i in range(len(layers)):
+        layers[i] = checkpoint_wrapper(layers[i], context_fn=_op_sac_policy(torch), preserve_rng_state=False)
+
+
 def run_compile(sp):
     import torch
     import transformers
@@ -151,6 +186,8 @@ def run_compile(sp):
         cfgd, model = _build(sp, torch)
         if sp["ckpt"] == "full":
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        elif sp["ckpt"] == "op-sac":
+            _apply_op_sac(torch, model)  # before compiling, as torchtitan's parallelize_llama applies AC first
         params = list(model.parameters())
         pkeys = {p.untyped_storage()._cdata for p in params}
         g = torch.Generator().manual_seed(1)
@@ -158,14 +195,18 @@ def run_compile(sp):
         labels = ids.clone()
         opt = torch.optim.AdamW(params, lr=1e-4, foreach=True)
         graphs = _partition_probe(torch)
-        if sp.get("compile_scope") == "blocks":
+        if sp.get("compile_scope") in ("blocks", "blocks-eager-loss"):
             # torchtune training.compile_model / torchtitan apply_compile: each decoder block compiled on its own
-            # (nn.Module.compile); embedding, final norm and lm_head stay eager
+            # (nn.Module.compile; with op-sac the checkpoint wrapper is what is compiled, as torchtitan
+            # 9dec370 compiles model.layers' AC-wrapped blocks); embedding, final norm and lm_head stay eager
             for layer in model.model.layers:
                 layer.compile(backend="inductor")
             # and the loss compiled on its own (torchtune training.compile_loss, torchtitan "loss" in
-            # compile.components): transformers' ForCausalLMLoss (logits.float(), shift, cross_entropy)
-            model.loss_function = torch.compile(model.loss_function, backend="inductor")
+            # compile.components): transformers' ForCausalLMLoss (logits.float(), shift, cross_entropy).
+            # "blocks-eager-loss": the loss stays eager (torchtitan 9dec370 train.py: "compiling loss function
+            # causes CUDA errors, turning off for now")
+            if sp["compile_scope"] == "blocks":
+                model.loss_function = torch.compile(model.loss_function, backend="inductor")
             cmodel = model
         else:
             cmodel = torch.compile(model, backend="inductor")

@@ -277,6 +277,16 @@ def grid(quick=False):
     for p in ("fp32", "bf16"):
         g.append(spec("llama", seq=256, precision=p, attention="sdpa", kind="compile", layers=2,
                       extra={"compile_scope": "blocks"}))
+    # torchtitan 9dec370: each block compiled, the loss eager ("blocks-eager-loss"), op-level SAC (torchtitan's
+    # _save_list policy) wrapping each block before it is compiled; h64 (one KV head) at 1024 for the s-terms
+    for p in ("bf16", "fp32"):
+        for c in ("none", "op-sac"):
+            g.append(spec("llama", seq=256, precision=p, attention="sdpa", kind="compile", layers=2, ckpt=c,
+                          extra={"compile_scope": "blocks-eager-loss"}))
+    g.append(spec("llama", seq=1024, precision="bf16", attention="sdpa", kind="compile", layers=2, ckpt="op-sac",
+                  shape="h64", extra={"compile_scope": "blocks-eager-loss"}))
+    g.append(spec("llama", seq=256, precision="bf16", attention="sdpa", kind="compile", layers=2, ckpt="op-sac",
+                  extra={"compile_scope": "blocks"}))
     # (j) mixtures of experts (transformers 5 default experts implementation, grouped_mm): every MoE family x
     # precision x attention at seq 256, full checkpointing, batch 2; the routed tokens per expert are recorded
     for fam in MOE:
