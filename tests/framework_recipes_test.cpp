@@ -163,7 +163,7 @@ TEST_CASE("FSDP1 without auto-wrap: the later blocks' gradients wait for the roo
         moment_at(b, Instant::kBackwardLastMlp).bytes_of(ComponentId::kGatheredGrad));
 }
 
-TEST_CASE("--fsdp-wrap none needs FSDP1; other values are input errors", "[recipe][lightning][fsdp1]") {
+TEST_CASE("a root-only unit (auto-wrap none) needs FSDP1; other wrap values are input errors", "[recipe][lightning][fsdp1]") {
   EstimateInputs in = lightning_inputs(8);
   CHECK_THROWS_AS(apply_change(in, {field::kFsdpWrap, "root"}), InputError);
   in.layout.fsdp.version = 2;
