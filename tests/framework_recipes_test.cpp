@@ -2,7 +2,13 @@
 // and the bytes their knobs change, derived by hand from DeepSpeed's and Lightning's code.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include <vramcalc/vramcalc.hpp>
+
+#include "cli_run.hpp"
 
 using namespace vramcalc;
 
@@ -168,4 +174,18 @@ TEST_CASE("a root-only unit (auto-wrap none) needs FSDP1; other wrap values are 
   CHECK_THROWS_AS(apply_change(in, {field::kFsdpWrap, "root"}), InputError);
   in.layout.fsdp.version = 2;
   CHECK_THROWS_WITH(estimate(in), Catch::Contains("FSDP1"));
+}
+
+TEST_CASE("a --deepspeed file's zero_optimization keys win over the deepspeed recipe's; the output names both", "[recipe][deepspeed][cli]") {
+  const auto path = vramcalc_test::scratch("framework_recipes") / "ds_auto.json";
+  std::ofstream(path) << R"({"zero_optimization": {"stage": 2, "reduce_bucket_size": "auto"}, "bf16": {"enabled": true}})";
+  const auto r = vramcalc_test::run_vramcalc("--model llama-3.1-8b --gpus 8 --recipe deepspeed --format json --deepspeed " + path.string());
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["recipe"]["set"].size() == 1);  // the optimizer only
+  CHECK(j["recipe"]["overridden"].size() == 6);
+  CHECK(j["layout"]["reduce_bucket_size"] == 4096 * 4096);  // HF "auto": h·h, from the file
+  const auto flags = vramcalc_test::run_vramcalc("--model llama-3.1-8b --gpus 8 --recipe lightning --fsdp-wrap blocks --format json");
+  REQUIRE(flags.code == 0);
+  CHECK_FALSE(nlohmann::json::parse(flags.out)["layout"]["fsdp"].contains("auto_wrap"));
 }
