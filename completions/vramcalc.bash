@@ -14,7 +14,7 @@ _vramcalc() {
     --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora --offload-activations --compile
     --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer
     --fsdp --reshard-after-forward --param-dtype --reduce-dtype --head --num-labels
-    --ep --moe-imbalance --moe-capacity-factor --moe-pad-to-capacity --dp-replicate --fsdp-offload --hidden-dropout"
+    --ep --moe-imbalance --moe-capacity-factor --moe-pad-to-capacity --dp-replicate --fsdp-offload --hidden-dropout --fsdp-wrap"
   case "$prev" in
     -m|--model)
       COMPREPLY=($(compgen -W "$(vramcalc models --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)" -- "$cur"))
@@ -37,6 +37,7 @@ _vramcalc() {
     --loss) COMPREPLY=($(compgen -W "full chunked fused vocab-parallel" -- "$cur")); return ;;
     --fsdp) COMPREPLY=($(compgen -W "1 2" -- "$cur")); return ;;
     --reshard-after-forward) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
+    --fsdp-wrap) COMPREPLY=($(compgen -W "blocks none" -- "$cur")); return ;;
     --param-dtype|--reduce-dtype) COMPREPLY=($(compgen -W "bf16 fp32" -- "$cur")); return ;;
     --mask) COMPREPLY=($(compgen -W "causal explicit" -- "$cur")); return ;;
     --head) COMPREPLY=($(compgen -W "lm mlm seq-cls" -- "$cur")); return ;;

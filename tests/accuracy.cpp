@@ -222,6 +222,7 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     row.setup += fmt::format(" FSDP{} × {} ranks rf={}{}", in.layout.fsdp.version, in.layout.gpus, in.layout.fsdp.reshard_after_forward,
                              in.layout.fsdp.param_dtype_bytes ? (in.layout.fsdp.reduce_dtype_bytes == 2 ? " mp=bf16/bf16" : " mp=bf16/fp32") : "");
     if (in.layout.fsdp.replicate > 1) row.setup += fmt::format(" HSDP {}×{}", in.layout.fsdp.replicate, in.layout.gpus / in.layout.fsdp.replicate);
+    if (!in.layout.fsdp.wrap_blocks) row.setup += " no-auto-wrap";
   } else if (in.layout.gpus > 1 || in.layout.zero.stage > 0) {
     row.setup += fmt::format(" ZeRO-{} × {} GPUs", in.layout.zero.stage, in.layout.gpus);
   }

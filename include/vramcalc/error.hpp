@@ -83,6 +83,13 @@ inline constexpr const char* kMoePadToCapacity = "training.moe.pad_to_capacity";
 inline constexpr const char* kDpReplicate = "layout.fsdp.replicate";  ///< HSDP replica groups
 inline constexpr const char* kFsdpOffload = "layout.fsdp.cpu_offload";  ///< FSDP2 CPUOffloadPolicy
 inline constexpr const char* kHiddenDropout = "training.hidden_dropout";  ///< dropout probability on the residual branches
+/// DeepSpeed zero_optimization sizes a recipe sets (src/core/zero_knobs.cpp); named as the ds_config key.
+inline constexpr const char* kReduceBucketSize = "ds_config.zero_optimization.reduce_bucket_size";
+inline constexpr const char* kPrefetchBucketSize = "ds_config.zero_optimization.stage3_prefetch_bucket_size";
+inline constexpr const char* kParamPersistenceThreshold = "ds_config.zero_optimization.stage3_param_persistence_threshold";
+inline constexpr const char* kMaxLiveParameters = "ds_config.zero_optimization.stage3_max_live_parameters";
+inline constexpr const char* kContiguousGradients = "ds_config.zero_optimization.contiguous_gradients";
+inline constexpr const char* kFsdpWrap = "layout.fsdp.auto_wrap";  ///< FSDP1 auto-wrap: blocks | none (the root only)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -35,6 +35,7 @@ struct FsdpSettings {
   std::optional<Bytes> reduce_dtype_bytes;  ///< MixedPrecisionPolicy.reduce_dtype; unset: by precision
   std::uint64_t replicate = 1;  ///< HSDP: replica groups of a 2-D (replicate, shard) mesh; 1 = plain FSDP
   bool cpu_offload = false;     ///< FSDP2 CPUOffloadPolicy(pin_memory=True): shards, gradients, states and the step on the host
+  bool wrap_blocks = true;      ///< FSDP1 auto_wrap_policy wraps each decoder block; false: the root only, one FlatParameter
 };
 
 struct ParallelLayout {

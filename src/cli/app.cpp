@@ -151,7 +151,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--deepspeed", o.deepspeed, "A ds_config.json: ZeRO stage, offload, buckets, bf16, micro-batch (flags override it)");
   add_model_parallel_flags(app, o);
   add_moe_flags(app, o);
-  app.add_option("--recipe", o.recipe, "A framework's defaults (see `vramcalc recipes`); flags you give override its knobs");
+  app.add_option("--recipe", o.recipe,
+                 "A framework's defaults: peft|torchtune|litgpt|hf-trainer|torchtitan|megatron|accelerate-fsdp|deepspeed|lightning "
+                 "(see `vramcalc recipes`); flags you give override its knobs");
   app.add_option("--kernels", o.kernels, "Kernel set: hf (eager modules) | liger (fused RMSNorm, RoPE, SwiGLU and --loss fused)");
   app.add_flag("--fused-norm", o.fused_norm, "Liger's fused RMSNorm / LayerNorm (saves the input and per-row rstd)");
   app.add_flag("--fused-rope", o.fused_rope, "Liger's in-place RoPE (saves cos/sin only)");
@@ -191,6 +193,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--hidden-dropout", o.hidden_dropout,
                  "Dropout probability on the residual branches and the embedding (Megatron hidden_dropout; default 0, 0.1 with "
                  "--recipe megatron): a bool mask saved per dropout");
+  app.add_option("--fsdp-wrap", o.fsdp_wrap,
+                 "FSDP1 auto-wrap: blocks (a FlatParameter per decoder block + root; default) | none (no auto_wrap_policy: the whole "
+                 "model is the root's one FlatParameter, Lightning's FSDPStrategy default)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -265,6 +270,7 @@ constexpr FlagName kFlags[] = {
     {field::kDpReplicate, "--dp-replicate"},
     {field::kFsdpOffload, "--fsdp-offload"},
     {field::kHiddenDropout, "--hidden-dropout"},
+    {field::kFsdpWrap, "--fsdp-wrap"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -287,6 +293,10 @@ std::vector<std::string> user_fields(const CliOptions& o, const std::optional<De
   }
   if (ds) {
     for (const char* id : {field::kZeroStage, field::kOffloadOptimizer, field::kOffloadParam, field::kZeroInit}) ids.emplace_back(id);
+    for (const char* id : {field::kReduceBucketSize, field::kPrefetchBucketSize, field::kParamPersistenceThreshold,
+                           field::kMaxLiveParameters, field::kContiguousGradients}) {
+      ids.emplace_back(id);  // the ds_config's values (DeepSpeed's defaults where absent) win over a recipe's
+    }
     if (ds->bf16 || ds->fp16) ids.emplace_back(field::kPrecision);
     if (ds->micro_batch) ids.emplace_back(field::kMicroBatch);
     if (ds->grad_accum) ids.emplace_back(field::kGradAccum);
@@ -507,6 +517,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.dp_replicate.empty()) apply_change(in, {field::kDpReplicate, o.dp_replicate});
   if (o.fsdp_offload) apply_change(in, {field::kFsdpOffload, "true"});
   if (!o.hidden_dropout.empty()) apply_change(in, {field::kHiddenDropout, o.hidden_dropout});
+  if (!o.fsdp_wrap.empty()) apply_change(in, {field::kFsdpWrap, o.fsdp_wrap});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

@@ -95,6 +95,7 @@ struct CliOptions {
   std::string dp_replicate;        // --dp-replicate R: HSDP replica groups
   bool fsdp_offload = false;       // --fsdp-offload: FSDP2 CPUOffloadPolicy
   std::string hidden_dropout;      // --hidden-dropout P: residual-branch and embedding dropout ("" = 0)
+  std::string fsdp_wrap;           // --fsdp-wrap blocks|none: FSDP1 auto-wrap ("" = blocks)
 };
 
 /// How output is to be presented (not part of the estimate).

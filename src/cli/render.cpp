@@ -93,8 +93,8 @@ namespace {
 std::string describe_fsdp1(const ParallelLayout& l) {
   auto dtype = [](const std::optional<Bytes>& b) { return !b ? "by precision" : *b == 2 ? "bf16" : "fp32"; };
   std::string text = fmt::format(
-      "FSDP1 (FullyShardedDataParallel, a FlatParameter per block + root, limit_all_gathers) over {} rank{} ({} node{} × {} GPU{}), {}",
-      l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s", std::min(l.gpus, l.gpus_per_node),
+      "FSDP1 (FullyShardedDataParallel, {}, limit_all_gathers) over {} rank{} ({} node{} × {} GPU{}), {}",
+      l.fsdp.wrap_blocks ? "a FlatParameter per block + root" : "no auto-wrap: one FlatParameter, the root", l.gpus, l.gpus == 1 ? "" : "s", l.nodes(), l.nodes() == 1 ? "" : "s", std::min(l.gpus, l.gpus_per_node),
       std::min(l.gpus, l.gpus_per_node) == 1 ? "" : "s", l.fsdp.reshard_after_forward ? "FULL_SHARD" : "SHARD_GRAD_OP");
   if (l.fsdp.param_dtype_bytes || l.fsdp.reduce_dtype_bytes) {
     text += fmt::format(", MixedPrecision param_dtype {}, reduce_dtype {}", dtype(l.fsdp.param_dtype_bytes), dtype(l.fsdp.reduce_dtype_bytes));

@@ -111,6 +111,7 @@ void render_json(std::ostream& out, const Estimate& est) {
                            {"reduce_dtype", dtype(f.reduce_dtype_bytes)}};
     if (f.replicate > 1) j["layout"]["fsdp"]["replicate"] = f.replicate;
     if (f.cpu_offload) j["layout"]["fsdp"]["cpu_offload"] = true;
+    if (!f.wrap_blocks) j["layout"]["fsdp"]["auto_wrap"] = "none";
   }
   j["recipe"] = recipe_json(est);
   ojson components = ojson::array();

@@ -9,6 +9,8 @@
 #include <vramcalc/error.hpp>
 #include <vramcalc/model_head.hpp>
 
+#include "core/zero_knobs.hpp"
+
 namespace vramcalc {
 namespace {
 
@@ -148,6 +150,10 @@ bool apply_fsdp(FsdpSettings& f, const Advice::Change& c) {
   else if (c.field == field::kReduceDtype) f.reduce_dtype_bytes = dtype();
   else if (c.field == field::kDpReplicate) f.replicate = positive(c);
   else if (c.field == field::kFsdpOffload) f.cpu_offload = boolean(c);
+  else if (c.field == field::kFsdpWrap) {
+    if (c.value != "blocks" && c.value != "none") throw InputError(c.field, c.value, "expected blocks (a unit per decoder block) or none (the root only)");
+    f.wrap_blocks = c.value == "blocks";
+  }
   else return false;
   return true;
 }
@@ -183,6 +189,7 @@ void apply_change(EstimateInputs& in, const Advice::Change& c) {
   else if (f == field::kHead) set_model_head(in.model, parse_model_head(c.value));
   else if (f == field::kNumLabels) set_num_labels(in.model, positive(c));
   else if (apply_moe_change(in, c)) return;
+  else if (apply_zero_knob(z, f, c.value)) return;
   else throw InputError(f, c.value, "not a field a change can set");
 }
 

@@ -17,7 +17,8 @@ using RecipeMaker = Recipe (*)();
 const std::vector<RecipeMaker>& recipe_makers() {
   static const std::vector<RecipeMaker> makers = {recipes::peft,       recipes::torchtune, recipes::litgpt,
                                                   recipes::hf_trainer, recipes::torchtitan, recipes::megatron,
-                                                  recipes::accelerate_fsdp};
+                                                  recipes::accelerate_fsdp, recipes::deepspeed,
+                                                  recipes::lightning};
   return makers;
 }
 

@@ -11,7 +11,11 @@
 // root is never resharded after forward (_post_forward_reshard: not state._is_root).
 // limit_all_gathers (default True since torch 2.1, _FreeEventQueue) blocks the CPU until the free of
 // the unit two back has run on the device: it bounds the reserved memory, not the allocated bytes.
+// Without an auto_wrap_policy (layout.fsdp.auto_wrap none, Lightning's FSDPStrategy default) the root is
+// the only unit: the whole model is one FlatParameter, gathered through forward and backward, and every
+// per-parameter gradient waits for split's backward until the embedding's gradient exists.
 #include <algorithm>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -31,6 +35,7 @@ struct Units {
   std::uint64_t layers = 1;          // L
   std::uint64_t block = 0, root = 0;  // unpadded numel of one block's and the root's FlatParameter
   std::uint64_t head = 0, at_mlp = 0, at_attn = 0;
+  std::uint64_t inner = 0;           // one decoder block inside the root (no auto-wrap), else 0
   std::uint64_t pad(std::uint64_t g) const { return ceil_div(g, n) * n; }
   std::uint64_t shard(std::uint64_t g) const { return ceil_div(g, n); }
   std::uint64_t shards() const { return checked_add(checked_mul(layers, shard(block)), shard(root)); }
@@ -41,7 +46,13 @@ Units units(const StepContext& ctx) {
   one.gpus = 1;
   one.fsdp.replicate = 1;
   const FsdpGroups g = fsdp_groups({ctx.model, ctx.params, ctx.setup, one});
-  return {fsdp_shards(ctx.layout), std::max<std::uint64_t>(ctx.model.num_layers, 1), g.block, g.root, g.head, g.at_mlp, g.at_attn};
+  const std::uint64_t layers = std::max<std::uint64_t>(ctx.model.num_layers, 1);
+  if (!ctx.layout.fsdp.wrap_blocks) {
+    // No auto_wrap_policy: FullyShardedDataParallel(model) flattens every parameter into the root's
+    // one FlatParameter (torch/distributed/fsdp/_wrap_utils.py _auto_wrap only with a policy).
+    return {fsdp_shards(ctx.layout), layers, 0, checked_add(g.root, checked_mul(layers, g.block)), g.head, g.at_mlp, g.at_attn, g.block};
+  }
+  return {fsdp_shards(ctx.layout), layers, g.block, g.root, g.head, g.at_mlp, g.at_attn, 0};
 }
 
 // MixedPrecision: param_dtype set and reduce_dtype not: the gradients reduce in param_dtype
@@ -81,6 +92,18 @@ Bytes root_reduce_bytes(const Units& u, const FsdpBytes& b) {
   return std::max(hook, checked_mul(u.root, b.gathered));
 }
 
+std::string gathered_formula(const FsdpSettings& f, const Units& u, Bytes q) {
+  if (u.inner != 0) {
+    return fmt::format("root {} (padded to N) × {} B: no auto-wrap, so the whole model is one FlatParameter, gathered from the "
+                       "root's pre-forward until its post-backward",
+                       group_digits(u.pad(u.root)), q);
+  }
+  return fmt::format("root {} + {} × block {} (padded to N), × {} B: _full_param_padded of the root (never resharded after forward) and {}",
+                     group_digits(u.pad(u.root)), f.reshard_after_forward ? "2" : std::to_string(u.layers), group_digits(u.pad(u.block)), q,
+                     f.reshard_after_forward ? "of the block in backward and the one prefetched (BACKWARD_PRE)"
+                                             : "of every block, kept from forward to its backward (SHARD_GRAD_OP)");
+}
+
 }  // namespace
 
 RankStates Fsdp1Policy::rank_states(const StepContext& ctx, const ModelStates& full) const {
@@ -116,14 +139,8 @@ void Fsdp1Policy::add_fsdp1_terms(const StepContext& ctx, std::vector<Term>& out
   const FsdpBytes b = fsdp1_bytes(f_, ctx.setup.precision);
   const Units u = units(ctx);
   const Bytes gathered = std::max(gathered_at(kBackwardLastMlp, f_, u, b.gathered), gathered_at(kForwardLoss, f_, u, b.gathered));
-  out.push_back(component_term(
-      ComponentId::kGatheredParams, gathered,
-      fmt::format("root {} + {} × block {} (padded to N), × {} B: _full_param_padded of the root (never resharded after forward) and {}",
-                  group_digits(u.pad(u.root)), f_.reshard_after_forward ? "2" : std::to_string(u.layers), group_digits(u.pad(u.block)),
-                  b.gathered,
-                  f_.reshard_after_forward ? "of the block in backward and the one prefetched (BACKWARD_PRE)"
-                                           : "of every block, kept from forward to its backward (SHARD_GRAD_OP)"),
-      std::string(kRtSrc) + " _unshard / _reshard, _prefetch_handle (BACKWARD_PRE), _post_forward_reshard"));
+  out.push_back(component_term(ComponentId::kGatheredParams, gathered, gathered_formula(f_, u, b.gathered),
+                               std::string(kRtSrc) + " _unshard / _reshard, _prefetch_handle (BACKWARD_PRE), _post_forward_reshard"));
   out.push_back(component_term(ComponentId::kGatheredGrad, checked_mul(u.root, b.gathered),
                                fmt::format("root {} × {} B: the root's flat gradient, complete only after the embedding's backward",
                                            group_digits(u.root), b.gathered),
@@ -143,7 +160,11 @@ void Fsdp1Policy::buffers_at(Instant i, const StepContext& ctx, const RankStates
   const bool last = i == kBackwardLastMlp || i == kBackwardLastAttn, first = i == kBackwardFirstMlp || i == kBackwardFirstAttn;
   if (last || first) {
     const std::uint64_t made = (i == kBackwardLastMlp || i == kBackwardFirstMlp) ? u.at_mlp : u.at_attn;
-    m.add(ComponentId::kGatheredGrad, checked_mul(checked_add(u.head, made), b.gathered), "lm_head's and the final norm's, and this block's so far");
+    // Without auto-wrap the later blocks' gradients wait in the root's split backward too.
+    const std::uint64_t later = first ? checked_mul(u.layers - 1, u.inner) : 0;
+    m.add(ComponentId::kGatheredGrad, checked_mul(checked_add(checked_add(u.head, made), later), b.gathered),
+          u.inner == 0 ? "lm_head's and the final norm's, and this block's so far"
+                       : "the root's per-parameter gradients so far: lm_head, the final norm, the later blocks, this block");
   }
   if (i == kBackwardEnd) {
     m.add(ComponentId::kGatheredGrad, checked_mul(u.root, b.gathered), "the root's flat gradient");

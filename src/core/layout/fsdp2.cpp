@@ -79,6 +79,7 @@ void validate_fsdp(const ParallelLayout& layout) {
   }
   validate_hsdp(layout);
   if (f.cpu_offload && f.version != 2) throw InputError(field::kFsdpOffload, "true", "CPUOffloadPolicy needs FSDP2");
+  if (!f.wrap_blocks && f.version != 1) throw InputError(field::kFsdpWrap, "none", "a root-only unit (no auto-wrap) is modelled for FSDP1 only");
 }
 
 RankStates Fsdp2Policy::rank_states(const StepContext& ctx, const ModelStates& full) const {

@@ -14,5 +14,7 @@ Recipe hf_trainer();  ///< hf_trainer.cpp: transformers 5.x Trainer defaults, pu
 Recipe torchtitan();  ///< torchtitan.cpp: FSDP2, fp32 shards, bf16 compute, fp32 reduce
 Recipe megatron();    ///< megatron.cpp: Megatron-LM DDP main_grad buffer and distributed optimizer
 Recipe accelerate_fsdp();  ///< accelerate_fsdp.cpp: HF Trainer + Accelerate FSDP1, fp32 flat params, bf16 compute and reduce
+Recipe deepspeed();   ///< deepspeed.cpp: bf16 + FusedAdam, zero_optimization sizes at DeepSpeed's defaults
+Recipe lightning();   ///< lightning.cpp: Trainer(strategy="fsdp", precision="bf16-mixed"): FSDP1, root only, bf16 compute and reduce
 
 }  // namespace vramcalc::recipes
