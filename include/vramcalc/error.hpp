@@ -82,6 +82,7 @@ inline constexpr const char* kMoeCapacityFactor = "training.moe.capacity_factor"
 inline constexpr const char* kMoePadToCapacity = "training.moe.pad_to_capacity";  ///< Megatron moe_pad_expert_input_to_capacity
 inline constexpr const char* kDpReplicate = "layout.fsdp.replicate";  ///< HSDP replica groups
 inline constexpr const char* kFsdpOffload = "layout.fsdp.cpu_offload";  ///< FSDP2 CPUOffloadPolicy
+inline constexpr const char* kFp8 = "training.fp8";  ///< torchao float8 training recipe (none, tensorwise, rowwise)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -187,6 +187,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
                  "HSDP with --fsdp 2: R replica groups of a (replicate, shard) mesh; states shard over data-parallel/R ranks (default 1)");
   app.add_flag("--fsdp-offload", o.fsdp_offload,
                "FSDP2 CPUOffloadPolicy: sharded params, grads and optimizer states in pinned host RAM, the step on the CPU");
+  app.add_option("--fp8", o.fp8,
+                 "torchao float8 training of every Linear with dims multiple of 16: none | tensorwise | rowwise; saves what "
+                 "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -260,6 +263,7 @@ constexpr FlagName kFlags[] = {
     {field::kMoePadToCapacity, "--moe-pad-to-capacity"},
     {field::kDpReplicate, "--dp-replicate"},
     {field::kFsdpOffload, "--fsdp-offload"},
+    {field::kFp8, "--fp8"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -501,6 +505,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   }
   if (!o.dp_replicate.empty()) apply_change(in, {field::kDpReplicate, o.dp_replicate});
   if (o.fsdp_offload) apply_change(in, {field::kFsdpOffload, "true"});
+  if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

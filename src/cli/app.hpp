@@ -94,6 +94,7 @@ struct CliOptions {
   bool moe_pad_to_capacity = false;  // --moe-pad-to-capacity
   std::string dp_replicate;        // --dp-replicate R: HSDP replica groups
   bool fsdp_offload = false;       // --fsdp-offload: FSDP2 CPUOffloadPolicy
+  std::string fp8;                 // --fp8 none|tensorwise|rowwise: torchao float8 training ("" = none)
 };
 
 /// How output is to be presented (not part of the estimate).
