@@ -111,7 +111,8 @@ Term fp8_term(const StepContext& ctx, const TrainingSetup& compute, const Logits
                   "grad_input + 9·o; … + o + 9·i; … + o + i + copies + grad_weight {}: {} B; a layer's largest Linear: "
                   "backward {} B, forward max(9·i, i + 9·w) {} B{}",
                   r, rowwise(compute.fp8) ? "(+ fp32 scales per row/column and rowwise post-scales 4·rows·cols)" : "(+ 4 B scales)",
-                  head_bwd, layer_bwd, layer_fwd, head ? "" : "; lm_head not converted (a dim not a multiple of 16)"),
+                  group_digits(head_bwd), group_digits(layer_bwd), group_digits(layer_fwd),
+                  head ? "" : "; lm_head not converted (a dim not a multiple of 16)"),
       "torchao 0.18 float8/float8_linear.py matmul_with_hp_or_float8_args, float8_training_tensor.py _ToFloat8ConstrFunc, "
       "float8_utils.py to_fp8_saturated, float8_ops.py addmm_float8_unwrapped / preprocess_addmm; measured: "
       "tools/measure/FINDINGS.md §33",
