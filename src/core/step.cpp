@@ -241,6 +241,7 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
     if (!policy.has(i) && !(in_bwd && i == kBackwardHead) && !(fp8_head && i == kBackwardHead)) continue;
     if (i == kStep && in_bwd) continue;
     Moment m{i, parts.mp != nullptr ? stage_label(i, *parts.mp) : std::string(info(i).label), {}};
+    if (fp8_head && i == kBackwardHead && !policy.has(i)) m.label = "lm_head backward (float8 casts of the logits' gradient)";
     states_at(i, ctx, parts, shape, policy, m);
     policy.buffers_at(i, ctx, parts.rank, m);
     autocast_at(i, ctx, parts, shape, m);

@@ -1189,6 +1189,8 @@ def main(argv=None):
     ap.add_argument("--raw", default=None, help="directory for the raw per-run results (default OUT.raw/)")
     ap.add_argument("--write-only", action="store_true", help="write records from the raw results; run nothing")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--fp8", choices=("tensorwise", "rowwise"), default=None,
+                    help="run the selected step runs with torchao float8 training of this recipe (run ids get -fp8RECIPE)")
     a = ap.parse_args(argv)
     if a.child:
         child(*a.child)
@@ -1200,6 +1202,8 @@ def main(argv=None):
     if a.match:
         import re
         g = [sp for sp in g if re.search(a.match, run_id(sp))]
+    if a.fp8:  # torchao float8 variants of the selected step runs (grid block (o) has the recorded ones)
+        g = [dict(sp, fp8=a.fp8) for sp in g if sp["kind"] == "step"]
     if a.list:
         for sp in g:
             print(run_id(sp))
