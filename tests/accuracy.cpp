@@ -106,6 +106,7 @@ void apply_setup(const json& s, TrainingSetup& setup) {
   if (s.contains("offload_activations")) setup.offload_activations = s.at("offload_activations").get<bool>();
   if (s.contains("kernels")) setup.kernels = kernel_set_of(parse_kernel_preset(s.at("kernels").get<std::string>()));
   if (s.contains("compile")) setup.compile = parse_compile(s.at("compile").get<std::string>());
+  if (s.contains("fp8")) setup.fp8 = parse_fp8(s.at("fp8").get<std::string>());
 }
 
 // The encoders' head (harness spec "head": mlm or seq-cls with num_labels), through the core's

@@ -56,6 +56,7 @@ enum class ComponentId {
   kActivationOffloadInFlight,
   kEpAllToAll,  ///< expert parallelism: one MoE layer's all-to-all send and receive buffers
   kHsdpAllReduce,  ///< HSDP: each group's reduce-dtype gradient shard held for its all-reduce to the end of backward
+  kFp8Casts,  ///< torchao float8: the fp8 casts (and their fp32 scaling temporaries) of the Linear in flight
 };
 
 struct ComponentInfo {

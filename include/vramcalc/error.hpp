@@ -90,6 +90,7 @@ inline constexpr const char* kParamPersistenceThreshold = "ds_config.zero_optimi
 inline constexpr const char* kMaxLiveParameters = "ds_config.zero_optimization.stage3_max_live_parameters";
 inline constexpr const char* kContiguousGradients = "ds_config.zero_optimization.contiguous_gradients";
 inline constexpr const char* kFsdpWrap = "layout.fsdp.auto_wrap";  ///< FSDP1 auto-wrap: blocks | none (the root only)
+inline constexpr const char* kFp8 = "training.fp8";  ///< torchao float8 training recipe (none, tensorwise, rowwise)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

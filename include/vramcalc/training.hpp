@@ -8,6 +8,7 @@
 
 #include <vramcalc/adapters.hpp>
 #include <vramcalc/compile.hpp>
+#include <vramcalc/fp8.hpp>
 #include <vramcalc/kernels.hpp>
 #include <vramcalc/moe_routing.hpp>
 
@@ -81,6 +82,7 @@ struct TrainingSetup {
   Compile compile = Compile::kNone;     ///< torch.compile: what the min-cut partitioner saves (compile.hpp)
   MoeRouting moe;                       ///< expert routing: imbalance, capacity factor, expert-parallel ranks
   double hidden_dropout = 0.0;          ///< dropout on the residual branches and the embedding (Megatron hidden_dropout): saved bool masks
+  Fp8Recipe fp8 = Fp8Recipe::kNone;     ///< torchao float8 training of the Linears (fp8.hpp, ops_fp8.cpp)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

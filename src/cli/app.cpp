@@ -196,6 +196,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--fsdp-wrap", o.fsdp_wrap,
                  "FSDP1 auto-wrap: blocks (a FlatParameter per decoder block + root; default) | none (no auto_wrap_policy: the whole "
                  "model is the root's one FlatParameter, Lightning's FSDPStrategy default)");
+  app.add_option("--fp8", o.fp8,
+                 "torchao float8 training of every Linear with dims multiple of 16: none | tensorwise | rowwise; saves what "
+                 "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -271,6 +274,7 @@ constexpr FlagName kFlags[] = {
     {field::kFsdpOffload, "--fsdp-offload"},
     {field::kHiddenDropout, "--hidden-dropout"},
     {field::kFsdpWrap, "--fsdp-wrap"},
+    {field::kFp8, "--fp8"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -518,6 +522,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (o.fsdp_offload) apply_change(in, {field::kFsdpOffload, "true"});
   if (!o.hidden_dropout.empty()) apply_change(in, {field::kHiddenDropout, o.hidden_dropout});
   if (!o.fsdp_wrap.empty()) apply_change(in, {field::kFsdpWrap, o.fsdp_wrap});
+  if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

@@ -17,6 +17,7 @@
 #include "core/advice.hpp"
 #include "core/ops_fused.hpp"
 #include "core/ops_compiled.hpp"
+#include "core/ops_fp8.hpp"
 #include "core/inference.hpp"
 #include "core/optimizer_checks.hpp"
 #include "core/lora_activations.hpp"
@@ -101,6 +102,7 @@ void validate(const EstimateInputs& in) {
     throw InputError(field::kBaseQuant, "int8", "an int8 base under ZeRO-3 is not modelled; use nf4/fp4 or ZeRO 0-2");
   }
   validate_model_head(in);
+  validate_fp8(in);
 }
 
 // Every allocated term that the timeline may hold, one per component.
@@ -232,6 +234,7 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   std::vector<Term> terms = allocated_terms(rank.states, rank, est.activations, loss, cublas);
   if (view) terms.insert(terms.end(), {mp.sp_gather, mp.cp_kv, mp.pp_recv});
   if (ep) terms.push_back(mp.ep_a2a);
+  if (ctx.setup.fp8 != Fp8Recipe::kNone) terms.push_back(fp8_term(ctx, compute, loss));
   add_components(est, terms, full.master_weights.bytes > 0);
   add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states,
              policy->stream_pools(ctx, rank));

@@ -5,6 +5,7 @@
 // instant; build_timeline() asks each of them at every instant.
 #include "core/step.hpp"
 #include "core/dense_layers.hpp"
+#include "core/ops_fp8.hpp"
 
 #include <algorithm>
 #include <array>
@@ -141,6 +142,7 @@ void states_at(Instant i, const StepContext& ctx, const StepParts& p, const Laye
 // used it: all of them after the forward; a checkpointed layer's only during its recompute.
 void autocast_at(Instant i, const StepContext& ctx, const StepParts& p, const LayerShape& shape, Moment& m) {
   if (ctx.setup.precision != Precision::kAmp) return;
+  if (ctx.setup.fp8 != Fp8Recipe::kNone) return fp8_autocast_at(i, ctx, shape.head, m);
   const Bytes cache = p.rank.states.autocast_cache.bytes;
   const Bytes head = checked_mul(shape.head, 2);
   const Bytes layer = checked_mul(shape.layer_matmul, 2);
@@ -235,14 +237,17 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
     const bool in_bwd = ctx.setup.optimizer_in_backward;
     // Stepped inside backward: no step() instant, and lm_head's backward is where its gradient,
     // stepped at once, meets the logits' gradient.
-    if (!policy.has(i) && !(in_bwd && i == kBackwardHead)) continue;
+    const bool fp8_head = ctx.setup.fp8 != Fp8Recipe::kNone && fp8_converts_head(ctx.model);  // lm_head's fp8 backward
+    if (!policy.has(i) && !(in_bwd && i == kBackwardHead) && !(fp8_head && i == kBackwardHead)) continue;
     if (i == kStep && in_bwd) continue;
     Moment m{i, parts.mp != nullptr ? stage_label(i, *parts.mp) : std::string(info(i).label), {}};
+    if (fp8_head && i == kBackwardHead && !policy.has(i)) m.label = "lm_head backward (float8 casts of the logits' gradient)";
     states_at(i, ctx, parts, shape, policy, m);
     policy.buffers_at(i, ctx, parts.rank, m);
     autocast_at(i, ctx, parts, shape, m);
     activations_at(i, ctx, parts, m);
     loss_at(i, ctx, parts, m);
+    fp8_at(i, ctx, policy.compute_setup(ctx.setup), parts.loss, m);
     m.add(ComponentId::kCublasWorkspace, parts.cublas.bytes);
     if (parts.mp != nullptr) model_parallel_at(i, *parts.mp, m);
     timeline.push_back(std::move(m));

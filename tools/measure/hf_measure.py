@@ -172,6 +172,8 @@ def run_id(sp):
         parts.append(sp["head"] + (f"{sp['num_labels']}" if sp["head"] == "seq-cls" else ""))
     if sp.get("target_seq"):  # T5: the decoder's (labels') length and the MLM's feed_forward_proj
         parts.append(f"t{sp['target_seq']}-{sp['ff']}")
+    if sp.get("fp8"):  # torchao float8 training: recipe, and "nohead" when the lm_head stays high precision
+        parts.append(f"fp8{sp['fp8']}" + ("" if sp.get("fp8_head", True) else "-nohead"))
     return "-".join(parts)
 
 
@@ -355,12 +357,43 @@ def grid(quick=False):
                   extra={"target_seq": 64, "ff": "gated-gelu"}))
     g.append(spec("t5", seq=128, batch=2, precision="bf16", attention="eager", shape="h64", vocab=1000, layers=2,
                   ckpt="full", extra=t5))
+    # (o) issue 11: torchao float8 training (convert_to_float8_training, torchao 0.18; every Linear with dims % 16 == 0,
+    # lm_head included as in torchtitan's default filter; "fp8_head": False keeps it high precision): recipe x
+    # precision, checkpointing, a long-sequence h64 shape
+    for r in ("tensorwise", "rowwise"):
+        for p in P3:
+            g.append(spec("llama", seq=256, precision=p, attention="sdpa", layers=2, extra={"fp8": r}))
+        g.append(spec("llama", seq=256, precision="bf16", attention="sdpa", layers=2, ckpt="full", extra={"fp8": r}))
+        g.append(spec("llama", seq=1024, precision="bf16", attention="sdpa", layers=2, shape="h64", extra={"fp8": r}))
+        g.append(spec("llama", seq=256, batch=2, precision="bf16", attention="sdpa", layers=2,
+                      extra={"fp8": r, "fp8_head": False}))
     return g
 
 
 # ----------------------------------------------------------------------------------------------------------
 # The measurement (runs in a child process)
 # ----------------------------------------------------------------------------------------------------------
+
+
+def convert_fp8(model, sp):
+    """torchao float8 training (torchao.float8.convert_to_float8_training with Float8LinearConfig.from_recipe_name):
+    every nn.Linear whose in and out features are multiples of 16 (torchtitan components/quantization/utils.py
+    module_filter_fn, filter_fqns empty by default); with fp8_head False the lm_head stays a plain Linear (torchtitan's
+    filter_fqns=["lm_head"] / ["output"]). Returns the converted modules' names."""
+    import torch.nn as nn
+    from torchao.float8 import Float8LinearConfig, convert_to_float8_training
+    keep_head = sp.get("fp8_head", True)
+    names = []
+
+    def keep(mod, fqn):
+        ok = (isinstance(mod, nn.Linear) and mod.in_features % 16 == 0 and mod.out_features % 16 == 0
+              and (keep_head or "lm_head" not in fqn))
+        if ok:
+            names.append(fqn)
+        return ok
+
+    convert_to_float8_training(model, module_filter_fn=keep, config=Float8LinearConfig.from_recipe_name(sp["fp8"]))
+    return names
 
 
 def measure(sp):
@@ -374,7 +407,8 @@ def measure(sp):
 
     US = torch.UntypedStorage
     DT = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16", torch.int64: "i64",
-          torch.bool: "bool", torch.uint8: "u8", torch.int32: "i32", torch.float64: "fp64"}
+          torch.bool: "bool", torch.uint8: "u8", torch.int32: "i32", torch.float64: "fp64",
+          torch.float8_e4m3fn: "fp8e4m3", torch.float8_e5m2: "fp8e5m2"}
     MARK_BEGIN, MARK_END = 7777777, 7777779
 
     class LiveTracker(TorchDispatchMode):
@@ -396,6 +430,7 @@ def measure(sp):
             self.phases = {}
             self.taint = {}  # cdata -> taint (while alive)
             self.nops = 0
+            self.into_subclasses = bool(sp.get("fp8"))
 
         def entry(self, t):
             return self.st.get(t.untyped_storage()._cdata)
@@ -442,6 +477,10 @@ def measure(sp):
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
+            if self.into_subclasses and any(t is not torch.Tensor and hasattr(t, "__tensor_flatten__") for t in types):
+                # fp8 runs: let the subclass (torchao Float8TrainingTensor) dispatch first; the mode stays on the stack
+                # and sees the plain ops it runs (the layout copies and _scaled_mm inside float8_mm)
+                return NotImplemented
             out = func(*args, **kwargs)
             self.nops += 1
             ins = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
@@ -530,6 +569,8 @@ def measure(sp):
     except Exception:
         res["peft"] = None
     for mod in ("bitsandbytes", "torchao"):
+        if mod == "torchao" and sp.get("fp8"):
+            res[mod] = __import__(mod).__version__
         if mod in sp["optimizer"] or (mod == "torchao" and sp["optimizer"].startswith("ao-")) or \
                 (mod == "bitsandbytes" and sp["optimizer"] == "adamw-8bit"):
             res[mod] = __import__(mod).__version__
@@ -577,6 +618,8 @@ def measure(sp):
         else:
             model = AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_impl, dtype=wdtype)
         model.train()
+        if sp.get("fp8"):
+            res["fp8_converted"] = convert_fp8(model, sp)
         if sp["kind"] == "lora":
             from peft import LoraConfig, get_peft_model
             targets = {"qv": ["q_proj", "v_proj"],
@@ -943,6 +986,11 @@ WHY_NOT = {
     "adamw-forloop": "the estimator has no for-loop (foreach=False) AdamW option",
     "ao-step": "torchao's step ran eagerly (dynamo refuses the tracker's dispatch mode): its temporaries are not "
                "those of the torch.compile'd step the estimator models",
+    "fp8-amp-cpu": "CPU autocast: torchao's Float8Linear.forward casts its input only when torch.is_autocast_enabled() (CUDA "
+                   "autocast), so on the CPU the fp32 input is saved where CUDA saves its bf16 cast (the estimator models "
+                   "CUDA; FINDINGS.md §33)",
+    "fp8-nohead": "the lm_head kept high precision (torchtitan filter_fqns) is not an estimator input: --fp8 converts "
+                  "every Linear whose dims are multiples of 16, lm_head included",
     "mla-sdpa-cpu": "MLA's v head dim differs from the q/k head dim, so CPU SDPA runs the math kernel (fp32 scaled q/k, "
                     "probabilities); on CUDA the mem-efficient kernel runs, which the estimator models (FINDINGS.md §22)",
 }
@@ -970,6 +1018,10 @@ def records_for(res, env):
     extra_setup = {"mask_kind": sp["mask"], "optimizer_impl": sp["optimizer"], "layers": sp["layers"]}
     if sp.get("target_seq"):  # T5: the decoder's length (vramcalc has no option for it yet)
         setup["target_seq"] = sp["target_seq"]
+    if sp.get("fp8"):  # torchao float8 training (vramcalc --fp8)
+        setup["fp8"] = sp["fp8"]
+        extra_setup["fp8_lm_head"] = sp.get("fp8_head", True)
+        extra_setup["fp8_converted"] = res.get("fp8_converted")
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2", "fsdp1"):
         why = WHY_NOT[sp["kind"]]
@@ -981,6 +1033,8 @@ def records_for(res, env):
         why = WHY_NOT["adamw-forloop"]
     elif sp["family"] in DEEPSEEK and sp["attention"] == "sdpa":
         why = WHY_NOT["mla-sdpa-cpu"]
+    elif sp.get("fp8") and not sp.get("fp8_head", True):
+        why = WHY_NOT["fp8-nohead"]
     src = f"tools/measure/hf_measure.py (CPU), {env['date']}; versions, harness_commit, host: record fields"
     base = {"kind": sp["kind"] if sp["kind"] != "step" else "step", "model": res["model"], "setup": setup,
             "device": "cpu", "source": src,
@@ -1004,6 +1058,9 @@ def records_for(res, env):
         if why:
             r["predict"] = False
             r["why_not"] = why
+        elif sp.get("fp8") and sp["precision"] == "amp" and metric in ("saved_per_layer", "saved_head"):
+            r["predict"] = False
+            r["why_not"] = WHY_NOT["fp8-amp-cpu"]
         r["split"] = split_of(r["id"])
         recs.append(r)
 
@@ -1051,6 +1108,10 @@ def records_for(res, env):
                                     "tracker_peak_above_start": st1[ph]["peak"] - st1[ph]["start"],
                                     "allocator_end_minus_start": res["allocator_check"][i][1],
                                     "tracker_end_minus_start": st1[ph]["end"] - st1[ph]["start"]}
+            if sp.get("fp8"):
+                d["allocator_check"]["fp8_note"] = (
+                    "the CPU torch._scaled_mm allocates working copies of its fp8 operands inside the kernel (seen by the "
+                    "allocator, not by the tracker); CUDA's cuBLASLt fp8 gemm has no such buffers: value_bytes is the tracker's")
         add("allocated", ph, st1[ph]["peak"], tol, note, d)
         if ph == "optimizer_step" and sp["optimizer"].startswith("ao-"):
             recs[-1]["predict"] = False
@@ -1191,6 +1252,8 @@ def main(argv=None):
     ap.add_argument("--raw", default=None, help="directory for the raw per-run results (default OUT.raw/)")
     ap.add_argument("--write-only", action="store_true", help="write records from the raw results; run nothing")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--fp8", choices=("tensorwise", "rowwise"), default=None,
+                    help="run the selected step runs with torchao float8 training of this recipe (run ids get -fp8RECIPE)")
     a = ap.parse_args(argv)
     if a.child:
         child(*a.child)
@@ -1202,6 +1265,8 @@ def main(argv=None):
     if a.match:
         import re
         g = [sp for sp in g if re.search(a.match, run_id(sp))]
+    if a.fp8:  # torchao float8 variants of the selected step runs (grid block (o) has the recorded ones)
+        g = [dict(sp, fp8=a.fp8) for sp in g if sp["kind"] == "step"]
     if a.list:
         for sp in g:
             print(run_id(sp))
