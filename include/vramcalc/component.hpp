@@ -56,6 +56,7 @@ enum class ComponentId {
   kActivationOffloadInFlight,
   kEpAllToAll,  ///< expert parallelism: one MoE layer's all-to-all send and receive buffers
   kHsdpAllReduce,  ///< HSDP: each group's reduce-dtype gradient shard held for its all-reduce to the end of backward
+  kLossWindowHole,  ///< reserved: the freed logits' block that the loss backward's gradients cannot reuse
 };
 
 struct ComponentInfo {

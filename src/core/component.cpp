@@ -44,6 +44,7 @@ constexpr std::array kTable = {
     ComponentInfo{kActivationOffloadInFlight, "offload_in_flight", "offloaded activations still on the GPU (copy stash, backward lag)", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kEpAllToAll, "ep_all_to_all", "expert-parallel all-to-all buffers (one MoE layer)", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kHsdpAllReduce, "hsdp_all_reduce", "HSDP all-reduce buffers (reduce dtype)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kLossWindowHole, "loss_window_hole", "freed logits block the loss backward cannot reuse", TK::kReserve, SU::kNone, false},
 };
 
 constexpr bool ordered() {
