@@ -57,6 +57,7 @@ enum class ComponentId {
   kEpAllToAll,  ///< expert parallelism: one MoE layer's all-to-all send and receive buffers
   kHsdpAllReduce,  ///< HSDP: each group's reduce-dtype gradient shard held for its all-reduce to the end of backward
   kFp8Casts,  ///< torchao float8: the fp8 casts (and their fp32 scaling temporaries) of the Linear in flight
+  kLossWindowHole,  ///< reserved: the freed logits' block that the loss backward's gradients cannot reuse
 };
 
 struct ComponentInfo {

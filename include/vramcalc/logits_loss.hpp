@@ -12,6 +12,9 @@ struct LogitsLoss {
   Term saved;     ///< kept for backward once the loss forward is done
   Term forward;   ///< live at the forward peak of the loss
   Term backward;  ///< live at the backward peak of the loss (start of backward)
+  /// Freed before backward but too small for the loss backward's gradients: reserved and free
+  /// while they are alive (estimated from the caching allocator's best-fit rule).
+  Term hole{};
 };
 
 LogitsLoss logits_loss(const ModelConfig& model, const TrainingSetup& setup);

@@ -45,6 +45,7 @@ constexpr std::array kTable = {
     ComponentInfo{kEpAllToAll, "ep_all_to_all", "expert-parallel all-to-all buffers (one MoE layer)", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kHsdpAllReduce, "hsdp_all_reduce", "HSDP all-reduce buffers (reduce dtype)", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kFp8Casts, "fp8_casts", "float8 casts of the Linear in flight (torchao)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kLossWindowHole, "loss_window_hole", "freed logits block the loss backward cannot reuse", TK::kReserve, SU::kNone, false},
 };
 
 constexpr bool ordered() {

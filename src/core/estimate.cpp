@@ -162,17 +162,36 @@ Term stream_pools_term(const Phase& peak, const std::vector<StreamPool>& pools) 
   return t;
 }
 
+// What the loss window's hole adds to reserved memory beyond the allocated peak: the pool's
+// high-water mark at the loss backward is what is allocated there plus the hole.
+Term loss_window_term(const Estimate& est, const Term& hole) {
+  Term t = hole;
+  if (hole.bytes == 0) return t;
+  Bytes at_loss = 0;
+  for (const Moment& m : est.timeline) {
+    if (m.instant == Instant::kBackwardLoss) at_loss = m.total();
+  }
+  const Bytes high_water = checked_add(at_loss, hole.bytes);
+  t.bytes = high_water > est.peak_allocated ? high_water - est.peak_allocated : 0;
+  t.formula = fmt::format("{} allocated at the loss backward + {} hole − {} allocated peak; hole = {}", group_digits(at_loss),
+                          group_digits(hole.bytes), group_digits(est.peak_allocated), hole.formula);
+  return t;
+}
+
 // The reserve on top of the allocated peak, and non-PyTorch memory (paged optimizer states
 // live in CUDA managed memory, which the driver counts and PyTorch's allocator does not).
-void add_totals(Estimate& est, const Term& context, const Term& nccl, const Term& paged, const std::vector<StreamPool>& pools = {}) {
+void add_totals(Estimate& est, const Term& context, const Term& nccl, const Term& paged, const std::vector<StreamPool>& pools = {},
+                const Term& loss_hole = {}) {
   est.peak_allocated = est.phases[est.peak_phase].allocated;
   const Term reserve = allocator_reserve(est.peak_allocated, est.inputs.setup.fragmentation);
   const Term streams = stream_pools_term(est.phases[est.peak_phase], pools);
-  est.peak_reserved = checked_add(checked_add(est.peak_allocated, reserve.bytes), streams.bytes);
+  const Term hole = loss_window_term(est, loss_hole);
+  est.peak_reserved = checked_add(checked_add(checked_add(est.peak_allocated, reserve.bytes), streams.bytes), hole.bytes);
   est.non_pytorch = checked_add(checked_add(context.bytes, nccl.bytes), paged.bytes);
   est.device_total = checked_add(est.peak_reserved, est.non_pytorch);
   est.components.push_back({ComponentId::kAllocatorReserve, reserve, reserve.bytes, reserve.bytes, TermKind::kReserve});
   if (!pools.empty()) est.components.push_back({ComponentId::kStreamPools, streams, streams.bytes, streams.bytes, TermKind::kReserve});
+  if (hole.bytes > 0) est.components.push_back({ComponentId::kLossWindowHole, hole, hole.bytes, hole.bytes, TermKind::kReserve});
   est.components.push_back({ComponentId::kCudaContext, context, context.bytes, context.bytes, TermKind::kNonPytorch});
   if (nccl.bytes > 0) est.components.push_back({ComponentId::kNcclBuffers, nccl, nccl.bytes, nccl.bytes, TermKind::kNonPytorch});
   if (paged.bytes > 0) {
@@ -237,7 +256,7 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   if (ctx.setup.fp8 != Fp8Recipe::kNone) terms.push_back(fp8_term(ctx, compute, loss));
   add_components(est, terms, full.master_weights.bytes > 0);
   add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states,
-             policy->stream_pools(ctx, rank));
+             policy->stream_pools(ctx, rank), loss.hole);
   add_capacity(est);
   return est;
 }

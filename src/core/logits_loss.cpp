@@ -52,6 +52,27 @@ LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
   return x;
 }
 
+// The loss window's hole. The logits and their fp32 copy, allocated one after the other, are
+// freed before backward (torchtitan `del pred`; HF Trainer.compute_loss drops the model output),
+// leaving one free block of (e + 4)·N. nll_loss_backward's gradient takes it by best fit; the
+// log_softmax gradient does not fit what is left, so the pool grows, and what is left stays
+// reserved and free until the loss window's gradients are gone.
+Term loss_window_hole(const LossShape& x) {
+  if (x.upcast == 0 || x.softcap != 0) return {};
+  const Bytes freed = checked_mul(x.N, x.el + x.upcast);
+  const Bytes first = checked_mul(x.N, x.lsm);
+  const Bytes left = freed > first ? freed - first : 0;
+  if (left == 0 || left >= first) return {};
+  return component_term(ComponentId::kLossWindowHole, left,
+                        fmt::format("({} + {})·N freed logits and fp32 copy − {}·N nll gradient placed in them = {}·N the {}·N "
+                                    "log_softmax gradient cannot use (N = {} × {})",
+                                    x.el, x.upcast, x.lsm, left / x.N, x.lsm, x.T, x.V),
+                        "c10/cuda/CUDACachingAllocator.cpp (best-fit get_free_block; a pool grows when no free block is large "
+                        "enough, with or without expandable segments); free order: torchtitan train.py `del pred`, transformers "
+                        "Trainer.compute_loss; estimated, not measured on a GPU (FINDINGS torchtitan-fsdp2)",
+                        true);
+}
+
 LogitsLoss full_loss(const LossShape& x) {
   const Bytes N = x.N, T = x.T, V = x.V, el = x.el, upcast = x.upcast, softcap = x.softcap;
   const std::string& softcap_note = x.softcap_note;
@@ -70,6 +91,7 @@ LogitsLoss full_loss(const LossShape& x) {
                   fmt::format("{0}·N saved log-probs + {0}·N nll grad + {0}·N log_softmax grad{1} + {2} B total_weight (N = {3} × {4})",
                               lsm, softcap_note, tw, T, V),
                   "torch log_softmax_backward_data / nll_loss_backward (dense fp32 grads)", true};
+  out.hole = loss_window_hole(x);
   return out;
 }
 
