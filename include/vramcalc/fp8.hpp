@@ -2,7 +2,7 @@
 /// FP8 training with torchao float8 (torchao.float8.convert_to_float8_training, torchao 0.18):
 /// every nn.Linear whose in and out features are multiples of 16 becomes a Float8Linear
 /// (torchtitan components/quantization/utils.py module_filter_fn). What it saves and the fp8
-/// casts it makes in forward and backward: src/core/ops_fp8.cpp, tools/measure/FINDINGS.md §33.
+/// casts it makes in forward and backward: src/core/ops_fp8.cpp, tools/measure/FINDINGS.md §37.
 
 #include <string>
 #include <vector>

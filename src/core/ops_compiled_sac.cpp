@@ -9,7 +9,7 @@
 // checkpoint.py _CachingTorchDispatchMode stores every MUST_SAVE output until the recompute), the
 // compiled block does not keep the output of its last saved matmul (down_proj / w2): only the
 // block's output residual add reads it, and an add's backward needs no values.
-// Measured on the CPU (tools/measure/FINDINGS.md §33, records hf-compile-*-ckptop-sac-*).
+// Measured on the CPU (tools/measure/FINDINGS.md §35, records hf-compile-*-ckptop-sac-*).
 #include <string>
 
 #include <fmt/format.h>
@@ -23,7 +23,7 @@ namespace {
 
 constexpr const char* kPolicy =
     "torchtitan 9dec370 parallelize_llama.py _apply_ac_to_transformer_block (_save_list, every second mm recomputed); "
-    "torch/_functorch/partitioners.py min_cut_rematerialization_partition (measured: tools/measure/FINDINGS.md §33)";
+    "torch/_functorch/partitioners.py min_cut_rematerialization_partition (measured: tools/measure/FINDINGS.md §35)";
 
 // "layers.*.self_attn.q_proj.weight" -> "q_proj"
 std::string module_of(const std::string& name) {

@@ -7,7 +7,7 @@
 // runs: every cast (float8_training_tensor.py _ToFloat8ConstrFunc + float8_utils.py to_fp8_saturated)
 // holds `tensor.to(float32) * scale` (4 B/elt), its clamp (4 B/elt) and the fp8 result (1 B/elt) at
 // once: 9 B per element of the cast tensor, beside the fp8 tensors of the same matmul made before it.
-// Measured on the CPU (tools/measure/FINDINGS.md §33): the lm_head backward's second grad_output cast
+// Measured on the CPU (tools/measure/FINDINGS.md §37): the lm_head backward's second grad_output cast
 // is the step's backward peak of the h128 / vocab 4096 records.
 #include "core/ops_fp8.hpp"
 
@@ -115,7 +115,7 @@ Term fp8_term(const StepContext& ctx, const TrainingSetup& compute, const Logits
                   head ? "" : "; lm_head not converted (a dim not a multiple of 16)"),
       "torchao 0.18 float8/float8_linear.py matmul_with_hp_or_float8_args, float8_training_tensor.py _ToFloat8ConstrFunc, "
       "float8_utils.py to_fp8_saturated, float8_ops.py addmm_float8_unwrapped / preprocess_addmm; measured: "
-      "tools/measure/FINDINGS.md §33",
+      "tools/measure/FINDINGS.md §37",
       true);
 }
 

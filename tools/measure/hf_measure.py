@@ -347,7 +347,7 @@ def grid(quick=False):
             for p in ("fp32", "bf16"):
                 g.append(spec(fam, seq=512, precision=p, attention="sdpa" if p == "fp32" else "eager", shape="h64",
                               vocab=1000, layers=2, extra=head))
-    # (o) T5ForConditionalGeneration (FINDINGS §33): h64, 2 heads x d_kv 32, 2 + 2 layers, vocab 1000, encoder
+    # (o) T5ForConditionalGeneration (FINDINGS §34): h64, 2 heads x d_kv 32, 2 + 2 layers, vocab 1000, encoder
     # length 128, decoder length 64, batch 2: fp32 / bf16 / amp eager, fp32 sdpa, gated-gelu, full checkpointing
     t5 = {"target_seq": 64, "ff": "relu"}
     for p in P3:
@@ -357,7 +357,7 @@ def grid(quick=False):
                   extra={"target_seq": 64, "ff": "gated-gelu"}))
     g.append(spec("t5", seq=128, batch=2, precision="bf16", attention="eager", shape="h64", vocab=1000, layers=2,
                   ckpt="full", extra=t5))
-    # (o) issue 11: torchao float8 training (convert_to_float8_training, torchao 0.18; every Linear with dims % 16 == 0,
+    # (p) issue 11: torchao float8 training (convert_to_float8_training, torchao 0.18; every Linear with dims % 16 == 0,
     # lm_head included as in torchtitan's default filter; "fp8_head": False keeps it high precision): recipe x
     # precision, checkpointing, a long-sequence h64 shape
     for r in ("tensorwise", "rowwise"):
@@ -977,7 +977,7 @@ def harness_commit():
 WHY_NOT = {
     "family": "family not supported by the estimator yet",
     "seq2seq": "encoder-decoder (T5): parameters are modelled, activations of the two stacks are not yet "
-               "(estimates are refused; FINDINGS.md §33)",
+               "(estimates are refused; FINDINGS.md §34)",
     "lora": "LoRA training is not expressed by the estimator's measured-record inputs yet (kind lora)",
     "compile": "torch.compile (inductor) changes what is saved (min-cut partitioner); the estimator models eager "
                "execution only",
@@ -988,7 +988,7 @@ WHY_NOT = {
                "those of the torch.compile'd step the estimator models",
     "fp8-amp-cpu": "CPU autocast: torchao's Float8Linear.forward casts its input only when torch.is_autocast_enabled() (CUDA "
                    "autocast), so on the CPU the fp32 input is saved where CUDA saves its bf16 cast (the estimator models "
-                   "CUDA; FINDINGS.md §33)",
+                   "CUDA; FINDINGS.md §37)",
     "fp8-nohead": "the lm_head kept high precision (torchtitan filter_fqns) is not an estimator input: --fp8 converts "
                   "every Linear whose dims are multiples of 16, lm_head included",
     "mla-sdpa-cpu": "MLA's v head dim differs from the q/k head dim, so CPU SDPA runs the math kernel (fp32 scaled q/k, "
@@ -1265,7 +1265,7 @@ def main(argv=None):
     if a.match:
         import re
         g = [sp for sp in g if re.search(a.match, run_id(sp))]
-    if a.fp8:  # torchao float8 variants of the selected step runs (grid block (o) has the recorded ones)
+    if a.fp8:  # torchao float8 variants of the selected step runs (grid block (p) has the recorded ones)
         g = [dict(sp, fp8=a.fp8) for sp in g if sp["kind"] == "step"]
     if a.list:
         for sp in g:

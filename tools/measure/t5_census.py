@@ -1,4 +1,4 @@
-# T5 saved-tensor census (tools/measure/FINDINGS.md §33; not a harness record): a tiny
+# T5 saved-tensor census (tools/measure/FINDINGS.md §34; not a harness record): a tiny
 # T5ForConditionalGeneration (d_model 64, d_kv 32 x 3 heads, d_ff 128, 2 + 2 layers, V 1000, dropout 0), fp32,
 # b 2, encoder length 64, decoder length 32, labels given. Every tensor saved for backward passes
 # torch.autograd.graph.saved_tensors_hooks; unique storages (parameters excluded) are summed per window (the module

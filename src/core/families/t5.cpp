@@ -17,7 +17,7 @@
 // Tying: transformers 5.x T5Config.__post_init__ forces tie_word_embeddings = True and ties
 // lm_head to `shared` for every config (the untied checkpoints' lm_head is then not a parameter
 // of its own); transformers 4.x and the published parameter counts keep it untied.
-// vramcalc follows the checkpoint's config (tools/measure/FINDINGS.md §33).
+// vramcalc follows the checkpoint's config (tools/measure/FINDINGS.md §34).
 #include <fmt/format.h>
 
 #include <vramcalc/error.hpp>
