@@ -82,3 +82,35 @@ TEST_CASE("under pipeline parallelism only the first stage keeps the embedding's
   CHECK(activations_of(with.roles[0]) - activations_of(without.roles[0]) == 2 * (16 * 2 * Th + Th));
   CHECK(activations_of(with.roles[1]) - activations_of(without.roles[1]) == 16 * 2 * Th);
 }
+
+// The loss window's hole (logits_loss.cpp loss_window_hole): the bf16 logits (2·N) and their fp32
+// copy (4·N) are freed before backward; the nll gradient (4·N) takes that block by best fit, the
+// log-softmax gradient (4·N) does not fit the 2·N left, so 2·N stay reserved and free.
+TEST_CASE("the loss window leaves the freed logits' 2·T·V reserved when the loss backward is the peak", "[loss][reserve]") {
+  EstimateInputs in;
+  in.model = llama8b();
+  in.with_advice = false;
+  in.setup = bf16_setup(8192);
+  const Estimate est = estimate(in);
+  constexpr std::uint64_t N = 8192ULL * 128256;
+  const Moment* at_loss = nullptr;
+  for (const Moment& m : est.timeline) {
+    if (m.instant == Instant::kBackwardLoss) at_loss = &m;
+  }
+  REQUIRE(at_loss != nullptr);
+  const Component* hole = est.find(ComponentId::kLossWindowHole);
+  REQUIRE(hole != nullptr);
+  // Only what the pool's high-water mark at the loss backward adds beyond the allocated peak.
+  const std::uint64_t high_water = at_loss->total() + 2 * N;
+  CHECK(hole->size_bytes == (high_water > est.peak_allocated ? high_water - est.peak_allocated : 0));
+  CHECK(hole->size_bytes > 0);
+  // fp32 logits need no copy: the nll gradient fits the freed logits exactly, no hole.
+  in.setup.precision = Precision::kFp32;
+  CHECK(estimate(in).find(ComponentId::kLossWindowHole) == nullptr);
+  // Megatron's in-place loss and the chunked loss free no such block.
+  in.setup.precision = Precision::kBf16;
+  in.setup.loss = LossImpl::kVocabParallel;
+  CHECK(estimate(in).find(ComponentId::kLossWindowHole) == nullptr);
+  in.setup.loss = LossImpl::kChunked;
+  CHECK(estimate(in).find(ComponentId::kLossWindowHole) == nullptr);
+}

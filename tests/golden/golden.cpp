@@ -44,6 +44,9 @@ bool later_option(cli::CliOptions& o, const std::string& k, const std::string& v
   else if (k == "--fsdp-offload") o.fsdp_offload = v == "on";
   else if (k == "--dora") o.dora = v == "on";
   else if (k == "--kbit-upcast") o.kbit_upcast = v;
+  else if (k == "--hidden-dropout") o.hidden_dropout = v;
+  else if (k == "--fsdp-wrap") o.fsdp_wrap = v;
+  else if (k == "--fp8") o.fp8 = v;
   else return false;
   return true;
 }
@@ -264,7 +267,8 @@ std::vector<std::string> extended_args(std::mt19937_64& rng) {
 }
 
 // The features added after the extended stream (encoder heads, activation offloading, compile,
-// expert parallelism, FSDP1 / HSDP / FSDP2 offload, attention backends, recipes, more families):
+// expert parallelism, FSDP1 / HSDP / FSDP2 offload, attention backends, recipes, more families,
+// FP8, Megatron's loss and dropout):
 // a third seeded stream, appended after the second so that the earlier lines stay as they were.
 std::vector<std::string> later_args(std::mt19937_64& rng) {
   static const std::vector<std::string> models = {
@@ -277,7 +281,17 @@ std::vector<std::string> later_args(std::mt19937_64& rng) {
   a.insert(a.end(), {"--seq", std::to_string(std::uint64_t{1} << (7 + rng() % 10))});
   maybe("--batch", {"1", "2", "4"});
   maybe("--grad-ckpt", {"none", "full", "selective", "op-sac"});
-  switch (rng() % 6) {
+  switch (rng() % 8) {
+    case 6:  // FP8 training (torchao float8)
+      a.insert(a.end(), {"--fp8", pick(rng, std::vector<std::string>{"tensorwise", "rowwise"})});
+      maybe("--precision", {"bf16", "mixed", "amp"});
+      break;
+    case 7:  // Megatron's loss and dropout, torchtitan's compile form
+      maybe("--loss", {"full", "vocab-parallel"});
+      maybe("--hidden-dropout", {"0", "0.1"});
+      maybe("--compile", {"blocks", "blocks-eager-loss"});
+      maybe("--tp", {"1", "2"});
+      break;
     case 0:  // encoder heads
       a.insert(a.end(), {"--head", pick(rng, std::vector<std::string>{"lm", "mlm", "seq-cls"})});
       maybe("--num-labels", {"2", "3", "1000"});
@@ -300,6 +314,7 @@ std::vector<std::string> later_args(std::mt19937_64& rng) {
       maybe("--dp-replicate", {"1", "2", "4"});
       maybe("--fsdp-offload", {"on", "off"});
       maybe("--reshard-after-forward", {"true", "false"});
+      maybe("--fsdp-wrap", {"blocks", "none"});
       break;
     case 4:  // fine-tuning variants
       a.insert(a.end(), {"--lora-rank", pick(rng, std::vector<std::string>{"8", "64"})});
@@ -308,7 +323,8 @@ std::vector<std::string> later_args(std::mt19937_64& rng) {
       maybe("--kbit-upcast", {"true", "false"});
       break;
     default:  // framework recipes over the parallel layouts
-      a.insert(a.end(), {"--recipe", pick(rng, std::vector<std::string>{"hf-trainer", "torchtitan", "megatron", "accelerate-fsdp", "peft", "torchtune", "litgpt"}),
+      a.insert(a.end(), {"--recipe", pick(rng, std::vector<std::string>{"hf-trainer", "torchtitan", "megatron", "accelerate-fsdp", "peft", "torchtune", "litgpt",
+                                                                       "deepspeed", "lightning"}),
                          "--gpus", pick(rng, std::vector<std::string>{"1", "8", "64"})});
       maybe("--tp", {"1", "2", "8"});
       break;
