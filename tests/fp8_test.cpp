@@ -1,5 +1,5 @@
 // FP8 training (--fp8, torchao float8): hand-derived bytes of the casts of a Float8Linear in flight,
-// checked against the harness's measured rule (tools/measure/FINDINGS.md §33, records …-fp8tensorwise /
+// checked against the harness's measured rule (tools/measure/FINDINGS.md §37, records …-fp8tensorwise /
 // …-fp8rowwise in tests/data/measured/hf_cpu.json).
 #include <catch2/catch.hpp>
 
