@@ -198,7 +198,11 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
                  "model is the root's one FlatParameter, Lightning's FSDPStrategy default)");
   app.add_option("--fp8", o.fp8,
                  "torchao float8 training of every Linear with dims multiple of 16: none | tensorwise | rowwise; saves what "
-                 "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao)");
+                 "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao); with Megatron "
+                 "(--recipe megatron, --megatron): Transformer Engine, tensorwise = Float8CurrentScaling | delayed = DelayedScaling");
+  app.add_option("--fp8-amax-history-len", o.fp8_amax_history,
+                 "Transformer Engine DelayedScaling amax history length (Megatron --fp8-amax-history-len; default 1; only with "
+                 "--fp8 delayed under Megatron)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -275,6 +279,7 @@ constexpr FlagName kFlags[] = {
     {field::kHiddenDropout, "--hidden-dropout"},
     {field::kFsdpWrap, "--fsdp-wrap"},
     {field::kFp8, "--fp8"},
+    {field::kFp8AmaxHistory, "--fp8-amax-history-len"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -523,6 +528,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.hidden_dropout.empty()) apply_change(in, {field::kHiddenDropout, o.hidden_dropout});
   if (!o.fsdp_wrap.empty()) apply_change(in, {field::kFsdpWrap, o.fsdp_wrap});
   if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
+  if (!o.fp8_amax_history.empty()) apply_change(in, {field::kFp8AmaxHistory, o.fp8_amax_history});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }
