@@ -64,6 +64,24 @@ TEST_CASE("te fp8: fp8 weights and transposes cached across micro-batches, to th
   CHECK(component(e, "fp8_scale_state") == 0);  // current scaling keeps no amax or scale tensor
 }
 
+TEST_CASE("te fp8: --fp8-param-gather stores the Linear weights in fp8 and caches only their transposes", "[te_fp8]") {
+  EstimateInputs in = megatron(Fp8Recipe::kTensorwise);
+  in.layout.megatron = MegatronOptimizer::kDistributed;
+  const Estimate bf16_params = estimate(in);
+  in.setup.fp8_param_gather = true;
+  const Estimate fp8_params = estimate(in);
+  const Bytes n = 2 * (4 * 262144 + 2 * 1048576);  // the Linear weight elements of 2 layers
+  CHECK(component(bf16_params, "weights") - component(fp8_params, "weights") == n);  // 2 B → 1 B
+  CHECK(component(fp8_params, "te_fp8_weight_cache") == 2 * (4 * (262144 + 512) + 2 * (1048576 + 512)));
+  in.layout.megatron = MegatronOptimizer::kDdp;  // Megatron allows it only with the distributed optimizer
+  try {
+    (void)estimate(in);
+    FAIL("--fp8-param-gather without the distributed optimizer was accepted");
+  } catch (const InputError& e) {
+    CHECK(e.field() == field::kFp8ParamGather);
+  }
+}
+
 TEST_CASE("te fp8: delayed scaling's amax history and scales, per module, 512 B-rounded", "[te_fp8]") {
   // Linear (1 GEMM): scale 3 and 2 fp32, amax_history len × 3 and len × 2 fp32; DotProductAttention 3 GEMMs: 9 and 6.
   EstimateInputs in = megatron(Fp8Recipe::kDelayed);

@@ -203,6 +203,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--fp8-amax-history-len", o.fp8_amax_history,
                  "Transformer Engine DelayedScaling amax history length (Megatron --fp8-amax-history-len; default 1; only with "
                  "--fp8 delayed under Megatron)");
+  app.add_flag("--fp8-param-gather", o.fp8_param_gather,
+               "Megatron --fp8-param-gather: Transformer Engine's Linear weights kept in fp8 (1 B + a cached transpose) in the "
+               "distributed optimizer's param buffer, no bf16 copy; with --fp8 under --megatron distributed");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -280,6 +283,7 @@ constexpr FlagName kFlags[] = {
     {field::kFsdpWrap, "--fsdp-wrap"},
     {field::kFp8, "--fp8"},
     {field::kFp8AmaxHistory, "--fp8-amax-history-len"},
+    {field::kFp8ParamGather, "--fp8-param-gather"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -529,6 +533,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.fsdp_wrap.empty()) apply_change(in, {field::kFsdpWrap, o.fsdp_wrap});
   if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
   if (!o.fp8_amax_history.empty()) apply_change(in, {field::kFp8AmaxHistory, o.fp8_amax_history});
+  if (o.fp8_param_gather) apply_change(in, {field::kFp8ParamGather, "true"});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

@@ -237,7 +237,8 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
                         view ? view->layout : est.inputs.layout};
   const ModelStates full = model_states(rank_params, ctx.setup);
   const bool ep = view && in.layout.ep > 1;
-  const RankStates rank = ep ? expert_parallel_states(*policy, ctx, full, *view) : policy->rank_states(ctx, full);
+  RankStates rank = ep ? expert_parallel_states(*policy, ctx, full, *view) : policy->rank_states(ctx, full);
+  te_fp8_param_gather(ctx, rank.states);  // --fp8-param-gather: the Linear weights stored in fp8
   const TrainingSetup compute = policy->compute_setup(ctx.setup);  // FSDP's param_dtype casts the compute
   est.activations = view ? rank_activations(*view) : activations(ctx.model, compute);
   est.activations.stack.source += sdpa_kernel_note(ctx.model, compute, in.gpu);

@@ -58,13 +58,26 @@ Bytes delayed_module(Bytes gemms, Bytes len) {
 
 Bytes layers_of(const StepContext& ctx) { return ctx.model.num_layers; }
 
+// Without --fp8-param-gather: the cached fp8 weight and its transpose (2·n + 512 per weight). With it
+// the rowwise fp8 data is the parameter itself (in the param buffer); only the transpose that
+// Megatron's post_all_gather_processing (core/fp8_utils.py → TE post_all_gather_processing) makes
+// after each all-gather stays beside it, with its scale_inv: n + 512.
 Bytes weight_cache(const StepContext& ctx) {
   Bytes b = 0;
+  const Bytes copies = ctx.setup.fp8_param_gather ? 1 : 2;
   for (const ParamTensor& t : ctx.params.tensors) {
     if (!te_linear_weight(t)) continue;
-    b = checked_add(b, checked_mul(t.count, checked_add(checked_mul(2, blocks(t.numel())), kBlock)));
+    b = checked_add(b, checked_mul(t.count, checked_add(checked_mul(copies, blocks(t.numel())), kBlock)));
   }
   return b;
+}
+
+Bytes linear_weight_elements(const StepContext& ctx) {
+  Bytes n = 0;
+  for (const ParamTensor& t : ctx.params.tensors) {
+    if (te_linear_weight(t)) n = checked_add(n, t.total());
+  }
+  return n;
 }
 
 Bytes scale_state(const StepContext& ctx) {
@@ -117,6 +130,12 @@ void validate_te_fp8(const EstimateInputs& in) {
 
 void validate_fp8_history(const EstimateInputs& in) {
   const TrainingSetup& s = in.setup;
+  if (s.fp8_param_gather && (s.fp8 == Fp8Recipe::kNone || in.layout.megatron != MegatronOptimizer::kDistributed)) {
+    // Megatron training/arguments.py: --fp8-param-gather only with the distributed optimizer (or FSDP).
+    throw InputError(field::kFp8ParamGather, "true",
+                     "fp8 parameters are modelled for Transformer Engine fp8 with Megatron's distributed optimizer: give --fp8 "
+                     "tensorwise|delayed and --megatron distributed");
+  }
   if (s.fp8_amax_history == 0) throw InputError(field::kFp8AmaxHistory, "0", "expected a history length of at least 1");
   if (s.fp8_amax_history != 1 && !(s.fp8 == Fp8Recipe::kDelayed && in.layout.megatron != MegatronOptimizer::kNone)) {
     throw InputError(field::kFp8AmaxHistory, std::to_string(s.fp8_amax_history),
@@ -147,8 +166,11 @@ std::vector<Term> te_fp8_terms(const StepContext& ctx) {
   if (!ctx.setup.fp8_te) return {};
   const bool delayed = ctx.setup.fp8 == Fp8Recipe::kDelayed;
   return {component_term(ComponentId::kTeFp8WeightCache, weight_cache(ctx),
-                         "Σ over the rank's Linear weights of 2·n + 512 B: the fp8 weight and its transpose (Hopper's columnwise) "
-                         "with one scale_inv, cached across micro-batches (Megatron passes is_first_microbatch)",
+                         ctx.setup.fp8_param_gather
+                             ? "Σ over the rank's Linear weights of n + 512 B: the transpose (Hopper's columnwise) of each fp8 parameter, "
+                               "made after its all-gather (--fp8-param-gather: the rowwise fp8 data is the parameter)"
+                             : "Σ over the rank's Linear weights of 2·n + 512 B: the fp8 weight and its transpose (Hopper's columnwise) "
+                               "with one scale_inv, cached across micro-batches (Megatron passes is_first_microbatch)",
                          kTeLinear, true),
           component_term(ComponentId::kFp8ScaleState, scale_state(ctx),
                          delayed ? fmt::format("DelayedScaling: per layer 4 Linears (1 GEMM) + DotProductAttention (3 GEMMs), each "
@@ -164,6 +186,19 @@ std::vector<Term> te_fp8_terms(const StepContext& ctx) {
                          "backward 2·T·d_out (rowwise + columnwise grad_output), + 512 B scale_inv",
                          "TransformerEngine pytorch/module/linear.py _linear_forward_impl / _linear_backward (grad_output quantizer usage)",
                          true)};
+}
+
+void te_fp8_param_gather(const StepContext& ctx, ModelStates& states) {
+  if (!ctx.setup.fp8_te || !ctx.setup.fp8_param_gather) return;
+  // core/distributed/param_and_grad_buffer.py: an fp8 parameter's buffer dtype is torch.uint8 and
+  // TE's replace_raw_data points the Float8Tensor's _data into it (core/fp8_utils.py
+  // modify_underlying_storage): 1 B instead of 2 B per Linear weight element.
+  const Bytes n = linear_weight_elements(ctx);
+  if (states.weights.bytes < n) return;
+  states.weights.bytes -= n;
+  states.weights.formula += fmt::format("; --fp8-param-gather: {} Linear weight elements stored as fp8 (1 B, not 2)", group_digits(n));
+  states.weights.source += "; Megatron core/fp8_utils.py modify_underlying_storage, core/distributed/param_and_grad_buffer.py (uint8 fp8 params)";
+  states.weights.estimated = true;
 }
 
 void te_fp8_at(Instant i, const StepContext& ctx, Moment& m) {

@@ -30,6 +30,10 @@ void te_fp8_saved(const TrainingSetup& s, const Dims& x, std::vector<SavedTensor
 /// The TE fp8 components' terms (weight cache, scale state, casts in flight).
 std::vector<Term> te_fp8_terms(const StepContext& ctx);
 
+/// --fp8-param-gather: the rank's Linear weights are TE Float8Tensors (1 B per element in the
+/// distributed optimizer's uint8 param buffer) instead of bf16.
+void te_fp8_param_gather(const StepContext& ctx, ModelStates& states);
+
 /// What TE fp8 holds at instant `i`.
 void te_fp8_at(Instant i, const StepContext& ctx, Moment& m);
 
