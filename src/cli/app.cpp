@@ -199,13 +199,13 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--fp8", o.fp8,
                  "torchao float8 training of every Linear with dims multiple of 16: none | tensorwise | rowwise; saves what "
                  "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao); with Megatron "
-                 "(--recipe megatron, --megatron): Transformer Engine, tensorwise = Float8CurrentScaling | delayed = DelayedScaling");
+                 "(--recipe megatron, --megatron-optimizer): Transformer Engine, tensorwise = Float8CurrentScaling | delayed = DelayedScaling");
   app.add_option("--fp8-amax-history-len", o.fp8_amax_history,
                  "Transformer Engine DelayedScaling amax history length (Megatron --fp8-amax-history-len; default 1; only with "
                  "--fp8 delayed under Megatron)");
   app.add_flag("--fp8-param-gather", o.fp8_param_gather,
                "Megatron --fp8-param-gather: Transformer Engine's Linear weights kept in fp8 (1 B + a cached transpose) in the "
-               "distributed optimizer's param buffer, no bf16 copy; with --fp8 under --megatron distributed");
+               "distributed optimizer's param buffer, no bf16 copy; with --fp8 under --megatron-optimizer distributed");
 }
 
 // The flag that sets each core field id; the core never names a flag.

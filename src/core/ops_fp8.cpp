@@ -150,7 +150,7 @@ void validate_fp8(const EstimateInputs& in) {
   const std::string v = to_string(s.fp8);
   if (s.fp8 == Fp8Recipe::kDelayed) {
     // torchao removed delayed (amax-history) scaling in v0.10 (commit d370196).
-    throw InputError(field::kFp8, v, "delayed scaling is Transformer Engine's (Megatron-LM: --recipe megatron or --megatron ddp|distributed); "
+    throw InputError(field::kFp8, v, "delayed scaling is Transformer Engine's (Megatron-LM: --recipe megatron or --megatron-optimizer ddp|distributed); "
                                      "torchao removed it in 0.10: use tensorwise or rowwise");
   }
   const auto refuse = [&](const char* why) { throw InputError(field::kFp8, v, why); };

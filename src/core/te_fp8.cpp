@@ -134,7 +134,7 @@ void validate_fp8_history(const EstimateInputs& in) {
     // Megatron training/arguments.py: --fp8-param-gather only with the distributed optimizer (or FSDP).
     throw InputError(field::kFp8ParamGather, "true",
                      "fp8 parameters are modelled for Transformer Engine fp8 with Megatron's distributed optimizer: give --fp8 "
-                     "tensorwise|delayed and --megatron distributed");
+                     "tensorwise|delayed and --megatron-optimizer distributed");
   }
   if (s.fp8_amax_history == 0) throw InputError(field::kFp8AmaxHistory, "0", "expected a history length of at least 1");
   if (s.fp8_amax_history != 1 && !(s.fp8 == Fp8Recipe::kDelayed && in.layout.megatron != MegatronOptimizer::kNone)) {
