@@ -62,6 +62,24 @@ TEST_CASE("te: Transformer Engine's cuBLAS workspace beside torch's under Megatr
   CHECK(a100_te - component(estimate(a100), "cublas_workspace") == 4194304);  // 4 MiB below sm90
 }
 
+TEST_CASE("te: --tp-comm-overlap adds the userbuffers GEMMs' workspace, 3 × TE's", "[te_fp8]") {
+  EstimateInputs in = megatron(Fp8Recipe::kNone);
+  in.layout.gpus = 2;
+  in.layout.gpus_per_node = 2;
+  in.layout.tp = 2;
+  in.layout.sp = true;
+  const Bytes plain = component(estimate(in), "cublas_workspace");
+  in.layout.tp_comm_overlap = true;
+  CHECK(component(estimate(in), "cublas_workspace") - plain == 3 * 33555456);  // gemm.py get_cublas_workspace(ub=True)
+  in.layout.sp = false;  // Megatron overlaps only with sequence parallelism
+  try {
+    (void)estimate(in);
+    FAIL("--tp-comm-overlap without sequence parallelism was accepted");
+  } catch (const InputError& e) {
+    CHECK(e.field() == field::kTpCommOverlap);
+  }
+}
+
 TEST_CASE("te fp8: fp8 weights and transposes cached across micro-batches, to the byte", "[te_fp8]") {
   // Per layer q, k, v, o: 512 × 512 = 262,144; c_fc, c_proj: 2048 × 512 = 1,048,576 (biases are not
   // quantized). Each: rowwise + transpose (2·n, multiples of 512) + one 512 B scale_inv.

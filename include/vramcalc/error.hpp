@@ -93,6 +93,7 @@ inline constexpr const char* kFsdpWrap = "layout.fsdp.auto_wrap";  ///< FSDP1 au
 inline constexpr const char* kFp8 = "training.fp8";  ///< torchao float8 training recipe (none, tensorwise, rowwise)
 inline constexpr const char* kFp8AmaxHistory = "training.fp8_amax_history";  ///< TE DelayedScaling amax history length
 inline constexpr const char* kFp8ParamGather = "training.fp8_param_gather";  ///< Megatron --fp8-param-gather (TE weights in fp8)
+inline constexpr const char* kTpCommOverlap = "layout.tp_comm_overlap";  ///< Megatron --tp-comm-overlap (TE userbuffers)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

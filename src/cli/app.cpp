@@ -206,6 +206,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_flag("--fp8-param-gather", o.fp8_param_gather,
                "Megatron --fp8-param-gather: Transformer Engine's Linear weights kept in fp8 (1 B + a cached transpose) in the "
                "distributed optimizer's param buffer, no bf16 copy; with --fp8 under --megatron-optimizer distributed");
+  app.add_flag("--tp-comm-overlap", o.tp_comm_overlap,
+               "Megatron --tp-comm-overlap: Transformer Engine's userbuffers GEMM/communication overlap (adds their 3-stream cuBLAS "
+               "workspace; the userbuffers are outside PyTorch's allocator); with --tp > 1, --sp under Megatron");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -284,6 +287,7 @@ constexpr FlagName kFlags[] = {
     {field::kFp8, "--fp8"},
     {field::kFp8AmaxHistory, "--fp8-amax-history-len"},
     {field::kFp8ParamGather, "--fp8-param-gather"},
+    {field::kTpCommOverlap, "--tp-comm-overlap"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -534,6 +538,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
   if (!o.fp8_amax_history.empty()) apply_change(in, {field::kFp8AmaxHistory, o.fp8_amax_history});
   if (o.fp8_param_gather) apply_change(in, {field::kFp8ParamGather, "true"});
+  if (o.tp_comm_overlap) apply_change(in, {field::kTpCommOverlap, "true"});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

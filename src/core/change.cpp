@@ -131,6 +131,7 @@ bool apply_model_parallel_change(ParallelLayout& l, const Advice::Change& c) {
   else if (f == field::kMicrobatches) l.microbatches = positive(c);
   else if (f == field::kVirtualStages) l.virtual_stages = positive(c);
   else if (f == field::kMegatron) l.megatron = parse_megatron_optimizer(c.value);
+  else if (f == field::kTpCommOverlap) l.tp_comm_overlap = boolean(c);
   else return false;
   return true;
 }

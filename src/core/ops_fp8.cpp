@@ -144,7 +144,7 @@ void fp8_at(Instant i, const StepContext& ctx, const TrainingSetup& s, const Log
 
 void validate_fp8(const EstimateInputs& in) {
   const TrainingSetup& s = in.setup;
-  validate_fp8_history(in);
+  validate_te_options(in);
   if (s.fp8 == Fp8Recipe::kNone) return;
   if (te_fp8(s, in.layout)) return validate_te_fp8(in);
   const std::string v = to_string(s.fp8);

@@ -128,8 +128,15 @@ void validate_te_fp8(const EstimateInputs& in) {
   }
 }
 
-void validate_fp8_history(const EstimateInputs& in) {
+void validate_te_options(const EstimateInputs& in) {
   const TrainingSetup& s = in.setup;
+  const ParallelLayout& l = in.layout;
+  if (l.tp_comm_overlap && (l.megatron == MegatronOptimizer::kNone || l.tp < 2 || !l.sp)) {
+    // Megatron training/arguments.py: tp-comm-overlap needs sequence parallelism (and TE).
+    throw InputError(field::kTpCommOverlap, "true",
+                     "Transformer Engine's GEMM/communication overlap runs under Megatron with tensor and sequence parallelism: "
+                     "give --megatron-optimizer (or --recipe megatron), --tp > 1 and --sp");
+  }
   if (s.fp8_param_gather && (s.fp8 == Fp8Recipe::kNone || in.layout.megatron != MegatronOptimizer::kDistributed)) {
     // Megatron training/arguments.py: --fp8-param-gather only with the distributed optimizer (or FSDP).
     throw InputError(field::kFp8ParamGather, "true",
@@ -226,6 +233,15 @@ Term with_te_cublas_workspace(Term t, const std::optional<GpuSpec>& gpu, const P
   t.bytes = checked_add(t.bytes, te);
   t.formula += fmt::format("; + Transformer Engine's workspace {} B ({}: one per device, Megatron's TE layers)", group_digits(te),
                            hopper ? "sm90+: 32 MiB + 1,024 B, allocator-rounded" : "4 MiB below sm90");
+  if (l.tp_comm_overlap) {
+    // get_cublas_workspace(ub=True): one torch.empty of size × _NUM_MAX_UB_STREAMS (3) for the
+    // userbuffers GEMMs; the userbuffers themselves are cudaMalloc'd by TE's C++
+    // (comm_gemm_overlap.cpp register_user_buffer_collective), outside PyTorch's allocator: not counted.
+    const Bytes ub = checked_mul(3, hopper ? 32 * kMiB + 1024 : 4 * kMiB);
+    t.bytes = checked_add(t.bytes, ub);
+    t.formula += fmt::format("; + the userbuffers GEMMs' workspace 3 × that = {} B (--tp-comm-overlap; the userbuffers are "
+                             "cudaMalloc'd outside PyTorch's allocator, not counted)", group_digits(ub));
+  }
   t.source += "; TransformerEngine pytorch/cpp_extensions/gemm.py get_cublas_workspace_size_bytes, get_cublas_workspace";
   t.estimated = true;
   return t;

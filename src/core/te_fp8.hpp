@@ -19,8 +19,9 @@ bool te_fp8(const TrainingSetup& s, const ParallelLayout& l);
 
 /// InputError(field::kFp8 / kFp8AmaxHistory) for TE fp8 combinations that are not modelled.
 void validate_te_fp8(const EstimateInputs& in);
-/// InputError(field::kFp8AmaxHistory) for a history length without TE delayed scaling.
-void validate_fp8_history(const EstimateInputs& in);
+/// InputError for TE options without TE: an amax history without delayed scaling, fp8 params
+/// without the distributed optimizer, --tp-comm-overlap without Megatron TP + SP.
+void validate_te_options(const EstimateInputs& in);
 
 /// Rewrites one layer's saved tensors for TE fp8 (setup.fp8_te): the Linears' saved inputs in
 /// fp8 (1 B per element + a 512 B scale_inv block), the o_proj input's fp8 copy beside the
