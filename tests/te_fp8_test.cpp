@@ -7,6 +7,8 @@
 #include <vramcalc/gpu.hpp>
 #include <vramcalc/model_io.hpp>
 
+#include "cli_run.hpp"
+
 namespace vramcalc {
 namespace {
 
@@ -143,6 +145,22 @@ TEST_CASE("te fp8: inconsistent combinations are refused", "[te_fp8]") {
   } catch (const InputError& e) {
     CHECK(e.field() == field::kFp8AmaxHistory);
   }
+}
+
+TEST_CASE("te fp8: the CLI explains TE's terms and names the flags it refuses", "[te_fp8]") {
+  const auto r = vramcalc_test::run_vramcalc(
+      "--model llama-3.2-1b --recipe megatron --gpu h100-80gb --gpus 8 --tp 2 --sp --fp8 delayed --fp8-amax-history-len 16 --explain");
+  CHECK(r.code == 0);
+  for (const char* s : {"te_fp8_weight_cache", "fp8_scale_state", "te_fp8_casts", "attn.out_fp8", "DelayedScalingRecipeState",
+                        "get_cublas_workspace_size_bytes"}) {
+    CHECK(r.out.find(s) != std::string::npos);
+  }
+  const auto history = vramcalc_test::run_vramcalc("--model llama-3-8b --fp8 tensorwise --fp8-amax-history-len 16 --recipe megatron");
+  CHECK(history.code == 2);
+  CHECK(history.err.find("--fp8-amax-history-len") != std::string::npos);
+  const auto overlap = vramcalc_test::run_vramcalc("--model llama-3-8b --recipe megatron --gpus 2 --tp 2 --tp-comm-overlap");
+  CHECK(overlap.code == 2);
+  CHECK(overlap.err.find("--tp-comm-overlap") != std::string::npos);
 }
 
 }  // namespace vramcalc
