@@ -278,6 +278,9 @@ def _fsdp_worker(rank, world, sp, port, outdir):
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
+        if sp.get("fp8"):  # torchao float8 before fully_shard, as torchtitan converts then parallelizes
+            import hf_measure as hm
+            hm.convert_fp8(model, sp)
         mp = {"bf16": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32),
               # reduce_dtype == param_dtype is clamped to None: the reduce-scatter runs in bf16 over fp32 storage
               "bf16-bf16": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16)}.get(
@@ -306,6 +309,7 @@ def _fsdp_worker(rank, world, sp, port, outdir):
                 if isinstance(t, torch.Tensor)]
     state = 0
     for t in tensors:
+        t = getattr(t, "_tensor", t)  # torchao's WeightWithDynamicFloat8CastTensor wraps the shard (fp8 runs)
         s = t.untyped_storage()
         if s.data_ptr() not in seen:
             seen.add(s.data_ptr())

@@ -392,7 +392,11 @@ def convert_fp8(model, sp):
             names.append(fqn)
         return ok
 
-    convert_to_float8_training(model, module_filter_fn=keep, config=Float8LinearConfig.from_recipe_name(sp["fp8"]))
+    config = Float8LinearConfig.from_recipe_name(sp["fp8"])
+    if sp.get("fp8_all_gather"):  # FSDP2's float8 all-gather (torchao asserts tensorwise); fsdp2 kind only
+        import dataclasses
+        config = dataclasses.replace(config, enable_fsdp_float8_all_gather=True)
+    convert_to_float8_training(model, module_filter_fn=keep, config=config)
     return names
 
 
