@@ -10,6 +10,8 @@ events is the absolute bytes allocated by torch):
 * kind "fsdp2": torch.distributed.fsdp.fully_shard on each decoder layer and the root, gloo backend, world 2 or 4
   processes on the CPU; per-rank phase peaks; reshard_after_forward on/off; MixedPrecisionPolicy(param_dtype=bf16,
   reduce_dtype=fp32), (bf16, bf16) or none; HSDP (spec "replicate" R > 1): a (R, world/R) device mesh.
+  Spec "fp8" (tensorwise | rowwise) converts the Linears with torchao before fully_shard (hf_measure.convert_fp8);
+  "fp8_all_gather": True adds enable_fsdp_float8_all_gather (FINDINGS §38).
 
 Phases: forward (model(input_ids, labels) incl. the loss), backward, optimizer_step (+ zero_grad), second step
 measured (the first compiles / creates optimizer states). Marker allocations of distinctive sizes delimit phases.
