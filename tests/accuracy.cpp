@@ -44,6 +44,7 @@ void apply_layout(const json& s, EstimateInputs& in) {
   if (s.contains("microbatches")) in.layout.microbatches = s.at("microbatches").get<std::uint64_t>();
   if (s.contains("megatron")) in.layout.megatron = parse_megatron_optimizer(s.at("megatron").get<std::string>());
   if (s.contains("ep")) in.layout.ep = s.at("ep").get<std::uint64_t>();
+  if (s.contains("cp")) in.layout.cp = s.at("cp").get<std::uint64_t>();
 }
 
 // Weights, gradients, master and optimizer states of one rank role (the first: pipeline rank 0)
@@ -132,6 +133,9 @@ void apply_lora(const json& r, TrainingSetup& setup) {
   setup.lora.dora = l.value("dora", false);  // LoraConfig(use_dora=True)
   setup.lora.dropout_mask_in_input_dtype = r.value("device", "") == "cpu";
 }
+
+// " cp N" for a context-parallel record (nothing at cp 1, so the other rows read as before).
+std::string cp_text(const ParallelLayout& l) { return l.cp > 1 ? fmt::format(" cp {}", l.cp) : std::string(); }
 
 std::string describe(const ModelConfig& m, const TrainingSetup& s) {
   return fmt::format("{} s={} b={}{} {} {} {} ckpt={} loss={}{}", m.name, s.seq_len, s.micro_batch,
@@ -228,11 +232,11 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     row.setup += fmt::format(" ZeRO-{} × {} GPUs", in.layout.zero.stage, in.layout.gpus);
   }
   if (r.contains("rank_role")) {
-    row.setup += fmt::format(" tp {}{} pp {} {} v={} megatron {}; rank role: {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp,
+    row.setup += fmt::format(" tp {}{}{} pp {} {} v={} megatron {}; rank role: {}", in.layout.tp, in.layout.sp ? " sp" : "", cp_text(in.layout), in.layout.pp,
                              to_string(in.layout.pp_schedule), in.layout.virtual_stages, to_string(in.layout.megatron),
                              r.at("rank_role").get<std::string>());
   } else if ((in.layout.tp > 1 || in.layout.pp > 1) && row.metric != "rank_model_states") {
-    row.setup += fmt::format(" tp {}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp, to_string(in.layout.megatron));
+    row.setup += fmt::format(" tp {}{}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", cp_text(in.layout), in.layout.pp, to_string(in.layout.megatron));
   }
   const std::string phase = r.value("phase", "peak");
   if (row.metric == "saved_per_layer") {
@@ -268,7 +272,7 @@ Row evaluate(const json& r, const std::string& file, bool out_of_sample) {
     const Activations a = activations(in.model, in.setup);  // torchtune activation offloading (offload_cpu.json)
     row.predicted = static_cast<double>(row.metric == "offload_host_bytes" ? a.offload.host_bytes : a.offload.moved);
   } else if (row.metric == "rank_model_states") {
-    row.setup += fmt::format(" tp {}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", in.layout.pp, to_string(in.layout.megatron));
+    row.setup += fmt::format(" tp {}{}{} pp {} megatron {}", in.layout.tp, in.layout.sp ? " sp" : "", cp_text(in.layout), in.layout.pp, to_string(in.layout.megatron));
     row.predicted = rank_model_states(estimate(in));
   } else if (r.contains("rank_role")) {
     row.predicted = role_value(estimate(in), r.at("rank_role").get<std::string>(), row.metric);

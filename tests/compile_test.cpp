@@ -2,6 +2,8 @@
 // the partitioner's own saved list (tools/measure/alloc_measure.py _partition_probe) confirms.
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <vramcalc/activations.hpp>
 #include <vramcalc/error.hpp>
 #include <vramcalc/estimate.hpp>
@@ -13,13 +15,7 @@
 namespace vramcalc {
 namespace {
 
-// The harness's Llama h128: 4 heads of 32, 2 KV heads, I = 320, V = 4096, 2 layers.
-ModelConfig llama_h128() {
-  return parse_model_config(
-      R"({"model_type":"llama","hidden_size":128,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":4096,)"
-      R"("max_position_embeddings":16384,"num_key_value_heads":2,"intermediate_size":320,"head_dim":32,"tie_word_embeddings":false})",
-      "test");
-}
+using fixtures::llama_h128;
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 // …-fp8rowwise in tests/data/measured/hf_cpu.json).
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <cmath>
 
 #include <vramcalc/activations.hpp>
@@ -16,13 +18,7 @@
 namespace vramcalc {
 namespace {
 
-// The harness's Llama h128 (grid block o): 4 heads of 32, 2 KV heads, I = 320, V = 4096, 2 layers.
-ModelConfig llama_h128() {
-  return parse_model_config(
-      R"({"model_type":"llama","hidden_size":128,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":4096,)"
-      R"("max_position_embeddings":16384,"num_key_value_heads":2,"intermediate_size":320,"head_dim":32,"tie_word_embeddings":false})",
-      "test");
-}
+using fixtures::llama_h128;
 
 TrainingSetup bf16_s256(Fp8Recipe r) {
   TrainingSetup s;

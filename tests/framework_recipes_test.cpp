@@ -2,6 +2,8 @@
 // and the bytes their knobs change, derived by hand from DeepSpeed's and Lightning's code.
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +15,8 @@
 using namespace vramcalc;
 
 namespace {
+
+using fixtures::moment_at;
 
 // Llama-3.1-8B: P = 8,030,261,248; largest module the 128,256 × 4,096 embedding; 65 RMSNorm weights of 4,096.
 constexpr std::uint64_t kEmbedding = 128'256ULL * 4'096ULL;
@@ -110,14 +114,6 @@ EstimateInputs lightning_inputs(std::uint64_t gpus) {
   in.with_advice = false;
   (void)apply_recipe(in, find_recipe("lightning"), {});
   return in;
-}
-
-const Moment& moment_at(const Estimate& est, Instant i) {
-  for (const auto& m : est.timeline) {
-    if (m.instant == i) return m;
-  }
-  FAIL("no moment");
-  return est.timeline.front();
 }
 
 }  // namespace

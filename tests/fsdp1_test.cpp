@@ -2,11 +2,15 @@
 // torch/distributed/fsdp/_flat_param.py and _runtime_utils.py.
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <vramcalc/vramcalc.hpp>
 
 using namespace vramcalc;
 
 namespace {
+
+using fixtures::moment_at;
 
 EstimateInputs fsdp1_inputs(std::uint64_t gpus) {
   EstimateInputs in;
@@ -18,14 +22,6 @@ EstimateInputs fsdp1_inputs(std::uint64_t gpus) {
   in.layout.fsdp.version = 1;
   in.with_advice = false;
   return in;
-}
-
-const Moment& moment_at(const Estimate& est, Instant i) {
-  for (const auto& m : est.timeline) {
-    if (m.instant == i) return m;
-  }
-  FAIL("no moment");
-  return est.timeline.front();
 }
 
 constexpr std::uint64_t kP = 8'030'261'248;

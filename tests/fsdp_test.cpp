@@ -3,11 +3,15 @@
 // The measured per-rank peaks are checked by the accuracy test (hf_cpu.json, kind fsdp2).
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <vramcalc/vramcalc.hpp>
 
 using namespace vramcalc;
 
 namespace {
+
+using fixtures::moment_at;
 
 EstimateInputs fsdp_inputs(Precision precision, std::uint64_t gpus) {
   EstimateInputs in;
@@ -19,14 +23,6 @@ EstimateInputs fsdp_inputs(Precision precision, std::uint64_t gpus) {
   in.layout.fsdp.version = 2;
   in.with_advice = false;
   return in;
-}
-
-const Moment& moment_at(const Estimate& est, Instant i) {
-  for (const auto& m : est.timeline) {
-    if (m.instant == i) return m;
-  }
-  FAIL("no moment");
-  return est.timeline.front();
 }
 
 constexpr std::uint64_t kP = 8'030'261'248;         // Llama 3.1 8B; every d0 divides by 8

@@ -2,22 +2,19 @@
 // derived by hand from Megatron core/fusions/fused_bias_dropout.py and aten native_dropout.
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <vramcalc/vramcalc.hpp>
 
 using namespace vramcalc;
 
 namespace {
 
+using fixtures::bf16_setup;
+
 const ModelConfig& llama8b() {
   static const ModelConfig m = resolve_model("llama-3-8b");
   return m;
-}
-
-TrainingSetup bf16_setup(std::uint64_t seq) {
-  TrainingSetup s;
-  s.seq_len = seq;
-  s.precision = Precision::kBf16;
-  return s;
 }
 
 }  // namespace

@@ -2,11 +2,15 @@
 // src/core/layout/fsdp2_offload.cpp): bytes derived by hand from torch/distributed/fsdp/_fully_shard.
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <vramcalc/vramcalc.hpp>
 
 using namespace vramcalc;
 
 namespace {
+
+using fixtures::moment_at;
 
 EstimateInputs hsdp_inputs(std::uint64_t gpus, std::uint64_t replicate) {
   EstimateInputs in;
@@ -19,14 +23,6 @@ EstimateInputs hsdp_inputs(std::uint64_t gpus, std::uint64_t replicate) {
   in.layout.fsdp.replicate = replicate;
   in.with_advice = false;
   return in;
-}
-
-const Moment& moment_at(const Estimate& est, Instant i) {
-  for (const auto& m : est.timeline) {
-    if (m.instant == i) return m;
-  }
-  FAIL("no moment");
-  return est.timeline.front();
 }
 
 constexpr std::uint64_t kP = 8'030'261'248;    // Llama 3.1 8B; every d0 divides by 8

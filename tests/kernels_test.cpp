@@ -1,6 +1,8 @@
 // Kernel sets (Liger) and frequency checkpointing (--ac-every): hand-derived bytes.
 #include <catch2/catch.hpp>
 
+#include "fixtures.hpp"
+
 #include <vramcalc/activations.hpp>
 #include <vramcalc/error.hpp>
 #include <vramcalc/estimate.hpp>
@@ -11,12 +13,7 @@
 namespace vramcalc {
 namespace {
 
-TrainingSetup bf16_setup(std::uint64_t seq) {
-  TrainingSetup s;
-  s.seq_len = seq;
-  s.precision = Precision::kBf16;
-  return s;
-}
+using fixtures::bf16_setup;
 
 }  // namespace
 

@@ -34,7 +34,7 @@ TEST_CASE("fit: the largest batch and sequence are exact boundaries of the estim
   CHECK(estimate_exit(base + " --seq 4096 --batch " + std::to_string(batch + 1)) == 1);
   CHECK(estimate_exit(base + " --seq " + std::to_string(seq)) == 0);
   CHECK(estimate_exit(base + " --seq " + std::to_string(seq + 1)) == 1);
-  CHECK(j["min_gpus"].size() == 8);
+  CHECK(j["min_gpus"].size() == 10);
   CHECK(j["min_gpus"][0]["layout"] == "zero0");
   CHECK(j["changes"].is_array());
 }

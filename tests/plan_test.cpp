@@ -103,7 +103,7 @@ TEST_CASE("each layout's fewest GPUs fits and one GPU fewer does not", "[plan]")
       CHECK_FALSE(fits(at));
     }
   }
-  CHECK(plan_layouts().size() == 8);  // ZeRO 0-3 (with and without offload), FSDP2
+  CHECK(plan_layouts().size() == 10);  // ZeRO 0-3 (with and without offload), FSDP2, FSDP1, FSDP2 + CPU offload
 }
 
 TEST_CASE("every planned change fits, and needs all of its steps", "[plan]") {

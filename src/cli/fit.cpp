@@ -15,7 +15,9 @@ std::string change_flags(const std::vector<Advice::Change>& changes) {
   for (const auto& c : changes) {
     if (!out.empty()) out += ' ';
     out += flag_for(c.field);
-    if (c.value != "true") out += " " + c.value;
+    // A switch takes "true" as its bare flag and "false" as --flag=false (CLI11 accepts both forms).
+    if (c.value == "false") out += "=false";
+    else if (c.value != "true") out += " " + c.value;
   }
   return out;
 }

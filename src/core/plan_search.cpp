@@ -18,7 +18,16 @@ const std::vector<LayoutOption>& plan_layouts() {
                      {{field::kZeroStage, stage},
                       {field::kOffloadOptimizer, offload ? "cpu" : "none"},
                       {field::kOffloadParam, "none"},
-                      {field::kFsdp, "0"}}});
+                      {field::kFsdp, "0"},
+                      {field::kFsdpOffload, "false"}}});
+    };
+    const auto fsdp = [&](const std::string& name, const std::string& version, bool offload, const std::string& what) {
+      out.push_back({name, what,
+                     {{field::kZeroStage, "0"},
+                      {field::kOffloadOptimizer, "none"},
+                      {field::kOffloadParam, "none"},
+                      {field::kFsdp, version},
+                      {field::kFsdpOffload, offload ? "true" : "false"}}});
     };
     add("0", false, "data parallel (DDP): every GPU holds all model states");
     add("1", false, "ZeRO-1: optimizer states sharded");
@@ -27,8 +36,10 @@ const std::vector<LayoutOption>& plan_layouts() {
     add("2", true, "ZeRO-2 with the optimizer offloaded to host RAM (ZeRO-Offload)");
     add("3", false, "ZeRO-3: parameters, gradients and optimizer states sharded");
     add("3", true, "ZeRO-3 with the optimizer offloaded to host RAM");
-    out.push_back({"fsdp2", "PyTorch FSDP2: parameters, gradients and optimizer states sharded, one block gathered at a time",
-                   {{field::kZeroStage, "0"}, {field::kOffloadOptimizer, "none"}, {field::kOffloadParam, "none"}, {field::kFsdp, "2"}}});
+    fsdp("fsdp2", "2", false, "PyTorch FSDP2: parameters, gradients and optimizer states sharded, one block gathered at a time");
+    fsdp("fsdp1", "1", false, "PyTorch FSDP1 (FULL_SHARD, a FlatParameter per block): sharded like FSDP2, flat-parameter buffers");
+    fsdp("fsdp2+offload", "2", true,
+         "FSDP2 with CPUOffloadPolicy: sharded parameters, gradients and optimizer states in host RAM, the step on the CPU");
     return out;
   }();
   return kLayouts;

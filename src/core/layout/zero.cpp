@@ -140,8 +140,9 @@ void frozen_stage3_buffers(const ZeroSettings& z, const StepContext& ctx, Bytes 
                                            group_digits(numel), group_digits(z.stage3_param_persistence_threshold)),
                                "DeepSpeed runtime/zero/parameter_offload.py mark_persistent_parameters"));
   out.push_back(component_term(ComponentId::kReduceBucket, z.contiguous_gradients ? checked_mul(bucket, a) : 0,
-                               fmt::format("min(reduce_bucket_size, P_t) {} × {} B (contiguous_gradients)", group_digits(bucket), a),
-                               "DeepSpeed runtime/zero/stage3.py __ipg_bucket_flat_buffer"));
+                               fmt::format("reduce_bucket_size {} × {} B (contiguous_gradients; allocated whole, whatever P_t)",
+                                           group_digits(bucket), a),
+                               "DeepSpeed runtime/zero/stage3.py (ipg_buckets: bucket.buffer = torch.empty(self.reduce_bucket_size))"));
 }
 
 // Stage 3's unsharded buffers: gathered modules, their full gradients, persistent parameters.
@@ -170,7 +171,7 @@ void stage3_buffers(const ZeroSettings& z, const StepContext& ctx, Bytes bucket,
                                "DeepSpeed runtime/zero/parameter_offload.py mark_persistent_parameters"));
   out.push_back(component_term(ComponentId::kReduceBucket, z.contiguous_gradients ? checked_mul(bucket, pb.grad) : 0,
                                fmt::format("reduce_bucket_size {} × {} B (contiguous_gradients)", group_digits(bucket), pb.grad),
-                               "DeepSpeed runtime/zero/stage3.py __ipg_bucket_flat_buffer"));
+                               "DeepSpeed runtime/zero/stage3.py (ipg_buckets: bucket.buffer = torch.empty(self.reduce_bucket_size))"));
 }
 
 // Bytes of one decoder layer's largest tensor plus the prefetch: what stage 3 gathers inside
@@ -206,15 +207,19 @@ RankStates ZeroPolicy::rank_states(const StepContext& ctx, const ModelStates& fu
   offload(z_, s);
 
   const Bytes g = trained_bytes_per_param(ctx, precision_bytes(ctx.setup.precision).grad);
-  const Bytes bucket = std::min<Bytes>(z_.reduce_bucket_size, frozen_base(ctx) ? trained_params(ctx) : ctx.params.total);
+  // The reduce bucket (ipg buffer) is allocated whole, however few parameters fill it; one
+  // reduce-scatter holds at most what is trained.
+  const Bytes ipg = z_.reduce_bucket_size;
+  const Bytes bucket = std::min<Bytes>(ipg, frozen_base(ctx) ? trained_params(ctx) : ctx.params.total);
   if (z_.stage == 3) {
-    stage3_buffers(z_, ctx, bucket, r.buffers);
+    stage3_buffers(z_, ctx, ipg, r.buffers);
   } else if (N > 1) {
     const Bytes copies = (z_.stage == 2 && z_.overlap_comm) ? 2 : 1;
-    r.buffers.push_back(component_term(ComponentId::kReduceBucket, checked_product({copies, bucket, g}),
-                                       fmt::format("{} × reduce_bucket_size {} × {} B{}", copies, group_digits(bucket), g,
+    r.buffers.push_back(component_term(ComponentId::kReduceBucket, checked_product({copies, ipg, g}),
+                                       fmt::format("{} × reduce_bucket_size {} × {} B{}", copies, group_digits(ipg), g,
                                                    copies == 2 ? " (overlap_comm double-buffers)" : ""),
-                                       "DeepSpeed runtime/zero/stage_1_and_2.py backward (ipg_buffer)"));
+                                       "DeepSpeed runtime/zero/stage_1_and_2.py setup_buckets (torch.empty(reduce_bucket_size) per "
+                                       "buffer, whatever the trained parameters)"));
   }
   if (z_.stage >= 2 && N > 1) {
     r.buffers.push_back(component_term(
