@@ -174,6 +174,8 @@ def run_id(sp):
         parts.append(f"t{sp['target_seq']}-{sp['ff']}")
     if sp.get("fp8"):  # torchao float8 training: recipe, and "nohead" when the lm_head stays high precision
         parts.append(f"fp8{sp['fp8']}" + ("" if sp.get("fp8_head", True) else "-nohead"))
+    if sp.get("fp8_all_gather"):  # FSDP2's float8 all-gather (enable_fsdp_float8_all_gather)
+        parts.append("fp8ag")
     return "-".join(parts)
 
 
@@ -367,6 +369,11 @@ def grid(quick=False):
         g.append(spec("llama", seq=1024, precision="bf16", attention="sdpa", layers=2, shape="h64", extra={"fp8": r}))
         g.append(spec("llama", seq=256, batch=2, precision="bf16", attention="sdpa", layers=2,
                       extra={"fp8": r, "fp8_head": False}))
+    # (q) issue 11: FSDP2 with torchao float8 (tensorwise), the float8 all-gather off / on (FINDINGS §38)
+    for seq, w in ((256, 2), (512, 2), (256, 4)):
+        for ag in (False, True):
+            g.append(spec("llama", seq=seq, precision="fp32", attention="sdpa", kind="fsdp2", layers=2,
+                          extra={"world": w, "reshard": True, "mp": "bf16", "fp8": "tensorwise", "fp8_all_gather": ag}))
     return g
 
 
@@ -1183,6 +1190,9 @@ def alloc_records_for(res, env):
                              "sharding_strategy": "FULL_SHARD" if sp["reshard"] else "SHARD_GRAD_OP"}
         if sp.get("replicate", 1) > 1:
             base["fsdp2"]["replicate"] = sp["replicate"]
+        if sp.get("fp8"):  # torchao float8 (vramcalc --fp8), the FSDP2 float8 all-gather (--fp8-all-gather)
+            base["setup"]["fp8"] = sp["fp8"]
+            base["fsdp2"]["fp8_all_gather"] = bool(sp.get("fp8_all_gather"))
         base["setup"]["gpus"] = sp["world"]
         for r, rk in enumerate(res["ranks"]):
             clean = rk.get("leak_check", {}).get("clean", False)
