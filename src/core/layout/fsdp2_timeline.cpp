@@ -41,7 +41,9 @@ Bytes gathered_at(Instant i, const FsdpSettings& f, const Sizes& s) {
   switch (i) {
     case kForwardLoss: return checked_add(s.root, kept);
     case kForwardLastLayer: return checked_add(s.root, f.reshard_after_forward ? s.block : kept);
-    case kBackwardLoss: return checked_add(s.root, f.reshard_after_forward ? s.block : kept);
+    case kBackwardLoss:
+    case kBackwardHead:  // lm_head's backward (fp8): the root re-gathered, the last block prefetched (measured, FINDINGS §38)
+      return checked_add(s.root, f.reshard_after_forward ? s.block : kept);
     case kBackwardLastMlp:
     case kBackwardLastAttn: return checked_add(s.root, f.reshard_after_forward ? checked_mul(std::min<std::uint64_t>(s.layers, 2), s.block) : kept);
     case kBackwardFirstMlp:
