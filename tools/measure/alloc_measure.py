@@ -12,7 +12,8 @@ events is the absolute bytes allocated by torch):
   reduce_dtype=fp32), (bf16, bf16) or none; HSDP (spec "replicate" R > 1): a (R, world/R) device mesh.
   Spec "fp8" (tensorwise | rowwise) converts the Linears with torchao before fully_shard (hf_measure.convert_fp8);
   "fp8_all_gather": True adds enable_fsdp_float8_all_gather (FINDINGS §38). fp8 runs' phases leave out the CPU
-  _scaled_mm's internal working copies (allocator_trace_gemm_outputs; the raw peaks in phases_allocator_raw).
+  _scaled_mm's internal working copies and gloo's reduce-scatter input copy (allocator_trace_cuda_like; the raw
+  peaks in phases_allocator_raw).
 
 Phases: forward (model(input_ids, labels) incl. the loss), backward, optimizer_step (+ zero_grad), second step
 measured (the first compiles / creates optimizer states). Marker allocations of distinctive sizes delimit phases.
@@ -51,39 +52,48 @@ def allocator_trace(prof):
     return out
 
 
-def allocator_trace_gemm_outputs(prof):
-    """allocator_trace without the CPU torch._scaled_mm's working copies (fp8 runs): oneDNN converts the fp8 operands
-    and the fp32 product inside the kernel (aten::_scaled_mm > aten::to ...) and frees them before it returns; CUDA's
-    cuBLASLt fp8 gemm makes none of them (FINDINGS.md §37, §38). An allocation made inside a _scaled_mm call and freed
-    inside the same call is dropped with its free; the gemm's output (freed later) stays. The events come from the
-    profiler's event tree in time order (the same running sum as allocator_trace when nothing is dropped)."""
+def allocator_trace_cuda_like(prof):
+    """allocator_trace without two CPU-only buffers that have no CUDA counterpart (fp8 fsdp2 runs, FINDINGS.md §38):
+    * the CPU torch._scaled_mm's working copies: oneDNN converts the fp8 operands and the fp32 product inside the kernel
+      (aten::_scaled_mm > aten::to ...) and frees them before it returns; cuBLASLt's fp8 gemm makes none (§37). An
+      allocation made inside a _scaled_mm call and freed inside the same call is dropped with its free; the gemm's
+      output (freed later) stays.
+    * gloo's copy of the reduce-scatter input (c10d::_reduce_scatter_base_ > aten::clone: ProcessGroupGloo has no
+      reduce_scatter_tensor of its own), freed on gloo's worker thread, where the profiler does not see the free when
+      that thread lets go last (the leak check's lost frees); NCCL reduce-scatters FSDP2's input in place. Every
+      allocation made inside the c10d op is dropped, with its free when one is seen.
+    The events come from the profiler's event tree in time order (the same running sum as allocator_trace when
+    nothing is dropped)."""
     from torch._C._profiler import _EventType
     events = []
 
-    def walk(node, gemm):
+    def walk(node, gemm, gloo):
         if node.tag == _EventType.Allocation:
             f = node.extra_fields
-            events.append((node.start_time_ns, len(events), f.ptr, f.alloc_size, gemm))
+            events.append((node.start_time_ns, len(events), f.ptr, f.alloc_size, gemm, gloo))
             return
         if node.name == "aten::_scaled_mm" and gemm is None:
             gemm = (node.start_time_ns, node.end_time_ns)
+        gloo = gloo or node.name == "c10d::_reduce_scatter_base_"
         for c in node.children:
-            walk(c, gemm)
+            walk(c, gemm, gloo)
 
     for root in prof.profiler.kineto_results.experimental_event_tree():
-        walk(root, None)
+        walk(root, None, False)
     events.sort()
-    drop, open_in = set(), {}
-    for i, (_, _, ptr, n, gemm) in enumerate(events):
+    drop, open_at = set(), {}
+    for i, (_, _, ptr, n, gemm, gloo) in enumerate(events):
         if n > 0:
-            open_in[ptr] = (i, gemm)
-        elif ptr in open_in:
-            j, g = open_in.pop(ptr)
-            if g is not None and g == gemm:
+            open_at[ptr] = (i, gemm, gloo)
+            if gloo:
+                drop.add(i)
+        elif ptr in open_at:
+            j, g, copy = open_at.pop(ptr)
+            if copy or (g is not None and g == gemm):
                 drop.update((i, j))
     inv = {v: k for k, v in MARK.items()}
     cur, phase, out = 0, None, {}
-    for i, (_, _, _, n, _) in enumerate(events):
+    for i, (_, _, _, n, _, _) in enumerate(events):
         if n in inv:
             if phase is not None:
                 out[phase][2] = cur
@@ -351,9 +361,9 @@ def _fsdp_worker(rank, world, sp, port, outdir):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         losses = _steps(torch, model, opt, ids, labels, False, True)
     res["phases"] = allocator_trace(prof)
-    if sp.get("fp8"):  # the CUDA-comparable peaks: without the CPU _scaled_mm's internal working copies
+    if sp.get("fp8"):  # the CUDA-comparable peaks: without oneDNN's _scaled_mm copies and gloo's reduce-scatter copy
         res["phases_allocator_raw"] = res["phases"]
-        res["phases"] = allocator_trace_gemm_outputs(prof)
+        res["phases"] = allocator_trace_cuda_like(prof)
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.to_local().numel() * p.element_size() for p in model.parameters())
     # What is alive between steps: the parameter shards, the optimizer state, the module buffers.
@@ -458,6 +468,9 @@ def run_fsdp2(sp):
     for rk, lo in zip(ranks, lost):
         rk["leak_check"] = {"state_bytes": rk["state_bytes"], "beyond_state": lo, "tries": tries,
                             "clean": lo <= LEAK_SLACK}
+        if "phases_allocator_raw" in rk:  # fp8 runs: what the raw trace says (gloo's copies' lost frees included)
+            rk["leak_check"]["beyond_state_raw"] = _lost_frees({"phases": rk["phases_allocator_raw"], **{
+                k: v for k, v in rk.items() if k != "phases"}})
     import peft
     out = {"spec": sp, "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
            "model": ranks[0]["model"], "ranks": ranks, "wall_s": round(time.time() - t0, 2)}
