@@ -138,3 +138,37 @@ TEST_CASE("fp8 all-gather: --fp8-all-gather on|off on the command line", "[fp8][
   CHECK_FALSE(in.layout.fsdp.fp8_all_gather);
   CHECK_THROWS_AS(apply_change(in, {field::kFp8AllGather, "yes"}), InputError);
 }
+
+TEST_CASE("fp8 all-gather: the planner's ZeRO, FSDP1 and FSDP2+offload layouts set it off, FSDP2 keeps it", "[fp8][fsdp][plan]") {
+  EstimateInputs in = titan_fp8(true);
+  in.layout.fsdp.param_dtype_bytes.reset();  // mixed's defaults (bf16, fp32): an explicit policy would refuse ZeRO
+  in.layout.fsdp.reduce_dtype_bytes.reset();
+  in.gpu = find_gpu("h100-80gb");
+  const Plan p = plan(in);
+  REQUIRE(p.min_gpus.size() == plan_layouts().size());
+  for (const LayoutFit& f : p.min_gpus) {
+    INFO(f.layout.name);
+    const EstimateInputs applied = with_changes(in, f.layout.changes);
+    // Only plain FSDP2 runs torchao's float8 all-gather; every other layout is offered with it off
+    // (with it on they were refused by validate_fp8_all_gather and listed as fitting nowhere).
+    CHECK(applied.layout.fsdp.fp8_all_gather == (f.layout.name == "fsdp2"));
+    if (f.layout.name == "zero3" || f.layout.name == "fsdp2") {
+      REQUIRE(f.gpus.has_value());
+      EstimateInputs at = applied;
+      at.layout.gpus = *f.gpus;
+      CHECK(f.device_total == estimate(at).device_total);
+    }
+  }
+}
+
+TEST_CASE("fp8 all-gather: at lm_head's backward FSDP2 holds the root re-gathered and the prefetched last block", "[fp8][fsdp]") {
+  // The 2-rank CPU pair of FINDINGS §38 (torch 2.15 + torchao 0.18): at lm_head's backward peak the
+  // allocator holds the root's unsharded parameters (FSDP::pre_backward all_gather_copy_out) and
+  // model.layers.1's flat all-gather output (backward_prefetch), as at the loss backward.
+  for (const bool on : {false, true}) {
+    const Estimate est = estimate(titan_fp8(on));
+    const auto gathered = [&](Instant i) { return moment_at(est, i).bytes_of(ComponentId::kGatheredParams); };
+    CHECK(gathered(Instant::kBackwardHead) == gathered(Instant::kBackwardLoss));
+    CHECK(gathered(Instant::kBackwardHead) > 0);
+  }
+}
