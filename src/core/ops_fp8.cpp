@@ -124,7 +124,7 @@ Term fp8_term(const StepContext& ctx, const TrainingSetup& compute, const Logits
       "torchao 0.18 float8/float8_linear.py matmul_with_hp_or_float8_args, float8_training_tensor.py _ToFloat8ConstrFunc, "
       "float8_utils.py to_fp8_saturated, float8_ops.py addmm_float8_unwrapped / preprocess_addmm; measured: "
       "tools/measure/FINDINGS.md §37; float8 all-gather: matmul_with_hp_or_float8_args tensor_already_casted_to_fp8(weight_hp_t), "
-      "fsdp_utils.py fsdp_post_all_gather (derived from code, unmeasured: FINDINGS §38)",
+      "fsdp_utils.py fsdp_post_all_gather (measured on 2- and 4-rank CPU runs: FINDINGS §38)",
       true);
 }
 
