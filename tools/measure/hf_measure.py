@@ -1203,10 +1203,17 @@ def alloc_records_for(res, env):
                                    "the rank's bytes are too high")
             for ph in ("forward", "backward", "optimizer_step"):
                 st, pk, en = rk["phases"][ph]
+                detail = {"start": st, "end": en, "rank": r, "local_param_bytes": rk["local_param_bytes"],
+                          "leak_check": rk.get("leak_check")}
+                cuda_like = ""
+                if "phases_allocator_raw" in rk:  # fp8 runs (alloc_measure.allocator_trace_cuda_like)
+                    detail["allocator_raw_peak"] = rk["phases_allocator_raw"][ph][1]
+                    cuda_like = (" Without the CPU-only buffers CUDA does not make: oneDNN's working copies inside "
+                                 "torch._scaled_mm and gloo's copy of the reduce-scatter input (FINDINGS.md §38; the "
+                                 "raw allocator peak in detail.allocator_raw_peak).")
                 add(f"rank{r}-{ph}", "allocated", ph, pk, f"Rank {r}: peak bytes allocated by the c10 CPU allocator "
-                    "in the phase (profiler memory events from before the model was built), second step.",
-                    {"start": st, "end": en, "rank": r, "local_param_bytes": rk["local_param_bytes"],
-                     "leak_check": rk.get("leak_check")})
+                    "in the phase (profiler memory events from before the model was built), second step." + cuda_like,
+                    detail)
     return recs
 
 
