@@ -1,6 +1,6 @@
 // FSDP2's float8 all-gather (--fp8-all-gather, src/core/layout/fsdp2_fp8.cpp): hand-derived bytes of
 // Llama-3.1-8B on 8 ranks (torchtitan's MixedPrecisionPolicy(bf16, fp32)), with and without it.
-// Derived from torchao 0.18 float8/fsdp_utils.py and torch's _fully_shard code; unmeasured (FINDINGS §38).
+// Derived from torchao 0.18 float8/fsdp_utils.py and torch's _fully_shard code; the CPU records of FINDINGS §38 measure it.
 #include <catch2/catch.hpp>
 
 #include <vramcalc/error.hpp>
