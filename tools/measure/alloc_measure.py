@@ -403,6 +403,9 @@ def _fsdp1_worker(rank, world, sp, port, outdir):
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
+        if sp.get("fp8"):  # torchao float8 Linears before the wrap, as for fsdp2
+            import hf_measure as hm
+            hm.convert_fp8(model, sp)
         mp = MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if sp["mp"] == "bf16" else None
         strategy = ShardingStrategy.FULL_SHARD if sp["reshard"] else ShardingStrategy.SHARD_GRAD_OP
         model = FSDP(model, auto_wrap_policy=ModuleWrapPolicy({type(model.model.layers[0])}), device_id=torch.device("cpu"),
@@ -414,6 +417,9 @@ def _fsdp1_worker(rank, world, sp, port, outdir):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         losses = _steps(torch, model, opt, ids, labels, False, True)
     res["phases"] = allocator_trace(prof)
+    if sp.get("fp8"):  # as in _fsdp_worker: without oneDNN's _scaled_mm copies and gloo's reduce-scatter copy
+        res["phases_allocator_raw"] = res["phases"]
+        res["phases"] = allocator_trace_cuda_like(prof)
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
     seen = set()

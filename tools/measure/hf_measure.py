@@ -374,6 +374,9 @@ def grid(quick=False):
         for ag in (False, True):
             g.append(spec("llama", seq=seq, precision="fp32", attention="sdpa", kind="fsdp2", layers=2,
                           extra={"world": w, "reshard": True, "mp": "bf16", "fp8": "tensorwise", "fp8_all_gather": ag}))
+    # FSDP1 with float8 Linears (no float8 all-gather there): lm_head's fp8 backward instant under FULL_SHARD
+    g.append(spec("llama", seq=256, precision="fp32", attention="sdpa", kind="fsdp1", layers=2,
+                  extra={"world": 2, "reshard": True, "mp": "bf16", "fp8": "tensorwise"}))
     return g
 
 
@@ -1192,7 +1195,8 @@ def alloc_records_for(res, env):
             base["fsdp2"]["replicate"] = sp["replicate"]
         if sp.get("fp8"):  # torchao float8 (vramcalc --fp8), the FSDP2 float8 all-gather (--fp8-all-gather)
             base["setup"]["fp8"] = sp["fp8"]
-            base["fsdp2"]["fp8_all_gather"] = bool(sp.get("fp8_all_gather"))
+            if "fsdp2" in base:
+                base["fsdp2"]["fp8_all_gather"] = bool(sp.get("fp8_all_gather"))
         base["setup"]["gpus"] = sp["world"]
         for r, rk in enumerate(res["ranks"]):
             clean = rk.get("leak_check", {}).get("clean", False)
