@@ -76,6 +76,7 @@ void apply_fsdp2(const json& f, FsdpSettings& fsdp) {
     fsdp.reduce_dtype_bytes = 2;
   }
   fsdp.replicate = f.value("replicate", std::uint64_t{1});  // HSDP: a (replicate, shard) mesh
+  fsdp.fp8_all_gather = f.value("fp8_all_gather", false);  // torchao enable_fsdp_float8_all_gather
 }
 
 // A record's setup may name a framework recipe ("recipe") and field changes ("changes": a list of

@@ -80,6 +80,7 @@ void render_json(std::ostream& out, const Estimate& est) {
   if (s.offload_activations) j["inputs"]["offload_activations"] = true;
   if (s.compile != Compile::kNone) j["inputs"]["compile"] = to_string(s.compile);
   if (s.fp8 != Fp8Recipe::kNone) j["inputs"]["fp8"] = to_string(s.fp8);
+  if (est.inputs.layout.fsdp.fp8_all_gather) j["inputs"]["fp8_all_gather"] = true;
   if (s.infer) {
     j["inputs"]["infer"] = true;
     j["inputs"]["kv_bytes_per_element"] = s.kv_bytes != 0 ? s.kv_bytes : precision_bytes(s.precision).weight;
