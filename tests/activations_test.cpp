@@ -108,11 +108,12 @@ TEST_CASE("HF loss keeps 12·T·V at the start of backward", "[activations][loss
   TrainingSetup s = setup_for(8192, 1, Precision::kBf16, Attention::kSdpa);
   const std::uint64_t N = 8192ULL * 128256;
   LogitsLoss full = logits_loss(llama8b(), s);
-  // + 4 B: nll_loss's fp32 total_weight, saved for its backward (one per cross_entropy call)
-  CHECK(full.forward.bytes == 10 * N + 4);
+  // + 4 B: nll_loss's fp32 total_weight, saved for its backward (one per cross_entropy call);
+  // + 8·(s+1): ForCausalLMLoss's padded int64 labels (b = 1), alive in the loss forward
+  CHECK(full.forward.bytes == 10 * N + 4 + 8 * 8193);
   CHECK(full.backward.bytes == 12 * N + 4);  // 11.7 GiB
   s.precision = Precision::kFp32;
-  CHECK(logits_loss(llama8b(), s).forward.bytes == 8 * N + 4);  // logits already fp32: no upcast copy
+  CHECK(logits_loss(llama8b(), s).forward.bytes == 8 * N + 4 + 8 * 8193);  // logits already fp32: no upcast copy
   s.precision = Precision::kBf16;
   s.loss = LossImpl::kChunked;
   CHECK(logits_loss(llama8b(), s).backward.bytes == 4 * N + N + 8 * 4);  // 4·N + 8·N/8 + 8 chunks' total_weight
