@@ -267,3 +267,14 @@ TEST_CASE("BERT and RoBERTa MLM save what transformers 5.24 saves", "[activation
   setup.precision = Precision::kAmp;
   CHECK(logits_loss(mb, setup).saved.bytes == 4 * T * 1000 + 4);
 }
+
+TEST_CASE("op-level SAC: a biased Linear is aten.addmm, neither saved nor counted by the mm rule", "[activations][op-sac]") {
+  // Qwen2.5-7B: q/k/v have biases (addmm, PREFER_RECOMPUTE, not counted), o_proj is mm #1 (kept),
+  // gate #2 (recomputed), up #3 (kept), down #4 (recomputed); + the block input 2h and SDPA's
+  // output 2·qd and fp32 logsumexp 4·a per token. Policy decisions probed on a tiny Qwen2
+  // (tools/measure/op_sac_addmm_probe.py, FINDINGS §41).
+  const ModelConfig q = resolve_model("qwen2.5-7b");
+  const std::uint64_t T = 4096 * 1, h = 3584, I = 18944, a = 28;
+  const Activations act = activations(q, setup_for(4096, 1, Precision::kBf16, Attention::kSdpa, GradCkpt::kOpSac));
+  CHECK(act.kept_per_layer == (2 * h + 2 * h + 2 * I + 2 * h + 4 * a) * T);
+}
