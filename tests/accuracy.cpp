@@ -177,7 +177,10 @@ double head_saved(const ModelConfig& m, const TrainingSetup& s, const Activation
     // The encoders' heads: the MLM transform (dense, GELU) and the classification head.
     if (t.name.rfind("mlm_head.", 0) == 0 || t.name.rfind("cls_head.", 0) == 0) norm += t.bytes;
   }
-  return static_cast<double>(norm + logits_loss(m, s).saved.bytes);
+  // The harness counts saved activations only: the loss's int64 labels (nll_loss's target, made
+  // from the caller's labels) are in its "const" column (FINDINGS §41).
+  const LogitsLoss loss = logits_loss(m, s);
+  return static_cast<double>(norm + loss.saved.bytes - loss.labels_saved);
 }
 
 Row evaluate(const json& r, const std::string& file, bool out_of_sample) {

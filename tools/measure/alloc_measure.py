@@ -20,7 +20,11 @@ measured (the first compiles / creates optimizer states). Marker allocations of 
 """
 import contextlib
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dist_worker as dw  # noqa: E402
 
 MARK = {"forward": 7777701, "backward": 7777703, "optimizer_step": 7777705, "end": 7777707}
 
@@ -292,50 +296,10 @@ def run_compile(sp):
     return res
 
 
-class _DoneWork:
-    """What an async collective returns once _settled_collectives has finished it."""
-
-    def wait(self, *a, **k):
-        return True
-
-    def is_completed(self):
-        return True
-
-
-def _settled_collectives(torch, dist):
-    """Runs FSDP2's collectives to completion and waits until gloo's worker thread has dropped its references to their
-    tensors, so that every free happens on the main thread, where the profiler records it (see LEAK_TRIES). This
-    changes no allocation on the main thread: FSDP2 allocates the buffers before it calls the collective."""
-    def settle(orig):
-        def run(*args, async_op=False, **kw):
-            tensors = [a for a in list(args) + list(kw.values()) if isinstance(a, torch.Tensor)]
-            base = [t._use_count() for t in tensors]
-            work = orig(*args, async_op=True, **kw)
-            if work is not None:
-                work.wait()
-                del work
-            deadline = time.time() + 5.0
-            while any(t._use_count() > b for t, b in zip(tensors, base)) and time.time() < deadline:
-                time.sleep(0.0002)
-            return _DoneWork() if async_op else None
-        return run
-    for name in ("all_gather_single", "reduce_scatter_single", "all_reduce", "all_gather_into_tensor",
-                 "reduce_scatter_tensor"):
-        if hasattr(dist, name):
-            setattr(dist, name, settle(getattr(dist, name)))
-
-
 def _fsdp_worker(rank, world, sp, port, outdir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    import json
-    import torch
-    import torch.distributed as dist
+    torch, dist = dw.join_group(rank, world, port)
     from torch.distributed.fsdp import fully_shard, MixedPrecisionPolicy
     from torch.profiler import profile, ProfilerActivity
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    _settled_collectives(torch, dist)
-    torch.manual_seed(0)
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
@@ -355,8 +319,7 @@ def _fsdp_worker(rank, world, sp, port, outdir):
             fully_shard(layer, reshard_after_forward=sp["reshard"], mp_policy=mp, **kw)
         fully_shard(model, reshard_after_forward=sp["reshard"], mp_policy=mp, **kw)
         _marker(torch, MARK["end"])  # closes nothing; separates the build from the steps
-        g = torch.Generator().manual_seed(1 + rank)
-        ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
+        ids = dw.rank_ids(torch, sp, rank)
         labels = ids.clone()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         losses = _steps(torch, model, opt, ids, labels, False, True)
@@ -367,39 +330,23 @@ def _fsdp_worker(rank, world, sp, port, outdir):
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.to_local().numel() * p.element_size() for p in model.parameters())
     # What is alive between steps: the parameter shards, the optimizer state, the module buffers.
-    seen = set()
     tensors = [p.to_local() for p in model.parameters()] + list(model.buffers())
     tensors += [t.to_local() if hasattr(t, "to_local") else t for st in opt.state.values() for t in st.values()
                 if isinstance(t, torch.Tensor)]
-    state = 0
-    for t in tensors:
-        t = getattr(t, "_tensor", t)  # torchao's WeightWithDynamicFloat8CastTensor wraps the shard (fp8 runs)
-        s = t.untyped_storage()
-        if s.data_ptr() not in seen:
-            seen.add(s.data_ptr())
-            state += s.nbytes()
-    res["state_bytes"] = state
+    # torchao's WeightWithDynamicFloat8CastTensor wraps the shard (fp8 runs): count the wrapped storage
+    res["state_bytes"] = dw.storage_bytes([getattr(t, "_tensor", t) for t in tensors])
     res["model"] = cfgd
-    with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
-        json.dump(res, f)
-    dist.destroy_process_group()
+    dw.finish(dist, res, outdir, rank)
 
 
 def _fsdp1_worker(rank, world, sp, port, outdir):
     """FSDP1: FullyShardedDataParallel with a FlatParameter per decoder layer (ModuleWrapPolicy) and the root,
     FULL_SHARD (reshard) or SHARD_GRAD_OP, limit_all_gathers=True, use_orig_params=False (its defaults), on the CPU
     (device_id=cpu picks torch.cpu as the device handle, _init_utils.py _init_device_handle)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    import json
-    import torch
-    import torch.distributed as dist
+    torch, dist = dw.join_group(rank, world, port)
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
     from torch.profiler import profile, ProfilerActivity
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    _settled_collectives(torch, dist)
-    torch.manual_seed(0)
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
@@ -411,8 +358,7 @@ def _fsdp1_worker(rank, world, sp, port, outdir):
         model = FSDP(model, auto_wrap_policy=ModuleWrapPolicy({type(model.model.layers[0])}), device_id=torch.device("cpu"),
                      sharding_strategy=strategy, mixed_precision=mp, limit_all_gathers=True, use_orig_params=False)
         _marker(torch, MARK["end"])
-        g = torch.Generator().manual_seed(1 + rank)
-        ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
+        ids = dw.rank_ids(torch, sp, rank)
         labels = ids.clone()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         losses = _steps(torch, model, opt, ids, labels, False, True)
@@ -422,20 +368,9 @@ def _fsdp1_worker(rank, world, sp, port, outdir):
         res["phases"] = allocator_trace_cuda_like(prof)
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
-    seen = set()
-    tensors = list(model.parameters()) + list(model.buffers())
-    tensors += [t for st in opt.state.values() for t in st.values() if isinstance(t, torch.Tensor)]
-    state = 0
-    for t in tensors:
-        s = t.untyped_storage()
-        if s.data_ptr() not in seen and s.nbytes() > 0:
-            seen.add(s.data_ptr())
-            state += s.nbytes()
-    res["state_bytes"] = state
+    res["state_bytes"] = dw.state_of(model, opt)
     res["model"] = cfgd
-    with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
-        json.dump(res, f)
-    dist.destroy_process_group()
+    dw.finish(dist, res, outdir, rank)
 
 
 # gloo runs each collective on a worker thread that the profiler does not record: when that thread drops the last
@@ -454,23 +389,14 @@ def _lost_frees(rk):
 
 
 def run_fsdp2(sp):
-    import json
     import random
-    import tempfile
     import torch
-    import torch.multiprocessing as mp
     import transformers
     t0 = time.time()
     world = sp["world"]
     port = random.randint(20000, 40000)
-    for tries in range(1, LEAK_TRIES + 1):
-        with tempfile.TemporaryDirectory() as d:
-            worker = _fsdp1_worker if sp["kind"] == "fsdp1" else _fsdp_worker
-            mp.spawn(worker, args=(world, sp, port + tries, d), nprocs=world, join=True)
-            ranks = [json.load(open(os.path.join(d, f"rank{r}.json"))) for r in range(world)]
-        lost = [_lost_frees(rk) for rk in ranks]
-        if max(lost) <= LEAK_SLACK:
-            break
+    worker = _fsdp1_worker if sp["kind"] == "fsdp1" else _fsdp_worker
+    ranks, lost, tries = dw.spawn_ranks(worker, sp, world, port, LEAK_TRIES, LEAK_SLACK, _lost_frees)
     for rk, lo in zip(ranks, lost):
         rk["leak_check"] = {"state_bytes": rk["state_bytes"], "beyond_state": lo, "tries": tries,
                             "clean": lo <= LEAK_SLACK}
