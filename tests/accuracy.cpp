@@ -76,6 +76,7 @@ void apply_fsdp2(const json& f, FsdpSettings& fsdp) {
     fsdp.reduce_dtype_bytes = 2;
   }
   fsdp.replicate = f.value("replicate", std::uint64_t{1});  // HSDP: a (replicate, shard) mesh
+  fsdp.fp8_all_gather = f.value("fp8_all_gather", false);  // torchao enable_fsdp_float8_all_gather
 }
 
 // A record's setup may name a framework recipe ("recipe") and field changes ("changes": a list of
@@ -176,7 +177,10 @@ double head_saved(const ModelConfig& m, const TrainingSetup& s, const Activation
     // The encoders' heads: the MLM transform (dense, GELU) and the classification head.
     if (t.name.rfind("mlm_head.", 0) == 0 || t.name.rfind("cls_head.", 0) == 0) norm += t.bytes;
   }
-  return static_cast<double>(norm + logits_loss(m, s).saved.bytes);
+  // The harness counts saved activations only: the loss's int64 labels (nll_loss's target, made
+  // from the caller's labels) are in its "const" column (FINDINGS §41).
+  const LogitsLoss loss = logits_loss(m, s);
+  return static_cast<double>(norm + loss.saved.bytes - loss.labels_saved);
 }
 
 Row evaluate(const json& r, const std::string& file, bool out_of_sample) {

@@ -108,11 +108,12 @@ TEST_CASE("HF loss keeps 12·T·V at the start of backward", "[activations][loss
   TrainingSetup s = setup_for(8192, 1, Precision::kBf16, Attention::kSdpa);
   const std::uint64_t N = 8192ULL * 128256;
   LogitsLoss full = logits_loss(llama8b(), s);
-  // + 4 B: nll_loss's fp32 total_weight, saved for its backward (one per cross_entropy call)
-  CHECK(full.forward.bytes == 10 * N + 4);
+  // + 4 B: nll_loss's fp32 total_weight, saved for its backward (one per cross_entropy call);
+  // + 8·(s+1): ForCausalLMLoss's padded int64 labels (b = 1), alive in the loss forward
+  CHECK(full.forward.bytes == 10 * N + 4 + 8 * 8193);
   CHECK(full.backward.bytes == 12 * N + 4);  // 11.7 GiB
   s.precision = Precision::kFp32;
-  CHECK(logits_loss(llama8b(), s).forward.bytes == 8 * N + 4);  // logits already fp32: no upcast copy
+  CHECK(logits_loss(llama8b(), s).forward.bytes == 8 * N + 4 + 8 * 8193);  // logits already fp32: no upcast copy
   s.precision = Precision::kBf16;
   s.loss = LossImpl::kChunked;
   CHECK(logits_loss(llama8b(), s).backward.bytes == 4 * N + N + 8 * 4);  // 4·N + 8·N/8 + 8 chunks' total_weight
@@ -265,4 +266,15 @@ TEST_CASE("BERT and RoBERTa MLM save what transformers 5.24 saves", "[activation
   CHECK(logits_loss(mb, setup).saved.bytes == 2 * T * 1000 + 2);
   setup.precision = Precision::kAmp;
   CHECK(logits_loss(mb, setup).saved.bytes == 4 * T * 1000 + 4);
+}
+
+TEST_CASE("op-level SAC: a biased Linear is aten.addmm, neither saved nor counted by the mm rule", "[activations][op-sac]") {
+  // Qwen2.5-7B: q/k/v have biases (addmm, PREFER_RECOMPUTE, not counted), o_proj is mm #1 (kept),
+  // gate #2 (recomputed), up #3 (kept), down #4 (recomputed); + the block input 2h and SDPA's
+  // output 2·qd and fp32 logsumexp 4·a per token. Policy decisions probed on a tiny Qwen2
+  // (tools/measure/op_sac_addmm_probe.py, FINDINGS §41).
+  const ModelConfig q = resolve_model("qwen2.5-7b");
+  const std::uint64_t T = 4096 * 1, h = 3584, I = 18944, a = 28;
+  const Activations act = activations(q, setup_for(4096, 1, Precision::kBf16, Attention::kSdpa, GradCkpt::kOpSac));
+  CHECK(act.kept_per_layer == (2 * h + 2 * h + 2 * I + 2 * h + 4 * a) * T);
 }

@@ -175,3 +175,27 @@ TEST_CASE("ZeRO-2 with overlap_comm double-buffers its reduce bucket", "[zero]")
   in.layout.zero.overlap_comm = false;
   CHECK(max_of(estimate(in), ComponentId::kReduceBucket) == 500'000'000ULL * 2);
 }
+
+TEST_CASE("ZeRO-1/2 allocate their reduce bucket on one GPU too, two with overlap_comm at either stage", "[zero]") {
+  // stage_1_and_2.py process_gradients → setup_buckets: torch.empty(reduce_bucket_size, bf16), no
+  // world-size test; buf_1 when overlap_comm (stage 1 as well); none without contiguous_gradients.
+  for (int stage : {1, 2}) {
+    EstimateInputs in = memo_inputs(stage, 1);
+    in.layout.zero = default_zero_settings(stage, 4096, false);  // DeepSpeed defaults: 5e8-element buckets
+    CHECK(max_of(estimate(in), ComponentId::kReduceBucket) == 500'000'000ULL * 2);
+    in.layout.zero.overlap_comm = true;
+    CHECK(max_of(estimate(in), ComponentId::kReduceBucket) == 2ULL * 500'000'000 * 2);
+    in.layout.zero.contiguous_gradients = false;
+    CHECK(max_of(estimate(in), ComponentId::kReduceBucket) == 0);
+    in.layout.zero.offload_optimizer.device = OffloadDevice::kCpu;  // cpu_offload forces contiguous_gradients
+    CHECK(max_of(estimate(in), ComponentId::kReduceBucket) == 2ULL * 500'000'000 * 2);
+  }
+  // Only while backward reduces: the step does not hold it.
+  EstimateInputs in = memo_inputs(1, 1);
+  in.layout.zero = default_zero_settings(1, 4096, false);
+  const Estimate est = estimate(in);
+  const Estimate none = estimate(memo_inputs(0, 1));
+  CHECK(max_of(est, ComponentId::kReduceBucket) == 1'000'000'000ULL);
+  CHECK(phase_named(est, "backward").allocated == phase_named(none, "backward").allocated + 1'000'000'000ULL);
+  CHECK(phase_named(est, "optimizer_step").allocated == phase_named(none, "optimizer_step").allocated);
+}

@@ -37,7 +37,7 @@ struct Activations {
   Bytes dense_per_layer = 0;      ///< what one such layer saves (no checkpointing); layer_parts are an MoE layer's
   std::vector<Term> dense_layer_parts;  ///< the saved tensors of a dense layer's MLP half
   ActivationOffload offload;      ///< --offload-activations: what left the GPU, the host copies (stack is then what stays)
-  std::vector<Term> kept_parts;   ///< itemised kept_per_layer where checkpointing keeps a list (op-level SAC under compile)
+  std::vector<Term> kept_parts;   ///< itemised kept_per_layer where checkpointing keeps a list (op-level SAC, eager or compiled)
 };
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).

@@ -36,6 +36,7 @@ struct FsdpSettings {
   std::uint64_t replicate = 1;  ///< HSDP: replica groups of a 2-D (replicate, shard) mesh; 1 = plain FSDP
   bool cpu_offload = false;     ///< FSDP2 CPUOffloadPolicy(pin_memory=True): shards, gradients, states and the step on the host
   bool wrap_blocks = true;      ///< FSDP1 auto_wrap_policy wraps each decoder block; false: the root only, one FlatParameter
+  bool fp8_all_gather = false;  ///< torchao Float8LinearConfig(enable_fsdp_float8_all_gather=True): Float8Linear weights gathered in fp8
 };
 
 struct ParallelLayout {

@@ -15,6 +15,9 @@ struct LogitsLoss {
   /// Freed before backward but too small for the loss backward's gradients: reserved and free
   /// while they are alive (estimated from the caching allocator's best-fit rule).
   Term hole{};
+  /// Of `saved`: the int64 labels the loss keeps as nll_loss's target (not an activation; the
+  /// harness's saved-activation count leaves them out). transformers ForCausalLMLoss only.
+  Bytes labels_saved = 0;
 };
 
 LogitsLoss logits_loss(const ModelConfig& model, const TrainingSetup& setup);

@@ -209,6 +209,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_flag("--tp-comm-overlap", o.tp_comm_overlap,
                "Megatron --tp-comm-overlap: Transformer Engine's userbuffers GEMM/communication overlap (adds their 3-stream cuBLAS "
                "workspace; the userbuffers are outside PyTorch's allocator); with --tp > 1, --sp under Megatron");
+  app.add_option("--fp8-all-gather", o.fp8_all_gather,
+                 "on | off (default): with --fsdp 2 --fp8 tensorwise, torchao's enable_fsdp_float8_all_gather: each Float8Linear "
+                 "weight is cast to fp8 before FSDP2's all-gather (1 B/param gathered, no weight cast in the matmul)");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -285,6 +288,7 @@ constexpr FlagName kFlags[] = {
     {field::kHiddenDropout, "--hidden-dropout"},
     {field::kFsdpWrap, "--fsdp-wrap"},
     {field::kFp8, "--fp8"},
+    {field::kFp8AllGather, "--fp8-all-gather"},
     {field::kFp8AmaxHistory, "--fp8-amax-history-len"},
     {field::kFp8ParamGather, "--fp8-param-gather"},
     {field::kTpCommOverlap, "--tp-comm-overlap"},
@@ -536,6 +540,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.hidden_dropout.empty()) apply_change(in, {field::kHiddenDropout, o.hidden_dropout});
   if (!o.fsdp_wrap.empty()) apply_change(in, {field::kFsdpWrap, o.fsdp_wrap});
   if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
+  if (!o.fp8_all_gather.empty()) apply_change(in, {field::kFp8AllGather, o.fp8_all_gather});
   if (!o.fp8_amax_history.empty()) apply_change(in, {field::kFp8AmaxHistory, o.fp8_amax_history});
   if (o.fp8_param_gather) apply_change(in, {field::kFp8ParamGather, "true"});
   if (o.tp_comm_overlap) apply_change(in, {field::kTpCommOverlap, "true"});

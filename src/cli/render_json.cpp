@@ -80,6 +80,7 @@ void render_json(std::ostream& out, const Estimate& est) {
   if (s.offload_activations) j["inputs"]["offload_activations"] = true;
   if (s.compile != Compile::kNone) j["inputs"]["compile"] = to_string(s.compile);
   if (s.fp8 != Fp8Recipe::kNone) j["inputs"]["fp8"] = to_string(s.fp8);
+  if (est.inputs.layout.fsdp.fp8_all_gather) j["inputs"]["fp8_all_gather"] = true;
   if (s.fp8_te) j["inputs"]["fp8_backend"] = "transformer_engine";
   if (s.fp8_te && s.fp8 == Fp8Recipe::kDelayed) j["inputs"]["fp8_amax_history_len"] = s.fp8_amax_history;
   if (s.fp8_param_gather) j["inputs"]["fp8_param_gather"] = true;

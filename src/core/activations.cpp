@@ -11,6 +11,7 @@
 #include <vramcalc/model_states.hpp>
 
 #include "core/activation_offload.hpp"
+#include "core/linear_bias.hpp"
 #include "core/lora_activations.hpp"
 #include "core/ops.hpp"
 #include "core/te_fp8.hpp"
@@ -73,17 +74,36 @@ Bytes sum_bytes(const std::vector<SavedTensor>& parts) {
 // torchtitan's op-level SAC policy (parallelize_llama.py _apply_ac_to_transformer_block):
 // MUST_SAVE the outputs of aten.mm and of the SDPA kernels, except every second mm of the
 // block; everything else is recomputed from the block input. The layer's matmuls, in forward
-// order, are its Linear weights; odd ones are kept.
-Bytes op_sac_kept(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, const Activations& act, Bytes layer_input) {
-  Bytes kept = layer_input;
+// order, are its Linear weights; odd ones are kept. A Linear with a bias is aten.addmm
+// (ATen native/Linear.cpp linear → _flatten_nd_linear / addmm; GPT-2's Conv1D calls
+// torch.addmm): not in _save_list and not counted, so it is recomputed (FINDINGS §41).
+Bytes op_sac_kept(const ModelConfig& m, const TrainingSetup& setup, const Dims& x, Activations& act, Bytes layer_input) {
+  const char* policy = "torchtitan 9dec370 parallelize_llama.py _apply_ac_to_transformer_block (_save_list: aten.mm and the SDPA "
+                       "kernels, every second mm recomputed); torch/utils/checkpoint.py _CachingTorchDispatchMode";
+  act.kept_parts.push_back({"block.input", layer_input, fmt::format("{}·T·h: the checkpoint's input", x.r), policy, false});
   std::size_t index = 0;
-  for (const auto& t : family_spec(m.family).parameters(m)) {
+  const auto params = family_spec(m.family).parameters(m);
+  for (const auto& t : params) {
     if (t.scope != ParamScope::kLayer || !t.matmul || t.cols == 1) continue;
-    if (index++ % 2 == 0) kept = checked_add(kept, checked_product({x.e, x.T, t.rows}));
+    const std::string mod = t.name.substr(0, t.name.size() - std::string(".weight").size());
+    if (has_bias(params, t)) {
+      act.kept_parts.push_back({mod + ".output", 0, "0: biased Linear = aten.addmm, not in _save_list nor counted (recomputed)",
+                                "ATen native/Linear.cpp linear (_flatten_nd_linear → addmm); " + std::string(policy), false});
+      continue;
+    }
+    const bool save = index++ % 2 == 0;
+    act.kept_parts.push_back({mod + ".output", save ? checked_product({x.e, x.T, t.rows}) : 0,
+                              fmt::format("{}: aten.mm #{} of the block ({})", save ? fmt::format("{}·T·{}", x.e, t.rows) : "0", index,
+                                          save ? "odd: MUST_SAVE" : "even: PREFER_RECOMPUTE"),
+                              policy, false});
   }
   for (const auto& p : act.layer_parts) {
-    if (setup.attention == Attention::kSdpa && (p.name == "attn.out" || p.name == "attn.logsumexp")) kept = checked_add(kept, p.bytes);
+    if (setup.attention == Attention::kSdpa && (p.name == "attn.out" || p.name == "attn.logsumexp")) {
+      act.kept_parts.push_back({p.name, p.bytes, p.formula + " (the SDPA kernel's outputs: MUST_SAVE)", policy, false});
+    }
   }
+  Bytes kept = 0;
+  for (const auto& t : act.kept_parts) kept = checked_add(kept, t.bytes);
   return kept;
 }
 

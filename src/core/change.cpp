@@ -158,6 +158,10 @@ bool apply_fsdp(FsdpSettings& f, const Advice::Change& c) {
     if (c.value != "blocks" && c.value != "none") throw InputError(c.field, c.value, "expected blocks (a unit per decoder block) or none (the root only)");
     f.wrap_blocks = c.value == "blocks";
   }
+  else if (c.field == field::kFp8AllGather) {
+    if (c.value != "on" && c.value != "off") throw InputError(c.field, c.value, "expected on or off");
+    f.fp8_all_gather = c.value == "on";
+  }
   else return false;
   return true;
 }

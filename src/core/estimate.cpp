@@ -104,6 +104,7 @@ void validate(const EstimateInputs& in) {
   }
   validate_model_head(in);
   validate_fp8(in);
+  validate_fp8_all_gather(in);
 }
 
 // Every allocated term that the timeline may hold, one per component.

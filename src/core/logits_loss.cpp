@@ -10,6 +10,7 @@
 
 #include <vramcalc/model_states.hpp>
 
+#include "core/loss_labels.hpp"
 #include "core/ops_fused.hpp"
 
 #include "core/ops_compiled.hpp"
@@ -29,6 +30,7 @@ struct LossShape {
   Bytes T, V, N, el, upcast, softcap;
   std::string softcap_note;
   Bytes lsm = 4;  // log_softmax element bytes: fp32 after the upcast, else the logits dtype
+  ShiftedLabels labels{};  // ForCausalLMLoss's padded / shifted int64 labels (loss_labels.cpp)
 };
 
 LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
@@ -49,6 +51,7 @@ LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
     x.V = m.num_labels;
     x.N = checked_mul(x.T, x.V);
   }
+  x.labels = shifted_labels(m, setup);
   return x;
 }
 
@@ -73,6 +76,11 @@ Term loss_window_hole(const LossShape& x) {
                         true);
 }
 
+// " + <labels formula>" when the loss makes its own labels (ForCausalLMLoss), else "".
+std::string labels_note(const ShiftedLabels& l, Bytes bytes) {
+  return l.forward == 0 ? std::string() : fmt::format(" + {} B {}", group_digits(bytes), l.formula);
+}
+
 LogitsLoss full_loss(const LossShape& x) {
   const Bytes N = x.N, T = x.T, V = x.V, el = x.el, upcast = x.upcast, softcap = x.softcap;
   const std::string& softcap_note = x.softcap_note;
@@ -80,13 +88,16 @@ LogitsLoss full_loss(const LossShape& x) {
   const Bytes lsm = x.lsm;
   const Bytes tw = lsm == 4 ? kTotalWeight : lsm;  // total_weight has the loss dtype
   const Bytes fwd_per = el + upcast + lsm + softcap;
-  out.forward = {"logits_loss", checked_add(checked_mul(N, fwd_per), tw),
-                 fmt::format("{}·N logits + {}·N fp32 upcast + {}·N log_softmax output{} + {} B total_weight (N = T·V = {} × {})", el,
-                             upcast, lsm, softcap_note, tw, T, V),
-                 "transformers loss/loss_utils.py ForCausalLMLoss (logits.float(), cross_entropy)", true};
-  out.saved = {"logits_loss", checked_add(checked_mul(N, lsm + softcap), tw),
-               fmt::format("{}·N log_softmax output{} + {} B total_weight", lsm, softcap_note, tw),
-               "torch log_softmax saves its result; NllLossBackward0 saves nll_loss_forward's fp32 total_weight", true};
+  const std::string src_labels = x.labels.forward ? "; " + x.labels.source : "";
+  out.forward = {"logits_loss", checked_add(checked_add(checked_mul(N, fwd_per), tw), x.labels.forward),
+                 fmt::format("{}·N logits + {}·N fp32 upcast + {}·N log_softmax output{} + {} B total_weight{} (N = T·V = {} × {})", el,
+                             upcast, lsm, softcap_note, tw, labels_note(x.labels, x.labels.forward), T, V),
+                 "transformers loss/loss_utils.py ForCausalLMLoss (logits.float(), cross_entropy)" + src_labels, true};
+  out.saved = {"logits_loss", checked_add(checked_add(checked_mul(N, lsm + softcap), tw), x.labels.saved),
+               fmt::format("{}·N log_softmax output{} + {} B total_weight{}", lsm, softcap_note, tw, labels_note(x.labels, x.labels.saved)),
+               "torch log_softmax saves its result; NllLossBackward0 saves nll_loss_forward's fp32 total_weight" + src_labels, true};
+  out.labels_saved = x.labels.saved;
+  // The loss backward peak is log_softmax's backward: NllLossBackward0 has run and freed its target.
   out.backward = {"logits_loss", checked_add(checked_mul(N, 3 * lsm + softcap), tw),
                   fmt::format("{0}·N saved log-probs + {0}·N nll grad + {0}·N log_softmax grad{1} + {2} B total_weight (N = {3} × {4})",
                               lsm, softcap_note, tw, T, V),

@@ -19,6 +19,9 @@
 #include <vramcalc/error.hpp>
 
 namespace vramcalc {
+
+bool fp8_converted(const ParamTensor& t) { return t.matmul && t.cols > 1 && t.rows % 16 == 0 && t.cols % 16 == 0; }
+
 namespace {
 
 constexpr Bytes kCast = 9;  // fp32 scaled copy (4) + its clamp (4) + the fp8 result (1), per element
@@ -37,7 +40,7 @@ Bytes mm_temp(Fp8Recipe r, Bytes rows, Bytes cols, Bytes el) {
   return checked_add(checked_mul(4, n), el == 4 ? checked_mul(2, n) : 0);
 }
 
-bool converted(const ParamTensor& t) { return t.matmul && t.cols > 1 && t.rows % 16 == 0 && t.cols % 16 == 0; }
+bool converted(const ParamTensor& t) { return fp8_converted(t); }
 
 // The largest forward or backward peak over the converted Linears of one decoder layer.
 Bytes layer_peak(const StepContext& ctx, const TrainingSetup& compute, bool backward) {
@@ -45,14 +48,15 @@ Bytes layer_peak(const StepContext& ctx, const TrainingSetup& compute, bool back
   Bytes best = 0;
   for (const ParamTensor& t : ctx.params.tensors) {
     if (t.scope != ParamScope::kLayer || !converted(t)) continue;
-    const Fp8Linear l{compute.tokens(), t.cols, t.rows, el};
+    const Fp8Linear l{.tokens = compute.tokens(), .d_in = t.cols, .d_out = t.rows, .el = el, .weight_fp8 = ctx.layout.fsdp.fp8_all_gather};
     best = std::max(best, backward ? fp8_backward_peak(l, compute.fp8, false) : fp8_forward_peak(l, compute.fp8));
   }
   return best;
 }
 
 Fp8Linear head_linear(const StepContext& ctx, const TrainingSetup& compute) {
-  return {compute.tokens(), ctx.model.hidden_size, ctx.model.vocab_size, precision_bytes(compute.precision).compute};
+  return {.tokens = compute.tokens(), .d_in = ctx.model.hidden_size, .d_out = ctx.model.vocab_size,
+          .el = precision_bytes(compute.precision).compute, .weight_fp8 = ctx.layout.fsdp.fp8_all_gather};
 }
 
 // The lm_head's forward casts happen before the loss exists: at the loss instant the component
@@ -70,22 +74,24 @@ Bytes fp8_forward_peak(const Fp8Linear& l, Fp8Recipe r) {
   const Bytes i = checked_mul(l.tokens, l.d_in), w = checked_mul(l.d_in, l.d_out), o = checked_mul(l.tokens, l.d_out);
   const Bytes in0 = checked_add(i, scale(r, l.tokens));  // input cast along dim -1: (T, 1) scales
   const Bytes f1 = checked_add(checked_mul(kCast, i), scale(r, l.tokens));
-  const Bytes f2 = checked_add(in0, checked_add(checked_mul(kCast, w), scale(r, l.d_out)));
+  // the weight's cast (none when FSDP2 gathered it in fp8: the unsharded parameter is the fp8 tensor)
+  const Bytes wc = l.weight_fp8 ? 0 : checked_mul(kCast, w), wf = l.weight_fp8 ? 0 : checked_add(w, scale(r, l.d_out));
+  const Bytes f2 = l.weight_fp8 ? 0 : checked_add(in0, checked_add(wc, scale(r, l.d_out)));
   // the output gemm uses fast accumulation (no post-scale); rowwise with fp32: a bf16 product first
-  const Bytes f3 = checked_add(checked_add(in0, checked_add(w, scale(r, l.d_out))), rowwise(r) && l.el == 4 ? checked_mul(2, o) : 0);
+  const Bytes f3 = checked_add(checked_add(in0, wf), rowwise(r) && l.el == 4 ? checked_mul(2, o) : 0);
   return std::max({f1, f2, f3});
 }
 
 Bytes fp8_backward_peak(const Fp8Linear& l, Fp8Recipe r, bool count_grads) {
   const Bytes T = l.tokens, i = checked_mul(T, l.d_in), w = checked_mul(l.d_in, l.d_out), o = checked_mul(T, l.d_out);
   const Bytes go0 = checked_add(o, scale(r, T));            // grad_output cast along dim -1
-  const Bytes wgi = checked_add(w, scale(r, l.d_in));       // weight cast again, for grad_input
+  const Bytes wgi = l.weight_fp8 ? 0 : checked_add(w, scale(r, l.d_in));  // weight cast again, for grad_input
   const Bytes gi = count_grads ? checked_mul(i, l.el) : 0;  // grad_input (a plain Linear makes it too)
   const Bytes go1 = checked_add(o, scale(r, l.d_out));      // grad_output cast along dim 0
   const Bytes in1 = checked_add(i, scale(r, l.d_in));       // input cast along dim 0
   const Bytes held = checked_add(go0, wgi);
   const Bytes s1 = checked_add(checked_mul(kCast, o), scale(r, T));
-  const Bytes s2 = checked_add(go0, checked_add(checked_mul(kCast, w), scale(r, l.d_in)));
+  const Bytes s2 = l.weight_fp8 ? 0 : checked_add(go0, checked_add(checked_mul(kCast, w), scale(r, l.d_in)));
   // grad_input gemm: the weight's fp8 made column-major by a copy (float8_ops.py preprocess_addmm)
   const Bytes s3 = checked_add(checked_add(held, w), checked_add(mm_temp(r, T, l.d_in, l.el), gi));
   const Bytes s4 = checked_add(checked_add(held, gi), checked_add(checked_mul(kCast, o), scale(r, l.d_out)));
@@ -110,13 +116,16 @@ Term fp8_term(const StepContext& ctx, const TrainingSetup& compute, const Logits
                   "is saved); each cast of n elements holds 9·n (fp32 scaled 4 + clamp 4 + fp8 1); backward of lm_head "
                   "(T·V = o, V·h = w, T·h = i): max of 9·o; o + 9·w; o + 2·w (+ col-major copy) + grad_input; o + w + "
                   "grad_input + 9·o; … + o + 9·i; … + o + i + copies + grad_weight {}: {} B; a layer's largest Linear: "
-                  "backward {} B, forward max(9·i, i + 9·w) {} B{}",
+                  "backward {} B, forward max(9·i, i + 9·w) {} B{}{}",
                   r, rowwise(compute.fp8) ? "(+ fp32 scales per row/column and rowwise post-scales 4·rows·cols)" : "(+ 4 B scales)",
                   group_digits(head_bwd), group_digits(layer_bwd), group_digits(layer_fwd),
-                  head ? "" : "; lm_head not converted (a dim not a multiple of 16)"),
+                  head ? "" : "; lm_head not converted (a dim not a multiple of 16)",
+                  ctx.layout.fsdp.fp8_all_gather ? "; FSDP2 float8 all-gather: no weight cast (the 9·w and w terms drop: the "
+                                                   "gathered weight is already a Float8TrainingTensor)" : ""),
       "torchao 0.18 float8/float8_linear.py matmul_with_hp_or_float8_args, float8_training_tensor.py _ToFloat8ConstrFunc, "
       "float8_utils.py to_fp8_saturated, float8_ops.py addmm_float8_unwrapped / preprocess_addmm; measured: "
-      "tools/measure/FINDINGS.md §37",
+      "tools/measure/FINDINGS.md §37; float8 all-gather: matmul_with_hp_or_float8_args tensor_already_casted_to_fp8(weight_hp_t), "
+      "fsdp_utils.py fsdp_post_all_gather (measured on 2- and 4-rank CPU runs: FINDINGS §38)",
       true);
 }
 

@@ -10,7 +10,15 @@ namespace vramcalc {
 /// One Float8Linear's shape: T tokens, d_in → d_out, `el` bytes per high-precision element.
 struct Fp8Linear {
   Bytes tokens = 0, d_in = 0, d_out = 0, el = 2;
+  bool weight_fp8 = false;  ///< the weight arrives as a Float8TrainingTensor (FSDP2 float8 all-gather): never cast
 };
+
+/// True when torchao's default filter converts this parameter's Linear (a matmul weight with in and
+/// out features multiples of 16: torchtitan module_filter_fn).
+bool fp8_converted(const ParamTensor& t);
+
+/// --fp8-all-gather: InputError(field::kFp8AllGather) unless FSDP2 with tensorwise float8 (fsdp2_fp8.cpp).
+void validate_fp8_all_gather(const EstimateInputs& in);
 
 /// Bytes alive inside one Float8Linear at its forward / backward high-water mark beyond what a
 /// plain Linear holds there, scales included (exact sums of the torchao 0.18 code path).

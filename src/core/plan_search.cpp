@@ -19,7 +19,8 @@ const std::vector<LayoutOption>& plan_layouts() {
                       {field::kOffloadOptimizer, offload ? "cpu" : "none"},
                       {field::kOffloadParam, "none"},
                       {field::kFsdp, "0"},
-                      {field::kFsdpOffload, "false"}}});
+                      {field::kFsdpOffload, "false"},
+                      {field::kFp8AllGather, "off"}}});  // FSDP2's alone (fsdp2_fp8.cpp validate_fp8_all_gather)
     };
     const auto fsdp = [&](const std::string& name, const std::string& version, bool offload, const std::string& what) {
       out.push_back({name, what,
@@ -28,6 +29,9 @@ const std::vector<LayoutOption>& plan_layouts() {
                       {field::kOffloadParam, "none"},
                       {field::kFsdp, version},
                       {field::kFsdpOffload, offload ? "true" : "false"}}});
+      // the float8 all-gather is FSDP2's without CPU offload: FSDP1 and FSDP2+offload set it off;
+      // plain FSDP2 keeps the user's --fp8-all-gather
+      if (version == "1" || offload) out.back().changes.push_back({field::kFp8AllGather, "off"});
     };
     add("0", false, "data parallel (DDP): every GPU holds all model states");
     add("1", false, "ZeRO-1: optimizer states sharded");

@@ -209,7 +209,8 @@ void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Momen
         "this layer's saved/recomputed tensors + gradient buffers");
 }
 
-void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
+// `compute`: the setup in the layout's compute dtype (FSDP's param_dtype makes the logits and their gradient bf16).
+void loss_at(Instant i, const StepContext& ctx, const TrainingSetup& compute, const StepParts& p, Moment& m) {
   if (i == kForwardLoss) m.add(ComponentId::kLogitsLoss, p.loss.forward.bytes);
   if (i == kBackwardLoss) m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes);
   if (i == kBackwardHead && ctx.setup.loss == LossImpl::kFused) {
@@ -220,7 +221,7 @@ void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
     const TrainingSetup& s = ctx.setup;
     const Bytes rows = ctx.model.head == ModelHead::kSeqCls ? s.micro_batch : checked_mul(s.seq_len, s.micro_batch);
     const Bytes cols = ctx.model.head == ModelHead::kSeqCls ? ctx.model.num_labels : ctx.model.vocab_size;
-    const Bytes logits_grad = checked_product({precision_bytes(s.precision).compute, rows, cols});
+    const Bytes logits_grad = checked_product({precision_bytes(compute.precision).compute, rows, cols});
     m.add(ComponentId::kLogitsLoss, logits_grad, "gradient of the logits");
   }
 }
@@ -246,7 +247,7 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
     policy.buffers_at(i, ctx, parts.rank, m);
     autocast_at(i, ctx, parts, shape, m);
     activations_at(i, ctx, parts, m);
-    loss_at(i, ctx, parts, m);
+    loss_at(i, ctx, policy.compute_setup(ctx.setup), parts, m);
     fp8_at(i, ctx, policy.compute_setup(ctx.setup), parts.loss, m);
     m.add(ComponentId::kCublasWorkspace, parts.cublas.bytes);
     if (parts.mp != nullptr) model_parallel_at(i, *parts.mp, m);

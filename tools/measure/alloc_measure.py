@@ -10,13 +10,21 @@ events is the absolute bytes allocated by torch):
 * kind "fsdp2": torch.distributed.fsdp.fully_shard on each decoder layer and the root, gloo backend, world 2 or 4
   processes on the CPU; per-rank phase peaks; reshard_after_forward on/off; MixedPrecisionPolicy(param_dtype=bf16,
   reduce_dtype=fp32), (bf16, bf16) or none; HSDP (spec "replicate" R > 1): a (R, world/R) device mesh.
+  Spec "fp8" (tensorwise | rowwise) converts the Linears with torchao before fully_shard (hf_measure.convert_fp8);
+  "fp8_all_gather": True adds enable_fsdp_float8_all_gather (FINDINGS §38). fp8 runs' phases leave out the CPU
+  _scaled_mm's internal working copies and gloo's reduce-scatter input copy (allocator_trace_cuda_like; the raw
+  peaks in phases_allocator_raw).
 
 Phases: forward (model(input_ids, labels) incl. the loss), backward, optimizer_step (+ zero_grad), second step
 measured (the first compiles / creates optimizer states). Marker allocations of distinctive sizes delimit phases.
 """
 import contextlib
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dist_worker as dw  # noqa: E402
 
 MARK = {"forward": 7777701, "backward": 7777703, "optimizer_step": 7777705, "end": 7777707}
 
@@ -41,6 +49,63 @@ def allocator_trace(prof):
                 out[phase] = [cur, cur, cur]
             continue
         if n in skip:
+            continue
+        cur += n
+        if phase is not None and cur > out[phase][1]:
+            out[phase][1] = cur
+    return out
+
+
+def allocator_trace_cuda_like(prof):
+    """allocator_trace without two CPU-only buffers that have no CUDA counterpart (fp8 fsdp2 runs, FINDINGS.md §38):
+    * the CPU torch._scaled_mm's working copies: oneDNN converts the fp8 operands and the fp32 product inside the kernel
+      (aten::_scaled_mm > aten::to ...) and frees them before it returns; cuBLASLt's fp8 gemm makes none (§37). An
+      allocation made inside a _scaled_mm call and freed inside the same call is dropped with its free; the gemm's
+      output (freed later) stays.
+    * gloo's copy of the reduce-scatter input (c10d::_reduce_scatter_base_ > aten::clone: ProcessGroupGloo has no
+      reduce_scatter_tensor of its own), freed on gloo's worker thread, where the profiler does not see the free when
+      that thread lets go last (the leak check's lost frees); NCCL reduce-scatters FSDP2's input in place. Every
+      allocation made inside the c10d op is dropped, with its free when one is seen.
+    The events come from the profiler's event tree in time order (the same running sum as allocator_trace when
+    nothing is dropped)."""
+    from torch._C._profiler import _EventType
+    events = []
+
+    def walk(node, gemm, gloo):
+        if node.tag == _EventType.Allocation:
+            f = node.extra_fields
+            events.append((node.start_time_ns, len(events), f.ptr, f.alloc_size, gemm, gloo))
+            return
+        if node.name == "aten::_scaled_mm" and gemm is None:
+            gemm = (node.start_time_ns, node.end_time_ns)
+        gloo = gloo or node.name == "c10d::_reduce_scatter_base_"
+        for c in node.children:
+            walk(c, gemm, gloo)
+
+    for root in prof.profiler.kineto_results.experimental_event_tree():
+        walk(root, None, False)
+    events.sort()
+    drop, open_at = set(), {}
+    for i, (_, _, ptr, n, gemm, gloo) in enumerate(events):
+        if n > 0:
+            open_at[ptr] = (i, gemm, gloo)
+            if gloo:
+                drop.add(i)
+        elif ptr in open_at:
+            j, g, copy = open_at.pop(ptr)
+            if copy or (g is not None and g == gemm):
+                drop.update((i, j))
+    inv = {v: k for k, v in MARK.items()}
+    cur, phase, out = 0, None, {}
+    for i, (_, _, _, n, _, _) in enumerate(events):
+        if n in inv:
+            if phase is not None:
+                out[phase][2] = cur
+            phase = inv[n] if inv[n] != "end" else None
+            if phase is not None:
+                out[phase] = [cur, cur, cur]
+            continue
+        if -n in inv or i in drop:
             continue
         cur += n
         if phase is not None and cur > out[phase][1]:
@@ -231,53 +296,16 @@ def run_compile(sp):
     return res
 
 
-class _DoneWork:
-    """What an async collective returns once _settled_collectives has finished it."""
-
-    def wait(self, *a, **k):
-        return True
-
-    def is_completed(self):
-        return True
-
-
-def _settled_collectives(torch, dist):
-    """Runs FSDP2's collectives to completion and waits until gloo's worker thread has dropped its references to their
-    tensors, so that every free happens on the main thread, where the profiler records it (see LEAK_TRIES). This
-    changes no allocation on the main thread: FSDP2 allocates the buffers before it calls the collective."""
-    def settle(orig):
-        def run(*args, async_op=False, **kw):
-            tensors = [a for a in list(args) + list(kw.values()) if isinstance(a, torch.Tensor)]
-            base = [t._use_count() for t in tensors]
-            work = orig(*args, async_op=True, **kw)
-            if work is not None:
-                work.wait()
-                del work
-            deadline = time.time() + 5.0
-            while any(t._use_count() > b for t, b in zip(tensors, base)) and time.time() < deadline:
-                time.sleep(0.0002)
-            return _DoneWork() if async_op else None
-        return run
-    for name in ("all_gather_single", "reduce_scatter_single", "all_reduce", "all_gather_into_tensor",
-                 "reduce_scatter_tensor"):
-        if hasattr(dist, name):
-            setattr(dist, name, settle(getattr(dist, name)))
-
-
 def _fsdp_worker(rank, world, sp, port, outdir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    import json
-    import torch
-    import torch.distributed as dist
+    torch, dist = dw.join_group(rank, world, port)
     from torch.distributed.fsdp import fully_shard, MixedPrecisionPolicy
     from torch.profiler import profile, ProfilerActivity
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    _settled_collectives(torch, dist)
-    torch.manual_seed(0)
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
+        if sp.get("fp8"):  # torchao float8 before fully_shard, as torchtitan converts then parallelizes
+            import hf_measure as hm
+            hm.convert_fp8(model, sp)
         mp = {"bf16": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32),
               # reduce_dtype == param_dtype is clamped to None: the reduce-scatter runs in bf16 over fp32 storage
               "bf16-bf16": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16)}.get(
@@ -291,77 +319,58 @@ def _fsdp_worker(rank, world, sp, port, outdir):
             fully_shard(layer, reshard_after_forward=sp["reshard"], mp_policy=mp, **kw)
         fully_shard(model, reshard_after_forward=sp["reshard"], mp_policy=mp, **kw)
         _marker(torch, MARK["end"])  # closes nothing; separates the build from the steps
-        g = torch.Generator().manual_seed(1 + rank)
-        ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
+        ids = dw.rank_ids(torch, sp, rank)
         labels = ids.clone()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         losses = _steps(torch, model, opt, ids, labels, False, True)
     res["phases"] = allocator_trace(prof)
+    if sp.get("fp8"):  # the CUDA-comparable peaks: without oneDNN's _scaled_mm copies and gloo's reduce-scatter copy
+        res["phases_allocator_raw"] = res["phases"]
+        res["phases"] = allocator_trace_cuda_like(prof)
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.to_local().numel() * p.element_size() for p in model.parameters())
     # What is alive between steps: the parameter shards, the optimizer state, the module buffers.
-    seen = set()
     tensors = [p.to_local() for p in model.parameters()] + list(model.buffers())
     tensors += [t.to_local() if hasattr(t, "to_local") else t for st in opt.state.values() for t in st.values()
                 if isinstance(t, torch.Tensor)]
-    state = 0
-    for t in tensors:
-        s = t.untyped_storage()
-        if s.data_ptr() not in seen:
-            seen.add(s.data_ptr())
-            state += s.nbytes()
-    res["state_bytes"] = state
+    # torchao's WeightWithDynamicFloat8CastTensor wraps the shard (fp8 runs): count the wrapped storage
+    res["state_bytes"] = dw.storage_bytes([getattr(t, "_tensor", t) for t in tensors])
     res["model"] = cfgd
-    with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
-        json.dump(res, f)
-    dist.destroy_process_group()
+    dw.finish(dist, res, outdir, rank)
 
 
 def _fsdp1_worker(rank, world, sp, port, outdir):
     """FSDP1: FullyShardedDataParallel with a FlatParameter per decoder layer (ModuleWrapPolicy) and the root,
     FULL_SHARD (reshard) or SHARD_GRAD_OP, limit_all_gathers=True, use_orig_params=False (its defaults), on the CPU
     (device_id=cpu picks torch.cpu as the device handle, _init_utils.py _init_device_handle)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    import json
-    import torch
-    import torch.distributed as dist
+    torch, dist = dw.join_group(rank, world, port)
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
     from torch.profiler import profile, ProfilerActivity
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    _settled_collectives(torch, dist)
-    torch.manual_seed(0)
     res = {}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         cfgd, model = _build(sp, torch)
+        if sp.get("fp8"):  # torchao float8 Linears before the wrap, as for fsdp2
+            import hf_measure as hm
+            hm.convert_fp8(model, sp)
         mp = MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if sp["mp"] == "bf16" else None
         strategy = ShardingStrategy.FULL_SHARD if sp["reshard"] else ShardingStrategy.SHARD_GRAD_OP
         model = FSDP(model, auto_wrap_policy=ModuleWrapPolicy({type(model.model.layers[0])}), device_id=torch.device("cpu"),
                      sharding_strategy=strategy, mixed_precision=mp, limit_all_gathers=True, use_orig_params=False)
         _marker(torch, MARK["end"])
-        g = torch.Generator().manual_seed(1 + rank)
-        ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
+        ids = dw.rank_ids(torch, sp, rank)
         labels = ids.clone()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         losses = _steps(torch, model, opt, ids, labels, False, True)
     res["phases"] = allocator_trace(prof)
+    if sp.get("fp8"):  # as in _fsdp_worker: without oneDNN's _scaled_mm copies and gloo's reduce-scatter copy
+        res["phases_allocator_raw"] = res["phases"]
+        res["phases"] = allocator_trace_cuda_like(prof)
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
-    seen = set()
-    tensors = list(model.parameters()) + list(model.buffers())
-    tensors += [t for st in opt.state.values() for t in st.values() if isinstance(t, torch.Tensor)]
-    state = 0
-    for t in tensors:
-        s = t.untyped_storage()
-        if s.data_ptr() not in seen and s.nbytes() > 0:
-            seen.add(s.data_ptr())
-            state += s.nbytes()
-    res["state_bytes"] = state
+    res["state_bytes"] = dw.state_of(model, opt)
     res["model"] = cfgd
-    with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
-        json.dump(res, f)
-    dist.destroy_process_group()
+    dw.finish(dist, res, outdir, rank)
 
 
 # gloo runs each collective on a worker thread that the profiler does not record: when that thread drops the last
@@ -380,26 +389,24 @@ def _lost_frees(rk):
 
 
 def run_fsdp2(sp):
-    import json
     import random
-    import tempfile
     import torch
-    import torch.multiprocessing as mp
     import transformers
     t0 = time.time()
     world = sp["world"]
     port = random.randint(20000, 40000)
-    for tries in range(1, LEAK_TRIES + 1):
-        with tempfile.TemporaryDirectory() as d:
-            worker = _fsdp1_worker if sp["kind"] == "fsdp1" else _fsdp_worker
-            mp.spawn(worker, args=(world, sp, port + tries, d), nprocs=world, join=True)
-            ranks = [json.load(open(os.path.join(d, f"rank{r}.json"))) for r in range(world)]
-        lost = [_lost_frees(rk) for rk in ranks]
-        if max(lost) <= LEAK_SLACK:
-            break
+    worker = _fsdp1_worker if sp["kind"] == "fsdp1" else _fsdp_worker
+    ranks, lost, tries = dw.spawn_ranks(worker, sp, world, port, LEAK_TRIES, LEAK_SLACK, _lost_frees)
     for rk, lo in zip(ranks, lost):
         rk["leak_check"] = {"state_bytes": rk["state_bytes"], "beyond_state": lo, "tries": tries,
                             "clean": lo <= LEAK_SLACK}
+        if "phases_allocator_raw" in rk:  # fp8 runs: what the raw trace says (gloo's copies' lost frees included)
+            rk["leak_check"]["beyond_state_raw"] = _lost_frees({"phases": rk["phases_allocator_raw"], **{
+                k: v for k, v in rk.items() if k != "phases"}})
     import peft
-    return {"spec": sp, "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-            "model": ranks[0]["model"], "ranks": ranks, "wall_s": round(time.time() - t0, 2)}
+    out = {"spec": sp, "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+           "model": ranks[0]["model"], "ranks": ranks, "wall_s": round(time.time() - t0, 2)}
+    if sp.get("fp8"):
+        import torchao
+        out["torchao"] = torchao.__version__
+    return out

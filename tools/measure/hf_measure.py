@@ -174,6 +174,8 @@ def run_id(sp):
         parts.append(f"t{sp['target_seq']}-{sp['ff']}")
     if sp.get("fp8"):  # torchao float8 training: recipe, and "nohead" when the lm_head stays high precision
         parts.append(f"fp8{sp['fp8']}" + ("" if sp.get("fp8_head", True) else "-nohead"))
+    if sp.get("fp8_all_gather"):  # FSDP2's float8 all-gather (enable_fsdp_float8_all_gather)
+        parts.append("fp8ag")
     return "-".join(parts)
 
 
@@ -367,6 +369,14 @@ def grid(quick=False):
         g.append(spec("llama", seq=1024, precision="bf16", attention="sdpa", layers=2, shape="h64", extra={"fp8": r}))
         g.append(spec("llama", seq=256, batch=2, precision="bf16", attention="sdpa", layers=2,
                       extra={"fp8": r, "fp8_head": False}))
+    # (q) issue 11: FSDP2 with torchao float8 (tensorwise), the float8 all-gather off / on (FINDINGS §38)
+    for seq, w in ((256, 2), (512, 2), (256, 4)):
+        for ag in (False, True):
+            g.append(spec("llama", seq=seq, precision="fp32", attention="sdpa", kind="fsdp2", layers=2,
+                          extra={"world": w, "reshard": True, "mp": "bf16", "fp8": "tensorwise", "fp8_all_gather": ag}))
+    # FSDP1 with float8 Linears (no float8 all-gather there): lm_head's fp8 backward instant under FULL_SHARD
+    g.append(spec("llama", seq=256, precision="fp32", attention="sdpa", kind="fsdp1", layers=2,
+                  extra={"world": 2, "reshard": True, "mp": "bf16", "fp8": "tensorwise"}))
     return g
 
 
@@ -392,7 +402,11 @@ def convert_fp8(model, sp):
             names.append(fqn)
         return ok
 
-    convert_to_float8_training(model, module_filter_fn=keep, config=Float8LinearConfig.from_recipe_name(sp["fp8"]))
+    config = Float8LinearConfig.from_recipe_name(sp["fp8"])
+    if sp.get("fp8_all_gather"):  # FSDP2's float8 all-gather (torchao asserts tensorwise); fsdp2 kind only
+        import dataclasses
+        config = dataclasses.replace(config, enable_fsdp_float8_all_gather=True)
+    convert_to_float8_training(model, module_filter_fn=keep, config=config)
     return names
 
 
@@ -1179,6 +1193,10 @@ def alloc_records_for(res, env):
                              "sharding_strategy": "FULL_SHARD" if sp["reshard"] else "SHARD_GRAD_OP"}
         if sp.get("replicate", 1) > 1:
             base["fsdp2"]["replicate"] = sp["replicate"]
+        if sp.get("fp8"):  # torchao float8 (vramcalc --fp8), the FSDP2 float8 all-gather (--fp8-all-gather)
+            base["setup"]["fp8"] = sp["fp8"]
+            if "fsdp2" in base:
+                base["fsdp2"]["fp8_all_gather"] = bool(sp.get("fp8_all_gather"))
         base["setup"]["gpus"] = sp["world"]
         for r, rk in enumerate(res["ranks"]):
             clean = rk.get("leak_check", {}).get("clean", False)
@@ -1189,10 +1207,17 @@ def alloc_records_for(res, env):
                                    "the rank's bytes are too high")
             for ph in ("forward", "backward", "optimizer_step"):
                 st, pk, en = rk["phases"][ph]
+                detail = {"start": st, "end": en, "rank": r, "local_param_bytes": rk["local_param_bytes"],
+                          "leak_check": rk.get("leak_check")}
+                cuda_like = ""
+                if "phases_allocator_raw" in rk:  # fp8 runs (alloc_measure.allocator_trace_cuda_like)
+                    detail["allocator_raw_peak"] = rk["phases_allocator_raw"][ph][1]
+                    cuda_like = (" Without the CPU-only buffers CUDA does not make: oneDNN's working copies inside "
+                                 "torch._scaled_mm and gloo's copy of the reduce-scatter input (FINDINGS.md §38; the "
+                                 "raw allocator peak in detail.allocator_raw_peak).")
                 add(f"rank{r}-{ph}", "allocated", ph, pk, f"Rank {r}: peak bytes allocated by the c10 CPU allocator "
-                    "in the phase (profiler memory events from before the model was built), second step.",
-                    {"start": st, "end": en, "rank": r, "local_param_bytes": rk["local_param_bytes"],
-                     "leak_check": rk.get("leak_check")})
+                    "in the phase (profiler memory events from before the model was built), second step." + cuda_like,
+                    detail)
     return recs
 
 

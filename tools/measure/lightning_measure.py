@@ -13,26 +13,20 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import alloc_measure as am  # noqa: E402
+import dist_worker as dw  # noqa: E402
 import hf_measure as hm  # noqa: E402
 
 
 def _worker(rank, world, sp, port, outdir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    import torch
-    import torch.distributed as dist
+    torch, dist = dw.join_group(rank, world, port)
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from torch.profiler import profile, ProfilerActivity
     from lightning.fabric.strategies import FSDPStrategy
     from lightning.fabric.plugins.precision.fsdp import FSDPPrecision
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    am._settled_collectives(torch, dist)
-    torch.manual_seed(0)
     precision = FSDPPrecision(sp["lightning_precision"])
     strategy = FSDPStrategy(precision=precision)
     res = {"fsdp_kwargs": {k: repr(v) for k, v in strategy._fsdp_kwargs.items()},
@@ -43,26 +37,15 @@ def _worker(rank, world, sp, port, outdir):
         model = FSDP(module=model, cpu_offload=strategy.cpu_offload, mixed_precision=strategy.mixed_precision_config,
                      sharding_strategy=strategy.sharding_strategy, device_id=torch.device("cpu"), **strategy._fsdp_kwargs)
         am._marker(torch, am.MARK["end"])
-        g = torch.Generator().manual_seed(1 + rank)
-        ids = torch.randint(0, sp["vocab"], (sp["batch"], sp["seq"]), generator=g)
+        ids = dw.rank_ids(torch, sp, rank)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         losses = _steps(torch, model, opt, ids, precision)
     res["phases"] = am.allocator_trace(prof)
     res["losses"] = losses
     res["local_param_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
-    seen, state = set(), 0
-    tensors = list(model.parameters()) + list(model.buffers())
-    tensors += [t for st in opt.state.values() for t in st.values() if isinstance(t, torch.Tensor)]
-    for t in tensors:
-        s = t.untyped_storage()
-        if s.data_ptr() not in seen and s.nbytes() > 0:
-            seen.add(s.data_ptr())
-            state += s.nbytes()
-    res["state_bytes"] = state
+    res["state_bytes"] = dw.state_of(model, opt)
     res["model"] = cfgd
-    with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
-        json.dump(res, f)
-    dist.destroy_process_group()
+    dw.finish(dist, res, outdir, rank)
 
 
 def _steps(torch, model, opt, ids, precision):
@@ -88,19 +71,13 @@ def _steps(torch, model, opt, ids, precision):
 
 def run(sp):
     import torch
-    import torch.multiprocessing as mp
     t0 = time.time()
     port = random.randint(20000, 40000)
-    for tries in range(1, am.LEAK_TRIES + 1):
-        with tempfile.TemporaryDirectory() as d:
-            mp.spawn(_worker, args=(sp["world"], sp, port + tries, d), nprocs=sp["world"], join=True)
-            ranks = [json.load(open(os.path.join(d, f"rank{r}.json"))) for r in range(sp["world"])]
-        # use_orig_params=True: the FlatParameter's sharded fp32 gradient survives zero_grad(set_to_none=True) (only the
-        # original parameters' .grad views are dropped) until the next forward's pre-forward resets it
-        # (_flat_param.py FlatParamHandle._reset_flat_param_grad_info_if_needed): one local shard beyond the state.
-        lost = [am._lost_frees(rk) - rk["local_param_bytes"] for rk in ranks]
-        if max(lost) <= am.LEAK_SLACK:
-            break
+    # use_orig_params=True: the FlatParameter's sharded fp32 gradient survives zero_grad(set_to_none=True) (only the
+    # original parameters' .grad views are dropped) until the next forward's pre-forward resets it
+    # (_flat_param.py FlatParamHandle._reset_flat_param_grad_info_if_needed): one local shard beyond the state.
+    ranks, lost, tries = dw.spawn_ranks(_worker, sp, sp["world"], port, am.LEAK_TRIES, am.LEAK_SLACK,
+                                        lambda rk: am._lost_frees(rk) - rk["local_param_bytes"])
     for rk, lo in zip(ranks, lost):
         rk["leak_check"] = {"state_bytes": rk["state_bytes"], "beyond_state": lo + rk["local_param_bytes"],
                             "beyond_state_less_flat_grad": lo, "tries": tries, "clean": lo <= am.LEAK_SLACK}

@@ -70,7 +70,8 @@ Bytes gathered_at(Instant i, const FsdpSettings& f, const Units& u, Bytes q) {
   switch (i) {
     case kForwardLoss: return checked_add(root, kept);
     case kForwardLastLayer:
-    case kBackwardLoss: return checked_add(root, f.reshard_after_forward ? block : kept);
+    case kBackwardLoss:
+    case kBackwardHead: return checked_add(root, f.reshard_after_forward ? block : kept);  // lm_head's backward (fp8), as FSDP2's
     case kBackwardLastMlp:
     case kBackwardLastAttn:
       return checked_add(root, f.reshard_after_forward ? checked_mul(std::min<std::uint64_t>(u.layers, 2), block) : kept);

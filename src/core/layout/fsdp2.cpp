@@ -60,6 +60,7 @@ FsdpGroups fsdp_groups(const StepContext& ctx) {
     if (t.scope != ParamScope::kEmbedding) g.head = checked_add(g.head, padded);
   }
   if (ctx.model.output_tied()) g.head = g.root;  // lm_head's gradient is the embedding's
+  if (ctx.layout.fsdp.fp8_all_gather) add_fp8_gather_groups(ctx, g);
   return g;
 }
 

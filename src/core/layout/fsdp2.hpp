@@ -31,6 +31,10 @@ struct FsdpGroups {
   std::uint64_t block_shard = 0;  ///< this rank's shard of one block
   std::uint64_t at_mlp = 0;    ///< one block's gradients made by its MLP backward peak
   std::uint64_t at_attn = 0;   ///< ... by its attention backward peak
+  // --fp8-all-gather (fsdp2_fp8.cpp): the Float8Linear weights' padded numels, counts and largest
+  // weight, of one block and of the root; all 0 without it.
+  std::uint64_t block_fp8 = 0, block_fp8_weights = 0, block_fp8_max = 0;
+  std::uint64_t root_fp8 = 0, root_fp8_weights = 0, root_fp8_max = 0;
 };
 FsdpGroups fsdp_groups(const StepContext& ctx);
 
@@ -43,5 +47,19 @@ void add_fsdp2_buffer_terms(const FsdpSettings& f, const StepContext& ctx, const
 /// HSDP or when the reduce dtype is the stored one; its term for --explain.
 Bytes hsdp_all_reduce_bytes(const FsdpSettings& f, const FsdpBytes& b, const FsdpGroups& g, std::uint64_t groups);
 Term hsdp_all_reduce_term(const FsdpSettings& f, const StepContext& ctx, const FsdpBytes& b, const FsdpGroups& g);
+
+/// torchao's float8 all-gather (fsdp2_fp8.cpp): fills the groups' fp8 fields (fsdp_groups calls it
+/// with --fp8-all-gather on).
+void add_fp8_gather_groups(const StepContext& ctx, FsdpGroups& g);
+/// Bytes of the root's and a block's flat all-gather outputs (`*_flat`) and unsharded parameters
+/// (the flat bytes + a 4 B fp32 scale per float8-gathered weight); group × param_dtype without fp8.
+struct FsdpGathered {
+  Bytes root_flat = 0, block_flat = 0, root = 0, block = 0;
+};
+FsdpGathered fsdp_gathered(const FsdpBytes& b, const FsdpGroups& g);
+/// The all-gather copy-in stream's high-water mark (fsdp2_streams.cpp).
+Bytes fsdp_all_gather_pool(const FsdpBytes& b, const FsdpGroups& g, std::uint64_t N);
+/// "; float8 all-gather: …" for the formulas, "" without it.
+std::string fp8_gather_note(const FsdpGroups& g, const FsdpBytes& b);
 
 }  // namespace vramcalc

@@ -16,12 +16,21 @@ constexpr const char* kAllocSrc = "c10/cuda/CUDACachingAllocator.cpp (a block is
 
 // Two flat all-gather outputs are alive at once: a group's, parked until the next group's wait,
 // and the next one's; the largest pair is the root's and a block's.
-StreamPool all_gather_pool(const FsdpBytes& b, const FsdpGroups& g) {
-  const Bytes bytes = checked_mul(checked_add(g.root, g.block), b.gathered);
+// Under the float8 all-gather (fsdp2_fp8.cpp) the outputs hold the fp8 weights at 1 B, and the
+// copy-in stream also holds the next group's fp8 shards (fsdp_pre_all_gather's casts).
+StreamPool all_gather_pool(const FsdpBytes& b, const FsdpGroups& g, std::uint64_t N) {
+  const Bytes bytes = fsdp_all_gather_pool(b, g, N);
+  const bool fp8 = g.block_fp8 != 0 || g.root_fp8 != 0;
   return {component_term(ComponentId::kStreamPools, bytes,
-                         fmt::format("all-gather copy-in stream: (root {} + block {}) × {} B (param_dtype): the parked and the next flat all-gather output",
-                                     group_digits(g.root), group_digits(g.block), b.gathered),
-                         std::string(kCollSrc) + " foreach_all_gather (all_gather_copy_in_stream); " + kAllocSrc, true),
+                         fmt::format("all-gather copy-in stream: (root {} + block {}) × {} B (param_dtype): the parked and the next flat all-gather output{}",
+                                     group_digits(g.root), group_digits(g.block), b.gathered,
+                                     fp8 ? fmt::format("{}; + the next block's fp8 shards {} (or, if larger, its cast in flight "
+                                                       "8 B × largest weight shard instead of its output)",
+                                                       fp8_gather_note(g, b), group_digits(g.block_fp8 / N))
+                                         : ""),
+                         std::string(kCollSrc) + " foreach_all_gather (all_gather_copy_in_stream); " + kAllocSrc +
+                             (fp8 ? "; torchao float8/fsdp_utils.py WeightWithDynamicFloat8CastTensor.fsdp_pre_all_gather" : ""),
+                         true),
           ComponentId::kAllGatherBuffer};
 }
 
@@ -44,7 +53,7 @@ StreamPool reduce_scatter_pool(const StepContext& ctx, const RankStates& rank, c
 std::vector<StreamPool> Fsdp2Policy::stream_pools(const StepContext& ctx, const RankStates& rank) const {
   const FsdpBytes b = fsdp_bytes(f_, ctx.setup.precision);
   const FsdpGroups g = fsdp_groups(ctx);
-  return {all_gather_pool(b, g), reduce_scatter_pool(ctx, rank, b, g)};
+  return {all_gather_pool(b, g, fsdp_shards(ctx.layout)), reduce_scatter_pool(ctx, rank, b, g)};
 }
 
 }  // namespace vramcalc

@@ -23,12 +23,14 @@ bool is_first_block(Instant i) { return i == kBackwardFirstMlp || i == kBackward
 struct Sizes {
   Bytes root, block, head_grad, root_grad, reduce_block, reduce_root;
   std::uint64_t layers;
+  Bytes block_flat;  ///< a block's flat all-gather output (its unsharded parameters less the fp8 scales)
 };
 
 Sizes sizes(const StepContext& ctx, const FsdpBytes& b, const FsdpGroups& g) {
-  return {checked_mul(g.root, b.gathered), checked_mul(g.block, b.gathered), checked_mul(g.head, b.gathered),
+  const FsdpGathered p = fsdp_gathered(b, g);  // fp8 weights at 1 B under the float8 all-gather (fsdp2_fp8.cpp)
+  return {p.root, p.block, checked_mul(g.head, b.gathered),
           checked_mul(g.root, b.gathered), checked_mul(g.block, b.reduce), checked_mul(g.root, b.reduce),
-          std::max<std::uint64_t>(ctx.model.num_layers, 1)};
+          std::max<std::uint64_t>(ctx.model.num_layers, 1), p.block_flat};
 }
 
 // Gathered parameters: the root (unsharded from its pre-forward; reshard_after_forward=None keeps
@@ -39,7 +41,9 @@ Bytes gathered_at(Instant i, const FsdpSettings& f, const Sizes& s) {
   switch (i) {
     case kForwardLoss: return checked_add(s.root, kept);
     case kForwardLastLayer: return checked_add(s.root, f.reshard_after_forward ? s.block : kept);
-    case kBackwardLoss: return checked_add(s.root, f.reshard_after_forward ? s.block : kept);
+    case kBackwardLoss:
+    case kBackwardHead:  // lm_head's backward (fp8): the root re-gathered, the last block prefetched (measured, FINDINGS §38)
+      return checked_add(s.root, f.reshard_after_forward ? s.block : kept);
     case kBackwardLastMlp:
     case kBackwardLastAttn: return checked_add(s.root, f.reshard_after_forward ? checked_mul(std::min<std::uint64_t>(s.layers, 2), s.block) : kept);
     case kBackwardFirstMlp:
@@ -60,11 +64,12 @@ void add_fsdp2_buffer_terms(const FsdpSettings& f, const StepContext& ctx, const
       fmt::format("root {} + {} × block {}, × {} B ({}, param_dtype): the root stays gathered{}; {}", group_digits(g.root),
                   f.reshard_after_forward ? "2" : fmt::format("{}", s.layers), group_digits(g.block), b.gathered, q,
                   f.reshard_root ? " through forward and from the start of backward" : " from its pre-forward to the end of backward",
-                  f.reshard_after_forward ? "the current and the prefetched block" : "every block kept from forward to its backward (reshard_after_forward=False)"),
+                  f.reshard_after_forward ? "the current and the prefetched block" : "every block kept from forward to its backward (reshard_after_forward=False)")
+          + fp8_gather_note(g, b),
       std::string(kGroupSrc) + " unshard / reshard, _backward_prefetch; _fully_shard.py reshard_after_forward (root: PR #155319)"));
-  out.push_back(component_term(ComponentId::kAllGatherBuffer, s.block,
-                               fmt::format("block {} × {} B: the flat all-gather output, parked until the next group's wait or the root's post-forward",
-                                           group_digits(g.block), b.gathered),
+  out.push_back(component_term(ComponentId::kAllGatherBuffer, s.block_flat,
+                               fmt::format("block {} × {} B: the flat all-gather output, parked until the next group's wait or the root's post-forward{}",
+                                           group_digits(g.block), b.gathered, fp8_gather_note(g, b)),
                                std::string(kCollSrc) + " foreach_all_gather; _fsdp_param_group.py wait_for_unshard (all_gather_state)"));
   out.push_back(component_term(ComponentId::kGatheredGrad, s.root_grad,
                                fmt::format("root {} × {} B: the root's unsharded gradients, reduce-scattered only at the end of backward "
@@ -84,7 +89,7 @@ void Fsdp2Policy::buffers_at(Instant i, const StepContext& ctx, const RankStates
   const FsdpGroups g = fsdp_groups(ctx);
   const Sizes s = sizes(ctx, b, g);
   m.add(ComponentId::kGatheredParams, gathered_at(i, f_, s));
-  if (i == kForwardLoss || i == kForwardLastLayer) m.add(ComponentId::kAllGatherBuffer, s.block, "the last block's, parked");
+  if (i == kForwardLoss || i == kForwardLastLayer) m.add(ComponentId::kAllGatherBuffer, s.block_flat, "the last block's, parked");
   if (is_last_block(i) || is_first_block(i)) {
     const std::uint64_t made = (i == kBackwardLastMlp || i == kBackwardFirstMlp) ? g.at_mlp : g.at_attn;
     m.add(ComponentId::kGatheredGrad, checked_add(s.head_grad, checked_mul(made, b.gathered)),

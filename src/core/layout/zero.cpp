@@ -188,6 +188,21 @@ Bytes gathered_layer_bytes(const ZeroSettings& z, const StepContext& ctx) {
   return checked_mul(largest + prefetch, precision_bytes(ctx.setup.precision).weight);
 }
 
+// Stages 1-2: the gradient hook (process_gradients) calls setup_buckets on every rank, whatever
+// the world size: with contiguous_gradients (forced on by optimizer offload) one
+// torch.empty(reduce_bucket_size) in the optimizer's parameter dtype, a second with overlap_comm
+// (either stage); freed by _release_ipg_buffers at the end of backward.
+Term stage12_reduce_bucket(const ZeroSettings& z, Bytes ipg, Bytes g) {
+  const bool contiguous = z.contiguous_gradients || z.offload_optimizer.device != OffloadDevice::kNone;
+  const Bytes copies = !contiguous ? 0 : z.overlap_comm ? 2 : 1;
+  return component_term(ComponentId::kReduceBucket, checked_product({copies, ipg, g}),
+                        contiguous ? fmt::format("{} × reduce_bucket_size {} × {} B{} (allocated whole, on every world size)", copies,
+                                                 group_digits(ipg), g, copies == 2 ? " (overlap_comm double-buffers)" : "")
+                                   : std::string("0: contiguous_gradients off, gradients reduced where they are"),
+                        "DeepSpeed runtime/zero/stage_1_and_2.py process_gradients → setup_buckets (torch.empty(reduce_bucket_size, "
+                        "dtype=self.dtype) per buffer, buf_1 if overlap_comm; no world-size test)");
+}
+
 bool is_layer_backward(Instant i) {
   return i == Instant::kBackwardLastMlp || i == Instant::kBackwardFirstMlp || i == Instant::kBackwardLastAttn ||
          i == Instant::kBackwardFirstAttn;
@@ -213,13 +228,8 @@ RankStates ZeroPolicy::rank_states(const StepContext& ctx, const ModelStates& fu
   const Bytes bucket = std::min<Bytes>(ipg, frozen_base(ctx) ? trained_params(ctx) : ctx.params.total);
   if (z_.stage == 3) {
     stage3_buffers(z_, ctx, ipg, r.buffers);
-  } else if (N > 1) {
-    const Bytes copies = (z_.stage == 2 && z_.overlap_comm) ? 2 : 1;
-    r.buffers.push_back(component_term(ComponentId::kReduceBucket, checked_product({copies, ipg, g}),
-                                       fmt::format("{} × reduce_bucket_size {} × {} B{}", copies, group_digits(ipg), g,
-                                                   copies == 2 ? " (overlap_comm double-buffers)" : ""),
-                                       "DeepSpeed runtime/zero/stage_1_and_2.py setup_buckets (torch.empty(reduce_bucket_size) per "
-                                       "buffer, whatever the trained parameters)"));
+  } else {
+    r.buffers.push_back(stage12_reduce_bucket(z_, ipg, g));
   }
   if (z_.stage >= 2 && N > 1) {
     r.buffers.push_back(component_term(
