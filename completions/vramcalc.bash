@@ -11,7 +11,7 @@ _vramcalc() {
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
     --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward --infer --kv-dtype
-    --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora --offload-activations --compile --fp8 --fp8-all-gather
+    --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora --offload-activations --compile --fp8 --fp8-all-gather --fp8-amax-history-len --fp8-param-gather --tp-comm-overlap
     --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer
     --fsdp --reshard-after-forward --param-dtype --reduce-dtype --head --num-labels
     --ep --moe-imbalance --moe-capacity-factor --moe-pad-to-capacity --dp-replicate --fsdp-offload --hidden-dropout --fsdp-wrap"
@@ -43,7 +43,7 @@ _vramcalc() {
     --head) COMPREPLY=($(compgen -W "lm mlm seq-cls" -- "$cur")); return ;;
     --kernels) COMPREPLY=($(compgen -W "hf liger" -- "$cur")); return ;;
     --compile) COMPREPLY=($(compgen -W "none model blocks blocks-eager-loss" -- "$cur")); return ;;
-    --fp8) COMPREPLY=($(compgen -W "none tensorwise rowwise" -- "$cur")); return ;;
+    --fp8) COMPREPLY=($(compgen -W "none tensorwise rowwise delayed" -- "$cur")); return ;;
     --fp8-all-gather) COMPREPLY=($(compgen -W "on off" -- "$cur")); return ;;
     --kv-dtype) COMPREPLY=($(compgen -W "auto bf16 fp16 fp32 fp8" -- "$cur")); return ;;
     --zero) COMPREPLY=($(compgen -W "0 1 2 3" -- "$cur")); return ;;

@@ -58,6 +58,9 @@ enum class ComponentId {
   kHsdpAllReduce,  ///< HSDP: each group's reduce-dtype gradient shard held for its all-reduce to the end of backward
   kFp8Casts,  ///< torchao float8: the fp8 casts (and their fp32 scaling temporaries) of the Linear in flight
   kLossWindowHole,  ///< reserved: the freed logits' block that the loss backward's gradients cannot reuse
+  kTeFp8WeightCache,  ///< Transformer Engine fp8: quantized weights + transposes cached across micro-batches
+  kFp8ScaleState,     ///< Transformer Engine DelayedScaling: amax history and scale buffers
+  kTeFp8Casts,        ///< Transformer Engine fp8: the quantized copies of the Linear in flight
 };
 
 struct ComponentInfo {

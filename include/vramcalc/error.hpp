@@ -92,6 +92,9 @@ inline constexpr const char* kContiguousGradients = "ds_config.zero_optimization
 inline constexpr const char* kFsdpWrap = "layout.fsdp.auto_wrap";  ///< FSDP1 auto-wrap: blocks | none (the root only)
 inline constexpr const char* kFp8 = "training.fp8";  ///< torchao float8 training recipe (none, tensorwise, rowwise)
 inline constexpr const char* kFp8AllGather = "layout.fsdp.fp8_all_gather";  ///< torchao enable_fsdp_float8_all_gather (FSDP2, tensorwise)
+inline constexpr const char* kFp8AmaxHistory = "training.fp8_amax_history";  ///< TE DelayedScaling amax history length
+inline constexpr const char* kFp8ParamGather = "training.fp8_param_gather";  ///< Megatron --fp8-param-gather (TE weights in fp8)
+inline constexpr const char* kTpCommOverlap = "layout.tp_comm_overlap";  ///< Megatron --tp-comm-overlap (TE userbuffers)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -56,6 +56,7 @@ struct ParallelLayout {
   std::uint64_t virtual_stages = 1; ///< model chunks per pipeline rank (interleaved schedule)
   MegatronOptimizer megatron = MegatronOptimizer::kNone;  ///< Megatron's fp32 main_grad buffer and optimizer
   std::uint64_t ep = 1;             ///< expert-parallel ranks: the routed experts split over ep ranks of the dp·cp group
+  bool tp_comm_overlap = false;     ///< Megatron --tp-comm-overlap: Transformer Engine userbuffers (te_fp8.cpp)
 
   std::uint64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
   /// tp·cp·pp: the ranks that hold one replica of the model.

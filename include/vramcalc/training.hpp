@@ -83,6 +83,9 @@ struct TrainingSetup {
   MoeRouting moe;                       ///< expert routing: imbalance, capacity factor, expert-parallel ranks
   double hidden_dropout = 0.0;          ///< dropout on the residual branches and the embedding (Megatron hidden_dropout): saved bool masks
   Fp8Recipe fp8 = Fp8Recipe::kNone;     ///< torchao float8 training of the Linears (fp8.hpp, ops_fp8.cpp)
+  std::uint64_t fp8_amax_history = 1;   ///< Transformer Engine DelayedScaling amax_history_len (Megatron --fp8-amax-history-len, default 1)
+  bool fp8_param_gather = false;        ///< Megatron --fp8-param-gather: TE Linear weights kept in fp8 (te_fp8.cpp)
+  bool fp8_te = false;                  ///< derived by estimate(): --fp8 runs Transformer Engine's recipes (Megatron layout; te_fp8.cpp)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -198,7 +198,17 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
                  "model is the root's one FlatParameter, Lightning's FSDPStrategy default)");
   app.add_option("--fp8", o.fp8,
                  "torchao float8 training of every Linear with dims multiple of 16: none | tensorwise | rowwise; saves what "
-                 "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao)");
+                 "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao); with Megatron "
+                 "(--recipe megatron, --megatron-optimizer): Transformer Engine, tensorwise = Float8CurrentScaling | delayed = DelayedScaling");
+  app.add_option("--fp8-amax-history-len", o.fp8_amax_history,
+                 "Transformer Engine DelayedScaling amax history length (Megatron --fp8-amax-history-len; default 1; only with "
+                 "--fp8 delayed under Megatron)");
+  app.add_flag("--fp8-param-gather", o.fp8_param_gather,
+               "Megatron --fp8-param-gather: Transformer Engine's Linear weights kept in fp8 (1 B + a cached transpose) in the "
+               "distributed optimizer's param buffer, no bf16 copy; with --fp8 under --megatron-optimizer distributed");
+  app.add_flag("--tp-comm-overlap", o.tp_comm_overlap,
+               "Megatron --tp-comm-overlap: Transformer Engine's userbuffers GEMM/communication overlap (adds their 3-stream cuBLAS "
+               "workspace; the userbuffers are outside PyTorch's allocator); with --tp > 1, --sp under Megatron");
   app.add_option("--fp8-all-gather", o.fp8_all_gather,
                  "on | off (default): with --fsdp 2 --fp8 tensorwise, torchao's enable_fsdp_float8_all_gather: each Float8Linear "
                  "weight is cast to fp8 before FSDP2's all-gather (1 B/param gathered, no weight cast in the matmul)");
@@ -279,6 +289,9 @@ constexpr FlagName kFlags[] = {
     {field::kFsdpWrap, "--fsdp-wrap"},
     {field::kFp8, "--fp8"},
     {field::kFp8AllGather, "--fp8-all-gather"},
+    {field::kFp8AmaxHistory, "--fp8-amax-history-len"},
+    {field::kFp8ParamGather, "--fp8-param-gather"},
+    {field::kTpCommOverlap, "--tp-comm-overlap"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -528,6 +541,9 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.fsdp_wrap.empty()) apply_change(in, {field::kFsdpWrap, o.fsdp_wrap});
   if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
   if (!o.fp8_all_gather.empty()) apply_change(in, {field::kFp8AllGather, o.fp8_all_gather});
+  if (!o.fp8_amax_history.empty()) apply_change(in, {field::kFp8AmaxHistory, o.fp8_amax_history});
+  if (o.fp8_param_gather) apply_change(in, {field::kFp8ParamGather, "true"});
+  if (o.tp_comm_overlap) apply_change(in, {field::kTpCommOverlap, "true"});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

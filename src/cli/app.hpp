@@ -98,6 +98,9 @@ struct CliOptions {
   std::string fsdp_wrap;           // --fsdp-wrap blocks|none: FSDP1 auto-wrap ("" = blocks)
   std::string fp8;                 // --fp8 none|tensorwise|rowwise: torchao float8 training ("" = none)
   std::string fp8_all_gather;      // --fp8-all-gather on|off: FSDP2 float8 all-gather ("" = off)
+  std::string fp8_amax_history;    // --fp8-amax-history-len N: TE DelayedScaling history ("" = 1)
+  bool fp8_param_gather = false;   // --fp8-param-gather: TE Linear weights kept in fp8 (Megatron)
+  bool tp_comm_overlap = false;    // --tp-comm-overlap: TE userbuffers overlap (Megatron)
 };
 
 /// How output is to be presented (not part of the estimate).

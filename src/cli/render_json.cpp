@@ -81,6 +81,9 @@ void render_json(std::ostream& out, const Estimate& est) {
   if (s.compile != Compile::kNone) j["inputs"]["compile"] = to_string(s.compile);
   if (s.fp8 != Fp8Recipe::kNone) j["inputs"]["fp8"] = to_string(s.fp8);
   if (est.inputs.layout.fsdp.fp8_all_gather) j["inputs"]["fp8_all_gather"] = true;
+  if (s.fp8_te) j["inputs"]["fp8_backend"] = "transformer_engine";
+  if (s.fp8_te && s.fp8 == Fp8Recipe::kDelayed) j["inputs"]["fp8_amax_history_len"] = s.fp8_amax_history;
+  if (s.fp8_param_gather) j["inputs"]["fp8_param_gather"] = true;
   if (s.infer) {
     j["inputs"]["infer"] = true;
     j["inputs"]["kv_bytes_per_element"] = s.kv_bytes != 0 ? s.kv_bytes : precision_bytes(s.precision).weight;
@@ -201,6 +204,7 @@ void render_json(std::ostream& out, const Estimate& est) {
   }
   j["advice"] = advice;
   if (l.megatron != MegatronOptimizer::kNone) j["layout"]["megatron_optimizer"] = to_string(l.megatron);
+  if (l.tp_comm_overlap) j["layout"]["tp_comm_overlap"] = true;
   if (l.has_model_parallel()) {
     j["layout"]["tp"] = l.tp;
     j["layout"]["sp"] = l.sp;

@@ -14,6 +14,7 @@
 #include "core/linear_bias.hpp"
 #include "core/lora_activations.hpp"
 #include "core/ops.hpp"
+#include "core/te_fp8.hpp"
 #include "core/ops_attention_backends.hpp"
 #include "core/ops_compiled.hpp"
 
@@ -60,6 +61,7 @@ std::vector<SavedTensor> layer_saved(const LayerSpec& spec, const ModelConfig& m
     if (const auto* p = std::get_if<MlpOp>(&op)) mlp_saved(*p, x, out);
   }
   if (setup.lora.enabled()) lora_saved(m, setup, x, out);
+  te_fp8_saved(setup, x, out);
   return out;
 }
 

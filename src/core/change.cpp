@@ -105,6 +105,8 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kCompile) s.compile = parse_compile(c.value);
   else if (f == field::kHiddenDropout) s.hidden_dropout = probability(c);
   else if (f == field::kFp8) s.fp8 = parse_fp8(c.value);
+  else if (f == field::kFp8AmaxHistory) s.fp8_amax_history = positive(c);
+  else if (f == field::kFp8ParamGather) s.fp8_param_gather = boolean(c);
   else return apply_lora(s.lora, c);
   return true;
 }
@@ -129,6 +131,7 @@ bool apply_model_parallel_change(ParallelLayout& l, const Advice::Change& c) {
   else if (f == field::kMicrobatches) l.microbatches = positive(c);
   else if (f == field::kVirtualStages) l.virtual_stages = positive(c);
   else if (f == field::kMegatron) l.megatron = parse_megatron_optimizer(c.value);
+  else if (f == field::kTpCommOverlap) l.tp_comm_overlap = boolean(c);
   else return false;
   return true;
 }

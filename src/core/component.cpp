@@ -46,6 +46,9 @@ constexpr std::array kTable = {
     ComponentInfo{kHsdpAllReduce, "hsdp_all_reduce", "HSDP all-reduce buffers (reduce dtype)", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kFp8Casts, "fp8_casts", "float8 casts of the Linear in flight (torchao)", TK::kAllocated, SU::kNone, false},
     ComponentInfo{kLossWindowHole, "loss_window_hole", "freed logits block the loss backward cannot reuse", TK::kReserve, SU::kNone, false},
+    ComponentInfo{kTeFp8WeightCache, "te_fp8_weight_cache", "fp8 weights and transposes cached by Transformer Engine", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kFp8ScaleState, "fp8_scale_state", "fp8 amax history and scales (TE delayed scaling)", TK::kAllocated, SU::kNone, false},
+    ComponentInfo{kTeFp8Casts, "te_fp8_casts", "fp8 copies of the Linear in flight (Transformer Engine)", TK::kAllocated, SU::kNone, false},
 };
 
 constexpr bool ordered() {

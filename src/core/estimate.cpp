@@ -18,6 +18,7 @@
 #include "core/ops_fused.hpp"
 #include "core/ops_compiled.hpp"
 #include "core/ops_fp8.hpp"
+#include "core/te_fp8.hpp"
 #include "core/inference.hpp"
 #include "core/optimizer_checks.hpp"
 #include "core/lora_activations.hpp"
@@ -237,13 +238,14 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
                         view ? view->layout : est.inputs.layout};
   const ModelStates full = model_states(rank_params, ctx.setup);
   const bool ep = view && in.layout.ep > 1;
-  const RankStates rank = ep ? expert_parallel_states(*policy, ctx, full, *view) : policy->rank_states(ctx, full);
+  RankStates rank = ep ? expert_parallel_states(*policy, ctx, full, *view) : policy->rank_states(ctx, full);
+  te_fp8_param_gather(ctx, rank.states);  // --fp8-param-gather: the Linear weights stored in fp8
   const TrainingSetup compute = policy->compute_setup(ctx.setup);  // FSDP's param_dtype casts the compute
   est.activations = view ? rank_activations(*view) : activations(ctx.model, compute);
   est.activations.stack.source += sdpa_kernel_note(ctx.model, compute, in.gpu);
   const LogitsLoss loss = view ? rank_loss(*view) : logits_loss(ctx.model, compute);
   const ModelParallelTerms mp = view ? model_parallel_terms(*view, loss) : ModelParallelTerms{};
-  const Term cublas = cublas_workspace(in.gpu);
+  const Term cublas = with_te_cublas_workspace(cublas_workspace(in.gpu), in.gpu, in.layout);
   est.load = policy->load(ctx, in.load);
   est.host = policy->host(ctx, full);
   add_offload_host(est.activations.offload, std::min(ctx.layout.gpus_per_node, ctx.layout.gpus), est.host);
@@ -254,7 +256,8 @@ Estimate estimate_rank(const EstimateInputs& in, const RankView* view) {
   std::vector<Term> terms = allocated_terms(rank.states, rank, est.activations, loss, cublas);
   if (view) terms.insert(terms.end(), {mp.sp_gather, mp.cp_kv, mp.pp_recv});
   if (ep) terms.push_back(mp.ep_a2a);
-  if (ctx.setup.fp8 != Fp8Recipe::kNone) terms.push_back(fp8_term(ctx, compute, loss));
+  if (ctx.setup.fp8 != Fp8Recipe::kNone && !ctx.setup.fp8_te) terms.push_back(fp8_term(ctx, compute, loss));
+  for (const Term& t : te_fp8_terms(ctx)) terms.push_back(t);
   add_components(est, terms, full.master_weights.bytes > 0);
   add_totals(est, cuda_context(in.gpu, in.cuda_context_bytes), nccl_buffers(in.layout), rank.states.paged_states,
              policy->stream_pools(ctx, rank), loss.hole);
@@ -305,8 +308,10 @@ Estimate estimate_model_parallel(const EstimateInputs& in) {
 
 }  // namespace
 
-Estimate estimate(const EstimateInputs& in) {
-  validate(in);
+Estimate estimate(const EstimateInputs& given) {
+  validate(given);
+  EstimateInputs in = given;
+  in.setup.fp8_te = te_fp8(in.setup, in.layout);  // --fp8 under Megatron's layout: Transformer Engine (te_fp8.cpp)
   Estimate est = in.layout.has_model_parallel() || in.layout.ep > 1 ? estimate_model_parallel(in) : estimate_rank(in, nullptr);
   if (in.with_advice) add_advice(est);
   return est;

@@ -10,6 +10,7 @@
 // Measured on the CPU (tools/measure/FINDINGS.md §37): the lm_head backward's second grad_output cast
 // is the step's backward peak of the h128 / vocab 4096 records.
 #include "core/ops_fp8.hpp"
+#include "core/te_fp8.hpp"
 
 #include <algorithm>
 
@@ -129,7 +130,7 @@ Term fp8_term(const StepContext& ctx, const TrainingSetup& compute, const Logits
 }
 
 void fp8_at(Instant i, const StepContext& ctx, const TrainingSetup& s, const LogitsLoss& loss, Moment& m) {
-  if (s.fp8 == Fp8Recipe::kNone) return;
+  if (s.fp8 == Fp8Recipe::kNone || s.fp8_te) return te_fp8_at(i, ctx, m);
   const char* note = "the fp8 casts of the Linear in flight";
   switch (i) {
     case Instant::kForwardLoss:
@@ -152,8 +153,15 @@ void fp8_at(Instant i, const StepContext& ctx, const TrainingSetup& s, const Log
 
 void validate_fp8(const EstimateInputs& in) {
   const TrainingSetup& s = in.setup;
+  validate_te_options(in);
   if (s.fp8 == Fp8Recipe::kNone) return;
+  if (te_fp8(s, in.layout)) return validate_te_fp8(in);
   const std::string v = to_string(s.fp8);
+  if (s.fp8 == Fp8Recipe::kDelayed) {
+    // torchao removed delayed (amax-history) scaling in v0.10 (commit d370196).
+    throw InputError(field::kFp8, v, "delayed scaling is Transformer Engine's (Megatron-LM: --recipe megatron or --megatron-optimizer ddp|distributed); "
+                                     "torchao removed it in 0.10: use tensorwise or rowwise");
+  }
   const auto refuse = [&](const char* why) { throw InputError(field::kFp8, v, why); };
   if (s.infer) refuse("float8 training has no inference estimate; drop --fp8 with --infer");
   if (s.lora.enabled()) refuse("float8 training of a LoRA / QLoRA base is not modelled (torchao converts nn.Linear, PEFT wraps it)");

@@ -238,7 +238,7 @@ std::vector<Moment> build_timeline(const StepContext& ctx, const LayoutPolicy& p
     const bool in_bwd = ctx.setup.optimizer_in_backward;
     // Stepped inside backward: no step() instant, and lm_head's backward is where its gradient,
     // stepped at once, meets the logits' gradient.
-    const bool fp8_head = ctx.setup.fp8 != Fp8Recipe::kNone && fp8_converts_head(ctx.model);  // lm_head's fp8 backward
+    const bool fp8_head = ctx.setup.fp8 != Fp8Recipe::kNone && !ctx.setup.fp8_te && fp8_converts_head(ctx.model);  // lm_head's fp8 backward
     if (!policy.has(i) && !(in_bwd && i == kBackwardHead) && !(fp8_head && i == kBackwardHead)) continue;
     if (i == kStep && in_bwd) continue;
     Moment m{i, parts.mp != nullptr ? stage_label(i, *parts.mp) : std::string(info(i).label), {}};
