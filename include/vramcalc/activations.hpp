@@ -38,6 +38,9 @@ struct Activations {
   std::vector<Term> dense_layer_parts;  ///< the saved tensors of a dense layer's MLP half
   ActivationOffload offload;      ///< --offload-activations: what left the GPU, the host copies (stack is then what stays)
   std::vector<Term> kept_parts;   ///< itemised kept_per_layer where checkpointing keeps a list (op-level SAC under compile)
+  Bytes decoder_layers = 0;       ///< encoder-decoders (T5): blocks of the decoder stack; per_layer / layer_parts are an encoder block's
+  Bytes decoder_per_layer = 0;    ///< what one decoder block saves (self-attention, cross-attention, FF at the target length)
+  std::vector<Term> decoder_layer_parts;  ///< its saved tensors, itemised
 };
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).

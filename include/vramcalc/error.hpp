@@ -91,6 +91,7 @@ inline constexpr const char* kMaxLiveParameters = "ds_config.zero_optimization.s
 inline constexpr const char* kContiguousGradients = "ds_config.zero_optimization.contiguous_gradients";
 inline constexpr const char* kFsdpWrap = "layout.fsdp.auto_wrap";  ///< FSDP1 auto-wrap: blocks | none (the root only)
 inline constexpr const char* kFp8 = "training.fp8";  ///< torchao float8 training recipe (none, tensorwise, rowwise)
+inline constexpr const char* kTargetSeq = "training.target_seq";  ///< decoder length of an encoder-decoder (T5)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -83,6 +83,7 @@ struct TrainingSetup {
   MoeRouting moe;                       ///< expert routing: imbalance, capacity factor, expert-parallel ranks
   double hidden_dropout = 0.0;          ///< dropout on the residual branches and the embedding (Megatron hidden_dropout): saved bool masks
   Fp8Recipe fp8 = Fp8Recipe::kNone;     ///< torchao float8 training of the Linears (fp8.hpp, ops_fp8.cpp)
+  std::uint64_t target_seq = 0;         ///< decoder length s_d of an encoder-decoder (T5's labels); 0 = none (seq_len is the encoder's)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

@@ -199,6 +199,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--fp8", o.fp8,
                  "torchao float8 training of every Linear with dims multiple of 16: none | tensorwise | rowwise; saves what "
                  "F.linear saves, adds the fp8 casts of the Linear in flight (delayed scaling: removed from torchao)");
+  app.add_option("--target-seq", o.target_seq,
+                 "Decoder length (tokens of the labels) of an encoder-decoder (t5, mt5, umt5; --seq is the encoder's): required for "
+                 "them, an error for any other model");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -275,6 +278,7 @@ constexpr FlagName kFlags[] = {
     {field::kHiddenDropout, "--hidden-dropout"},
     {field::kFsdpWrap, "--fsdp-wrap"},
     {field::kFp8, "--fp8"},
+    {field::kTargetSeq, "--target-seq"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -523,6 +527,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.hidden_dropout.empty()) apply_change(in, {field::kHiddenDropout, o.hidden_dropout});
   if (!o.fsdp_wrap.empty()) apply_change(in, {field::kFsdpWrap, o.fsdp_wrap});
   if (!o.fp8.empty()) apply_change(in, {field::kFp8, o.fp8});
+  if (!o.target_seq.empty()) apply_change(in, {field::kTargetSeq, o.target_seq});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

@@ -97,6 +97,7 @@ struct CliOptions {
   std::string hidden_dropout;      // --hidden-dropout P: residual-branch and embedding dropout ("" = 0)
   std::string fsdp_wrap;           // --fsdp-wrap blocks|none: FSDP1 auto-wrap ("" = blocks)
   std::string fp8;                 // --fp8 none|tensorwise|rowwise: torchao float8 training ("" = none)
+  std::string target_seq;          // --target-seq N: decoder length of an encoder-decoder ("" = none)
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -105,6 +105,7 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kCompile) s.compile = parse_compile(c.value);
   else if (f == field::kHiddenDropout) s.hidden_dropout = probability(c);
   else if (f == field::kFp8) s.fp8 = parse_fp8(c.value);
+  else if (f == field::kTargetSeq) s.target_seq = positive(c);
   else return apply_lora(s.lora, c);
   return true;
 }

@@ -14,6 +14,7 @@
 
 #include "core/ops_compiled.hpp"
 #include "core/loss_vocab_parallel.hpp"
+#include "core/encoder_decoder.hpp"
 
 namespace vramcalc {
 
@@ -33,7 +34,7 @@ struct LossShape {
 
 LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
   const PrecisionBytes pb = precision_bytes(setup.precision);
-  const Bytes T = checked_mul(setup.seq_len, setup.micro_batch);
+  const Bytes T = checked_mul(output_seq(m, setup), setup.micro_batch);  // an encoder-decoder's logits: the decoder length
   const Bytes el = pb.compute;  // logits dtype: lm_head output (bf16 under autocast)
   const Bytes softcap = m.final_logit_softcapping > 0.0 ? el : 0;
   LossShape x{T, m.vocab_size, checked_mul(T, m.vocab_size), el, el == 4 ? Bytes{0} : Bytes{4}, softcap,

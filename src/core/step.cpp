@@ -5,6 +5,7 @@
 // instant; build_timeline() asks each of them at every instant.
 #include "core/step.hpp"
 #include "core/dense_layers.hpp"
+#include "core/encoder_decoder.hpp"
 #include "core/ops_fp8.hpp"
 
 #include <algorithm>
@@ -218,7 +219,7 @@ void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {
     m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes, "gradients stored by the fused loss (no logits)");
   } else if (i == kBackwardHead && (p.mp == nullptr || p.mp->head)) {
     const TrainingSetup& s = ctx.setup;
-    const Bytes rows = ctx.model.head == ModelHead::kSeqCls ? s.micro_batch : checked_mul(s.seq_len, s.micro_batch);
+    const Bytes rows = ctx.model.head == ModelHead::kSeqCls ? s.micro_batch : checked_mul(output_seq(ctx.model, s), s.micro_batch);
     const Bytes cols = ctx.model.head == ModelHead::kSeqCls ? ctx.model.num_labels : ctx.model.vocab_size;
     const Bytes logits_grad = checked_product({precision_bytes(s.precision).compute, rows, cols});
     m.add(ComponentId::kLogitsLoss, logits_grad, "gradient of the logits");

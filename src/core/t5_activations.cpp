@@ -1,0 +1,196 @@
+// T5's two stacks as the estimator's activations: what each block saves, op by op, derived from
+// transformers 5.24 models/t5/modeling_t5.py (T5Block, T5LayerSelfAttention,
+// T5LayerCrossAttention, T5LayerFF, T5Stack, T5ForConditionalGeneration) and checked to the byte
+// against the census and the harness records (tools/measure/FINDINGS.md §34).
+#include "core/t5_activations.hpp"
+
+#include <algorithm>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include <vramcalc/architecture.hpp>
+
+#include "core/ops.hpp"
+
+namespace vramcalc {
+namespace {
+
+constexpr const char* kT5Src = "transformers 5.24 models/t5/modeling_t5.py";
+
+// The Dims of one stack: its own sequence length (the encoder's s_e, the decoder's s_d).
+Dims stack_dims(const ModelConfig& m, const TrainingSetup& setup, std::uint64_t seq) {
+  TrainingSetup s = setup;
+  s.seq_len = seq;
+  return dims_of(m, s);
+}
+
+void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::string formula, std::string source, BackwardRegion region) {
+  out.push_back({{std::move(name), bytes, std::move(formula), std::move(source), false}, region, false});
+}
+
+// T5DenseActDense (feed_forward_proj "relu"): wi's output goes through relu, which saves its
+// output (threshold_backward), the same tensor wo saves as its input: one e·T·I. (The shared MLP
+// rule saves the activation's input too, as GELU does.)
+void ff_saved(const Dims& x, std::vector<SavedTensor>& out) {
+  add(out, "ff.relu_output", checked_product({x.e, x.T, x.I}),
+      fmt::format("{}·T·I: relu's output, saved by relu (threshold_backward) and by wo as its input", x.e),
+      fmt::format("{} T5DenseActDense (wi, act, dropout, wo)", kT5Src), BackwardRegion::kOutput);
+}
+
+// One op list entry of the family's block (families/t5.cpp layer(): the self-attention's norm,
+// the attention, the FF's norm, the MLP) run at the dims `x`.
+void op_saved(const LayerOp& op, const ModelConfig& m, const TrainingSetup& setup, const Dims& x, std::vector<SavedTensor>& out) {
+  if (const auto* n = std::get_if<NormOp>(&op)) norm_saved(*n, x, out);
+  if (const auto* a = std::get_if<AttentionOp>(&op)) attention_saved(*a, m, setup, x, false, out);
+  if (std::holds_alternative<MlpOp>(op)) ff_saved(x, out);
+}
+
+// T5LayerCrossAttention (fp32 eager): its T5LayerNorm, whose output only q reads; q and k saved
+// by the scores matmul, v by the probabilities' matmul, k and v of the encoder length; the
+// probabilities b·a·s_d·s_e saved by softmax and that matmul (the zero position bias adds
+// nothing saved); o's input. The k and v Linears' input, the encoder output, is in outside.
+void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe, std::vector<SavedTensor>& out) {
+  using enum BackwardRegion;
+  const std::string src = fmt::format("{} T5LayerCrossAttention, T5Attention.forward (key_value_states)", kT5Src);
+  norm_saved({.name = "cross.layer_norm", .kind = NormKind::kRms, .width = m.hidden_size, .rows_per_token = 1, .consumers = 1,
+              .region = kAfterAttention},
+             xd, out);
+  for (auto& p : out) {
+    if (p.term.name.starts_with("cross.layer_norm")) p.term.source = fmt::format("{} T5LayerNorm", kT5Src);
+  }
+  const Bytes e = xd.e;
+  add(out, "cross.q", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: q, saved by the scores matmul", e), src, kAfterAttention);
+  add(out, "cross.k_v", checked_product({2, e, xe.T, xd.qd}),
+      fmt::format("2·{}·T_e·a·d_kv: k and v of the encoder length, saved by the two matmuls", e), src, kAfterAttention);
+  add(out, "cross.probabilities", checked_product({e, xd.b, xd.a, xd.s, xe.s}),
+      fmt::format("{}·b·a·s_d·s_e: softmax output, saved by softmax and the probabilities' matmul", e), src, kAfterAttention);
+  add(out, "cross.o_input", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: o's input, saved by o", e), src, kAfterAttention);
+}
+
+std::vector<SavedTensor> encoder_block(const LayerSpec& spec, const ModelConfig& m, const TrainingSetup& setup, const Dims& xe) {
+  std::vector<SavedTensor> out;
+  for (const auto& op : spec.ops) op_saved(op, m, setup, xe, out);
+  return out;
+}
+
+// The decoder block: the self-attention at s_d (causal: the mask is folded into the position
+// bias, saved by nobody), the cross-attention, the FF at s_d.
+std::vector<SavedTensor> decoder_block(const LayerSpec& spec, const ModelConfig& m, const TrainingSetup& setup, const Dims& xd,
+                                       const Dims& xe) {
+  std::vector<SavedTensor> out;
+  std::size_t i = 0;
+  for (const auto& op : spec.ops) {
+    if (i++ == 2) cross_attention_saved(m, xd, xe, out);  // before the FF's norm: T5Block layer[1]
+    op_saved(op, m, setup, xd, out);
+  }
+  return out;
+}
+
+// Int64 relative-position buckets (T5Attention._relative_position_bucket), saved by the bias
+// embedding's backward: once per stack (block 0 computes the bias, the others receive it).
+Term buckets(const char* stack, std::uint64_t s, bool every_layer) {
+  return {fmt::format("{}.relative_position_buckets", stack), checked_product({8, s, s}),
+          fmt::format("8·s²: int64 buckets (s = {}) saved by relative_attention_bias (nn.Embedding) backward{}", s,
+                      every_layer ? ", per self-attention layer (UMT5)" : ", once in the stack"),
+          fmt::format("{} T5Attention.compute_bias", kT5Src)};
+}
+
+void add_norm(const char* name, const ModelConfig& m, const Dims& x, Activations& act, bool head) {
+  std::vector<SavedTensor> norm;
+  norm_saved({.name = name, .kind = NormKind::kRms, .width = m.hidden_size, .rows_per_token = 1, .consumers = 0}, x, norm);
+  for (auto& p : norm) {
+    p.term.source = fmt::format("{} T5Stack.final_layer_norm (T5LayerNorm)", kT5Src);
+    act.outside_parts.push_back(p.term);
+    if (head) act.final_norm_saved += p.term.bytes;
+  }
+}
+
+// Ids, buckets, both final norms, the encoder output and lm_head's input.
+void t5_outside(const ModelConfig& m, const Dims& xd, const Dims& xe, Activations& act) {
+  const std::string src = kT5Src;
+  act.outside_parts.push_back({"input_ids", checked_mul(8, xe.T), "8·T_e: int64 encoder ids saved by the shared embedding's backward",
+                               "torch nn.functional.embedding (embedding_backward takes indices)"});
+  act.outside_parts.push_back({"decoder_input_ids", checked_mul(8, xd.T), "8·T_d: int64 decoder ids (_shift_right(labels)) saved by the embedding",
+                               src + " T5ForConditionalGeneration.forward (_shift_right)"});
+  if (!m.relative_bias_every_layer) {
+    act.outside_parts.push_back(buckets("encoder", xe.s, false));
+    act.outside_parts.push_back(buckets("decoder", xd.s, false));
+  }
+  add_norm("encoder.final_layer_norm", m, xe, act, false);
+  act.outside_parts.push_back({"encoder_output", checked_product({xe.e, xe.T, m.hidden_size}),
+                               fmt::format("{}·T_e·h: the encoder's output, saved by every decoder block's cross-attention k and v Linears "
+                                           "(one storage, counted once)", xe.e),
+                               src + " T5Stack.forward (encoder_hidden_states), T5Attention k/v(key_value_states)"});
+  add_norm("final_norm", m, xd, act, true);
+  const Term head{"final_norm.lm_head_input", checked_product({xd.e, xd.T, m.hidden_size}),
+                  fmt::format("{}·T_d·h: lm_head's input (tied: the decoder output × d_model^-0.5, a new tensor; untied: the norm output)", xd.e),
+                  src + " T5ForConditionalGeneration.forward (scale_decoder_outputs)"};
+  act.outside_parts.push_back(head);
+  act.final_norm_saved += head.bytes;
+  // CrossEntropyLoss(lm_logits.view(-1, V), labels.view(-1)): nll_loss saves the int64 labels.
+  const Term labels{"loss.labels", checked_mul(8, xd.T), "8·T_d: int64 labels saved by nll_loss", src + " T5ForConditionalGeneration.forward (loss)"};
+  act.outside_parts.push_back(labels);
+  act.final_norm_saved += labels.bytes;
+  for (const auto& p : act.outside_parts) act.outside = checked_add(act.outside, p.bytes);
+}
+
+Bytes sum_into(const std::vector<SavedTensor>& saved, std::vector<Term>& parts) {
+  Bytes total = 0;
+  for (const auto& p : saved) {
+    parts.push_back(p.term);
+    total = checked_add(total, p.term.bytes);
+  }
+  return total;
+}
+
+// UMT5: every self-attention has its own bias table and its own buckets.
+void add_layer_buckets(const ModelConfig& m, const Dims& x, const char* stack, std::vector<SavedTensor>& out) {
+  if (m.relative_bias_every_layer) out.push_back({buckets(stack, x.s, true), BackwardRegion::kInput, true});
+}
+
+}  // namespace
+
+Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
+  const LayerSpec spec = family_spec(m.family).layer(m);
+  const Dims xe = stack_dims(m, setup, setup.seq_len);
+  const Dims xd = stack_dims(m, setup, setup.target_seq);
+  Activations act;
+  auto enc = encoder_block(spec, m, setup, xe);
+  add_layer_buckets(m, xe, "encoder", enc);
+  auto dec = decoder_block(spec, m, setup, xd, xe);
+  add_layer_buckets(m, xd, "decoder", dec);
+  act.per_layer = sum_into(enc, act.layer_parts);
+  act.kept_per_layer = act.per_layer;
+  act.decoder_layers = m.num_decoder_layers;
+  act.decoder_per_layer = sum_into(dec, act.decoder_layer_parts);
+  // The first block in backward is the last decoder block: its releases and gradient buffers.
+  for (const auto& p : dec) {
+    if (p.region == BackwardRegion::kOutput) act.freed_before_mlp_peak += p.term.bytes;
+    if (p.region == BackwardRegion::kOutput || p.region == BackwardRegion::kAfterAttention) act.freed_before_attn_peak += p.term.bytes;
+  }
+  for (const auto& op : spec.ops) {
+    if (const auto* p = std::get_if<MlpOp>(&op)) act.mlp_backward_transient = mlp_backward_transient(*p, xd);
+  }
+  act.attn_backward_transient = attention_backward_transient(m, setup, xd);
+  act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);
+  t5_outside(m, xd, xe, act);
+  const Bytes layers = checked_add(checked_mul(m.num_layers, act.per_layer), checked_mul(m.num_decoder_layers, act.decoder_per_layer));
+  act.stack = component_term(
+      ComponentId::kActivations, checked_add(layers, act.outside),
+      fmt::format("L_e × encoder block + L_d × decoder block + outside = {} × {} + {} × {} + {} (s_e = {}, s_d = {}; dropout off)",
+                  m.num_layers, group_digits(act.per_layer), m.num_decoder_layers, group_digits(act.decoder_per_layer),
+                  group_digits(act.outside), setup.seq_len, setup.target_seq),
+      std::string(kT5Src) + " T5Block (per-op derivation: per_layer_parts, decoder_layer_parts); measured: tools/measure/FINDINGS.md §34",
+      true);
+  act.forward_masks = component_term(ComponentId::kAttentionMask, 0, "folded into the position bias (no mask tensor is kept)",
+                                     std::string(kT5Src) + " T5Stack.forward, T5Attention.compute_bias", true);
+  act.backward_working = component_term(
+      ComponentId::kLayerBackward, checked_add(act.decoder_per_layer, act.backward_transient),
+      fmt::format("the last decoder block in backward: saved {} − released so far + gradient buffers (MLP peak {}, attention peak {})",
+                  group_digits(act.decoder_per_layer), group_digits(act.mlp_backward_transient), group_digits(act.attn_backward_transient)),
+      "derived from the backward of T5LayerFF and the eager attention backward", true);
+  return act;
+}
+
+}  // namespace vramcalc

@@ -1,0 +1,87 @@
+// T5's activations: hand-derived from tools/measure/FINDINGS.md §34 (modeling_t5.py, transformers 5.24).
+#include <catch2/catch.hpp>
+
+#include <vramcalc/vramcalc.hpp>
+
+using namespace vramcalc;
+
+namespace {
+
+// The harness's tiny T5 (hf_measure.py grid block (o)): h 64, 2 heads × d_kv 32, d_ff 192, 2 + 2 layers, V 1000.
+ModelConfig tiny_t5() {
+  return parse_model_config(R"({"model_type": "t5", "d_model": 64, "d_kv": 32, "num_heads": 2, "d_ff": 192, "num_layers": 2,
+    "num_decoder_layers": 2, "vocab_size": 1000, "feed_forward_proj": "relu", "dropout_rate": 0.0})", "tiny t5");
+}
+
+TrainingSetup fp32_eager(std::uint64_t s_e, std::uint64_t s_d, std::uint64_t b) {
+  TrainingSetup s;
+  s.seq_len = s_e;
+  s.target_seq = s_d;
+  s.micro_batch = b;
+  s.precision = Precision::kFp32;
+  s.attention = Attention::kEager;
+  return s;
+}
+
+Bytes part(const Activations& a, const std::string& name) {
+  for (const auto& t : a.outside_parts) {
+    if (t.name == name) return t.bytes;
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("T5 encoder block, fp32 eager: 6·e·T·h + 8·T + 4·e·T·q + e·b·a·s² + e·T·I") {
+  // e = 4, b 2, s_e 128 (T_e 256), h 64, q = a·d_kv 64, I 192: the harness record (FINDINGS §34).
+  const Activations a = activations(tiny_t5(), fp32_eager(128, 64, 2));
+  const Bytes expected = 6 * 4 * 256 * 64 + 8 * 256 + 4 * 4 * 256 * 64 + 4 * 2 * 2 * 128 * 128 + 4 * 256 * 192;
+  CHECK(expected == 1116160);
+  CHECK(a.per_layer == expected);
+}
+
+TEST_CASE("T5 decoder block, fp32 eager: self-attention at s_d, cross-attention k/v at s_e, probabilities b·a·s_d·s_e") {
+  const Activations a = activations(tiny_t5(), fp32_eager(128, 64, 2));
+  const Bytes T_d = 128, T_e = 256;
+  const Bytes self_attn = (2 * 4 * T_d * 64 + 4 * T_d + 4 * T_d * 64) + 4 * 4 * T_d * 64 + 4 * 2 * 2 * 64 * 64;
+  const Bytes cross = (2 * 4 * T_d * 64 + 4 * T_d) + 4 * T_d * 64 + 4 * T_d * 64 + 2 * 4 * T_e * 64 + 4 * 2 * 2 * 64 * 128 + 4 * T_d * 64;
+  const Bytes ff = 3 * 4 * T_d * 64 + 4 * T_d + 4 * T_d * 192;
+  CHECK(self_attn + cross + ff == 919040);
+  CHECK(a.decoder_per_layer == 919040);
+  CHECK(a.decoder_layers == 2);
+  // The encoder output, saved once by every block's k and v Linears: block 0's window measures 984,576.
+  CHECK(part(a, "encoder_output") == 4 * T_e * 64);
+  CHECK(a.decoder_per_layer + part(a, "encoder_output") == 984576);
+}
+
+TEST_CASE("T5 outside the blocks: ids, buckets, both final norms, lm_head's input; the loss over T_d") {
+  const ModelConfig m = tiny_t5();
+  const TrainingSetup s = fp32_eager(128, 64, 2);
+  const Activations a = activations(m, s);
+  CHECK(part(a, "input_ids") == 8 * 256);
+  CHECK(part(a, "decoder_input_ids") == 8 * 128);
+  CHECK(part(a, "encoder.relative_position_buckets") == 8 * 128 * 128);
+  CHECK(part(a, "decoder.relative_position_buckets") == 8 * 64 * 64);
+  // Decoder final norm 2·e·T_d·h + 4·T_d, lm_head's input e·T_d·h; log_softmax 4·T_d·V, labels 8·T_d, total_weight 4:
+  // the harness's head window, 611,844.
+  CHECK(a.final_norm_saved == 2 * 4 * 128 * 64 + 4 * 128 + 4 * 128 * 64 + 8 * 128);
+  CHECK(a.final_norm_saved + logits_loss(m, s).saved.bytes == 611844);
+  // The stack: 2 encoder blocks, 2 decoder blocks, everything outside.
+  CHECK(a.stack.bytes == 2 * 1116160 + 2 * 919040 + a.outside);
+}
+
+TEST_CASE("T5 needs --target-seq; other models refuse it; unmodelled T5 combinations are refused") {
+  EstimateInputs in;
+  in.model = tiny_t5();
+  in.setup = fp32_eager(128, 0, 2);
+  in.gpu = find_gpu("H100-80GB");
+  CHECK_THROWS_WITH(estimate(in), Catch::Contains("decoder length"));
+  in.setup.target_seq = 64;
+  CHECK(estimate(in).peak_allocated > 0);
+  EstimateInputs bf16 = in;
+  bf16.setup.precision = Precision::kBf16;
+  CHECK_THROWS_WITH(estimate(bf16), Catch::Contains("only fp32 is modelled"));
+  EstimateInputs llama = in;
+  llama.model = resolve_model("llama-3.1-8b");
+  CHECK_THROWS_WITH(estimate(llama), Catch::Contains("not an encoder-decoder"));
+}
