@@ -38,11 +38,32 @@ void ff_saved(const Dims& x, std::vector<SavedTensor>& out) {
       fmt::format("{} T5DenseActDense (wi, act, dropout, wo)", kT5Src), BackwardRegion::kOutput);
 }
 
+// T5Attention.forward, eager self-attention: scores = q·kᵀ (q and k saved by matmul), + position
+// bias (relative bias, plus the causal mask in the decoder: saves nothing), softmax (saves its
+// output, read again by probs·v, which saves v), o's input. No 1/√d scaling (T5 folds it into
+// the init), no RoPE, as many k/v heads as q heads.
+void self_attention_saved(const Dims& x, bool decoder, std::vector<SavedTensor>& out) {
+  using enum BackwardRegion;
+  const std::string src = fmt::format("{} T5LayerSelfAttention, T5Attention.forward", kT5Src);
+  const char* t = decoder ? "T_d" : "T_e";
+  const char* s = decoder ? "s_d" : "s_e";
+  const Bytes e = x.e;
+  add(out, "self.q_k", checked_product({2, e, x.T, x.qd}), fmt::format("2·{}·{}·a·d_kv: q and k, saved by the scores matmul", e, t), src, kInput);
+  add(out, "self.v", checked_product({e, x.T, x.qd}), fmt::format("{}·{}·a·d_kv: v, saved by the probabilities' matmul", e, t), src, kInput);
+  add(out, "self.probabilities", checked_product({e, x.b, x.a, x.s, x.s}),
+      fmt::format("{}·b·a·{}²: softmax output, saved by softmax and the probabilities' matmul", e, s), src, kInput);
+  add(out, "self.o_input", checked_product({e, x.T, x.qd}), fmt::format("{}·{}·a·d_kv: o's input (heads merged), saved by o", e, t), src, kAfterAttention);
+}
+
 // One op list entry of the family's block (families/t5.cpp layer(): the self-attention's norm,
 // the attention, the FF's norm, the MLP) run at the dims `x`.
-void op_saved(const LayerOp& op, const ModelConfig& m, const TrainingSetup& setup, const Dims& x, std::vector<SavedTensor>& out) {
-  if (const auto* n = std::get_if<NormOp>(&op)) norm_saved(*n, x, out);
-  if (const auto* a = std::get_if<AttentionOp>(&op)) attention_saved(*a, m, setup, x, false, out);
+void op_saved(const LayerOp& op, const Dims& x, bool decoder, std::vector<SavedTensor>& out) {
+  if (const auto* n = std::get_if<NormOp>(&op)) {
+    const std::size_t first = out.size();
+    norm_saved(*n, x, out);
+    for (std::size_t i = first; i < out.size(); ++i) out[i].term.source = fmt::format("{} T5LayerNorm (fp32 variance, weight * x)", kT5Src);
+  }
+  if (std::holds_alternative<AttentionOp>(op)) self_attention_saved(x, decoder, out);
   if (std::holds_alternative<MlpOp>(op)) ff_saved(x, out);
 }
 
@@ -57,7 +78,7 @@ void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe,
               .region = kAfterAttention},
              xd, out);
   for (auto& p : out) {
-    if (p.term.name.starts_with("cross.layer_norm")) p.term.source = fmt::format("{} T5LayerNorm", kT5Src);
+    if (p.term.name.starts_with("cross.layer_norm")) p.term.source = fmt::format("{} T5LayerNorm (fp32 variance, weight * x)", kT5Src);
   }
   const Bytes e = xd.e;
   add(out, "cross.q", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: q, saved by the scores matmul", e), src, kAfterAttention);
@@ -68,21 +89,20 @@ void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe,
   add(out, "cross.o_input", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: o's input, saved by o", e), src, kAfterAttention);
 }
 
-std::vector<SavedTensor> encoder_block(const LayerSpec& spec, const ModelConfig& m, const TrainingSetup& setup, const Dims& xe) {
+std::vector<SavedTensor> encoder_block(const LayerSpec& spec, const Dims& xe) {
   std::vector<SavedTensor> out;
-  for (const auto& op : spec.ops) op_saved(op, m, setup, xe, out);
+  for (const auto& op : spec.ops) op_saved(op, xe, false, out);
   return out;
 }
 
 // The decoder block: the self-attention at s_d (causal: the mask is folded into the position
 // bias, saved by nobody), the cross-attention, the FF at s_d.
-std::vector<SavedTensor> decoder_block(const LayerSpec& spec, const ModelConfig& m, const TrainingSetup& setup, const Dims& xd,
-                                       const Dims& xe) {
+std::vector<SavedTensor> decoder_block(const LayerSpec& spec, const ModelConfig& m, const Dims& xd, const Dims& xe) {
   std::vector<SavedTensor> out;
   std::size_t i = 0;
   for (const auto& op : spec.ops) {
     if (i++ == 2) cross_attention_saved(m, xd, xe, out);  // before the FF's norm: T5Block layer[1]
-    op_saved(op, m, setup, xd, out);
+    op_saved(op, xd, true, out);
   }
   return out;
 }
@@ -156,9 +176,9 @@ Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
   const Dims xe = stack_dims(m, setup, setup.seq_len);
   const Dims xd = stack_dims(m, setup, setup.target_seq);
   Activations act;
-  auto enc = encoder_block(spec, m, setup, xe);
+  auto enc = encoder_block(spec, xe);
   add_layer_buckets(m, xe, "encoder", enc);
-  auto dec = decoder_block(spec, m, setup, xd, xe);
+  auto dec = decoder_block(spec, m, xd, xe);
   add_layer_buckets(m, xd, "decoder", dec);
   act.per_layer = sum_into(enc, act.layer_parts);
   act.kept_per_layer = act.per_layer;
