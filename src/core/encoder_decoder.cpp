@@ -17,22 +17,27 @@ namespace {
 void refuse_unmodelled(const EstimateInputs& in) {
   const TrainingSetup& s = in.setup;
   const std::string name = family_name(in.model.family);
-  const auto refuse = [&](const char* field, const std::string& value, const char* why) {
+  const auto refuse = [&](const char* field, const std::string& value, const std::string& why) {
     throw InputError(field, value, fmt::format("{} (encoder-decoder): {}", name, why));
   };
   if (s.infer) refuse(field::kInfer, "true", "inference (the encoder output and the decoder's self- and cross-attention KV caches) is not modelled");
-  if (s.precision != Precision::kFp32) {
+  if (s.precision != Precision::kFp32 && s.precision != Precision::kBf16) {
     refuse(field::kPrecision, to_string(s.precision),
-           "only fp32 is modelled; under autocast / bf16 the dtypes of T5LayerNorm, the position bias and the encoder output's casts differ "
-           "(measured, tools/measure/FINDINGS.md §34), not modelled yet");
+           "fp32 and pure bf16 are modelled; under autocast (mixed / amp) T5LayerNorm stays fp32, every Linear saves its own bf16 cast "
+           "(the encoder output's too, per decoder block) and the probabilities are fp32 + a bf16 copy (measured, tools/measure/FINDINGS.md "
+           "§34), not modelled yet");
   }
   if (s.attention != Attention::kEager) {
     refuse(field::kAttention, to_string(s.attention),
            "only eager attention is modelled (SDPA: math path with the position bias, CPU/GPU kernels for the cross-attention, not modelled yet)");
   }
   if (s.grad_ckpt != GradCkpt::kNone) refuse(field::kGradCkpt, to_string(s.grad_ckpt), "checkpointing of T5Block is not modelled yet");
-  if (in.model.gated_mlp) {
-    refuse(field::kModel, in.model.name, "the gated FF (feed_forward_proj gated-<act>: mT5, UMT5, T5 v1.1 / flan-t5) is not modelled yet; relu is");
+  if (in.model.gated_mlp && in.model.hidden_act != "gelu_new") {
+    refuse(field::kModel, in.model.name,
+           fmt::format("the gated FF with {} is not modelled; relu and gated-gelu (gelu_new) are", in.model.hidden_act));
+  }
+  if (!in.model.gated_mlp && in.model.hidden_act != "relu") {
+    refuse(field::kModel, in.model.name, fmt::format("the FF with {} is not modelled; relu and gated-gelu (gelu_new) are", in.model.hidden_act));
   }
   if (s.lora.enabled()) refuse(field::kLoraRank, std::to_string(s.lora.rank), "LoRA on T5 is not modelled");
   if (s.compile != Compile::kNone) refuse(field::kCompile, to_string(s.compile), "torch.compile of T5 is not modelled");

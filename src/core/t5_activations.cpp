@@ -31,11 +31,41 @@ void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::stri
 
 // T5DenseActDense (feed_forward_proj "relu"): wi's output goes through relu, which saves its
 // output (threshold_backward), the same tensor wo saves as its input: one e·T·I. (The shared MLP
-// rule saves the activation's input too, as GELU does.)
-void ff_saved(const Dims& x, std::vector<SavedTensor>& out) {
-  add(out, "ff.relu_output", checked_product({x.e, x.T, x.I}),
-      fmt::format("{}·T·I: relu's output, saved by relu (threshold_backward) and by wo as its input", x.e),
-      fmt::format("{} T5DenseActDense (wi, act, dropout, wo)", kT5Src), BackwardRegion::kOutput);
+// rule saves the activation's input too, as GELU does.) T5DenseGatedActDense ("gated-gelu":
+// gelu_new): wi_0's output (pow), tanh's output, 1 + tanh, 0.5·x (activations.py
+// NewGELUActivation), gelu's output and wi_1's output (the product's operands), the product (wo's
+// input): 7·e·T·I.
+void ff_saved(const ModelConfig& m, const Dims& x, std::vector<SavedTensor>& out) {
+  const Bytes tI = checked_product({x.e, x.T, x.I});
+  if (!m.gated_mlp) {
+    add(out, "ff.relu_output", tI, fmt::format("{}·T·I: relu's output, saved by relu (threshold_backward) and by wo as its input", x.e),
+        fmt::format("{} T5DenseActDense (wi, act, dropout, wo)", kT5Src), BackwardRegion::kOutput);
+    return;
+  }
+  const std::string src = fmt::format("{} T5DenseGatedActDense; transformers activations.py NewGELUActivation", kT5Src);
+  add(out, "ff.gelu_new_parts", checked_mul(4, tI),
+      fmt::format("4×{}·T·I: wi_0's output (saved by pow), tanh's output, 1 + tanh, 0.5·x (gelu_new's elementwise autograd)", x.e), src,
+      BackwardRegion::kAfterAttention);
+  add(out, "ff.gate_operands", checked_mul(2, tI), fmt::format("2×{}·T·I: gelu's output and wi_1's output, saved by their product", x.e), src,
+      BackwardRegion::kAfterAttention);
+  add(out, "ff.product", tI, fmt::format("{}·T·I: the product, wo's saved input", x.e), src, BackwardRegion::kOutput);
+}
+
+// T5LayerNorm: variance = x.to(fp32).pow(2).mean (pow saves the fp32 copy: in fp32 the input
+// itself), x * rsqrt(variance + eps) saves x as it came (bf16 weights: a second tensor, the bf16
+// input) and rstd; the product, cast to a half weight's dtype, is saved by `weight *`; the
+// output by the Linears that read it (one storage).
+void t5_norm_saved(const std::string& name, const Dims& x, std::uint64_t consumers, BackwardRegion region, std::vector<SavedTensor>& out) {
+  const std::string src = fmt::format("{} T5LayerNorm.forward", kT5Src);
+  const Bytes r = x.r;
+  add(out, name + ".fp32_input", checked_product({4, x.T, x.h}), "4·T·h: the input as fp32, saved by pow (and by the mul in fp32)", src, region);
+  if (r != 4) add(out, name + ".input", checked_product({r, x.T, x.h}), fmt::format("{}·T·h: the input itself, saved by x * rsqrt (fp32 result)", r), src, region);
+  add(out, name + ".rstd", checked_product({4, x.T}), "4·T: fp32 rsqrt(variance + eps), saved by the mul", src, region);
+  add(out, name + ".normalized", checked_product({r, x.T, x.h}),
+      fmt::format("{}·T·h: x·rstd{}, saved by `weight *`", r, r == 4 ? "" : " cast to the weight's dtype"), src, region);
+  if (consumers > 0) {
+    add(out, name + ".output", checked_product({r, x.T, x.h}), fmt::format("{}·T·h: the norm's output, saved by the Linears that read it", r), src, region);
+  }
 }
 
 // T5Attention.forward, eager self-attention: scores = q·kᵀ (q and k saved by matmul), + position
@@ -57,14 +87,10 @@ void self_attention_saved(const Dims& x, bool decoder, std::vector<SavedTensor>&
 
 // One op list entry of the family's block (families/t5.cpp layer(): the self-attention's norm,
 // the attention, the FF's norm, the MLP) run at the dims `x`.
-void op_saved(const LayerOp& op, const Dims& x, bool decoder, std::vector<SavedTensor>& out) {
-  if (const auto* n = std::get_if<NormOp>(&op)) {
-    const std::size_t first = out.size();
-    norm_saved(*n, x, out);
-    for (std::size_t i = first; i < out.size(); ++i) out[i].term.source = fmt::format("{} T5LayerNorm (fp32 variance, weight * x)", kT5Src);
-  }
+void op_saved(const LayerOp& op, const ModelConfig& m, const Dims& x, bool decoder, std::vector<SavedTensor>& out) {
+  if (const auto* n = std::get_if<NormOp>(&op)) t5_norm_saved(n->name, x, n->consumers, n->region, out);
   if (std::holds_alternative<AttentionOp>(op)) self_attention_saved(x, decoder, out);
-  if (std::holds_alternative<MlpOp>(op)) ff_saved(x, out);
+  if (std::holds_alternative<MlpOp>(op)) ff_saved(m, x, out);
 }
 
 // T5LayerCrossAttention (fp32 eager): its T5LayerNorm, whose output only q reads; q and k saved
@@ -74,12 +100,8 @@ void op_saved(const LayerOp& op, const Dims& x, bool decoder, std::vector<SavedT
 void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe, std::vector<SavedTensor>& out) {
   using enum BackwardRegion;
   const std::string src = fmt::format("{} T5LayerCrossAttention, T5Attention.forward (key_value_states)", kT5Src);
-  norm_saved({.name = "cross.layer_norm", .kind = NormKind::kRms, .width = m.hidden_size, .rows_per_token = 1, .consumers = 1,
-              .region = kAfterAttention},
-             xd, out);
-  for (auto& p : out) {
-    if (p.term.name.starts_with("cross.layer_norm")) p.term.source = fmt::format("{} T5LayerNorm (fp32 variance, weight * x)", kT5Src);
-  }
+  (void)m;
+  t5_norm_saved("cross.layer_norm", xd, 1, kAfterAttention, out);
   const Bytes e = xd.e;
   add(out, "cross.q", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: q, saved by the scores matmul", e), src, kAfterAttention);
   add(out, "cross.k_v", checked_product({2, e, xe.T, xd.qd}),
@@ -89,9 +111,9 @@ void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe,
   add(out, "cross.o_input", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: o's input, saved by o", e), src, kAfterAttention);
 }
 
-std::vector<SavedTensor> encoder_block(const LayerSpec& spec, const Dims& xe) {
+std::vector<SavedTensor> encoder_block(const LayerSpec& spec, const ModelConfig& m, const Dims& xe) {
   std::vector<SavedTensor> out;
-  for (const auto& op : spec.ops) op_saved(op, xe, false, out);
+  for (const auto& op : spec.ops) op_saved(op, m, xe, false, out);
   return out;
 }
 
@@ -102,7 +124,7 @@ std::vector<SavedTensor> decoder_block(const LayerSpec& spec, const ModelConfig&
   std::size_t i = 0;
   for (const auto& op : spec.ops) {
     if (i++ == 2) cross_attention_saved(m, xd, xe, out);  // before the FF's norm: T5Block layer[1]
-    op_saved(op, xd, true, out);
+    op_saved(op, m, xd, true, out);
   }
   return out;
 }
@@ -117,10 +139,10 @@ Term buckets(const char* stack, std::uint64_t s, bool every_layer) {
 }
 
 void add_norm(const char* name, const ModelConfig& m, const Dims& x, Activations& act, bool head) {
+  (void)m;
   std::vector<SavedTensor> norm;
-  norm_saved({.name = name, .kind = NormKind::kRms, .width = m.hidden_size, .rows_per_token = 1, .consumers = 0}, x, norm);
+  t5_norm_saved(name, x, 0, BackwardRegion::kNone, norm);
   for (auto& p : norm) {
-    p.term.source = fmt::format("{} T5Stack.final_layer_norm (T5LayerNorm)", kT5Src);
     act.outside_parts.push_back(p.term);
     if (head) act.final_norm_saved += p.term.bytes;
   }
@@ -176,7 +198,7 @@ Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
   const Dims xe = stack_dims(m, setup, setup.seq_len);
   const Dims xd = stack_dims(m, setup, setup.target_seq);
   Activations act;
-  auto enc = encoder_block(spec, xe);
+  auto enc = encoder_block(spec, m, xe);
   add_layer_buckets(m, xe, "encoder", enc);
   auto dec = decoder_block(spec, m, xd, xe);
   add_layer_buckets(m, xd, "decoder", dec);

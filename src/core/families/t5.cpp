@@ -55,6 +55,7 @@ void read(const ConfigReader& c, ModelConfig& m, const std::string& ff_default, 
   m.relative_bias_every_layer = every_layer_bias;
   m.tie_word_embeddings = c.flag("tie_word_embeddings", true);
   read_feed_forward(c, m, ff_default);
+  m.loss_in_logits_dtype = true;  // T5ForConditionalGeneration: CrossEntropyLoss()(lm_logits.view(-1, V), labels.view(-1))
 }
 
 void t5_read(const ConfigReader& c, ModelConfig& m) { read(c, m, "relu", false); }      // T5Config defaults
