@@ -21,15 +21,16 @@ void refuse_unmodelled(const EstimateInputs& in) {
     throw InputError(field, value, fmt::format("{} (encoder-decoder): {}", name, why));
   };
   if (s.infer) refuse(field::kInfer, "true", "inference (the encoder output and the decoder's self- and cross-attention KV caches) is not modelled");
-  if (s.precision != Precision::kFp32 && s.precision != Precision::kBf16) {
+  if (s.precision == Precision::kAmp) {
     refuse(field::kPrecision, to_string(s.precision),
-           "fp32 and pure bf16 are modelled; under autocast (mixed / amp) T5LayerNorm stays fp32, every Linear saves its own bf16 cast "
+           "fp32 and bf16 weights (bf16, mixed) are modelled; under autocast (amp) T5LayerNorm stays fp32, every Linear saves its own bf16 cast "
            "(the encoder output's too, per decoder block) and the probabilities are fp32 + a bf16 copy (measured, tools/measure/FINDINGS.md "
            "§34), not modelled yet");
   }
   if (s.attention != Attention::kEager) {
     refuse(field::kAttention, to_string(s.attention),
-           "only eager attention is modelled (SDPA: math path with the position bias, CPU/GPU kernels for the cross-attention, not modelled yet)");
+           "only eager attention is modelled: SDPA gets the position bias as a float mask that needs a gradient, which the CPU runs on the "
+           "math path (measured) and CUDA on the memory-efficient kernel with a bias gradient (not measured); give --attention eager");
   }
   if (s.grad_ckpt != GradCkpt::kNone) refuse(field::kGradCkpt, to_string(s.grad_ckpt), "checkpointing of T5Block is not modelled yet");
   if (in.model.gated_mlp && in.model.hidden_act != "gelu_new") {
