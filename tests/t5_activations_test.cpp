@@ -81,10 +81,29 @@ TEST_CASE("T5 needs --target-seq; other models refuse it; unmodelled T5 combinat
   EstimateInputs bf16 = in;
   bf16.setup.precision = Precision::kBf16;
   CHECK(estimate(bf16).peak_allocated > 0);
-  EstimateInputs amp = in;
-  amp.setup.precision = Precision::kAmp;
-  CHECK_THROWS_WITH(estimate(amp), Catch::Contains("autocast"));
+  EstimateInputs sdpa = in;
+  sdpa.setup.attention = Attention::kSdpa;
+  CHECK_THROWS_WITH(estimate(sdpa), Catch::Contains("memory-efficient kernel"));
   EstimateInputs llama = in;
   llama.model = resolve_model("llama-3.1-8b");
   CHECK_THROWS_WITH(estimate(llama), Catch::Contains("not an encoder-decoder"));
+}
+
+TEST_CASE("T5 under autocast: fp32 norms, a bf16 cast per Linear, fp32 probabilities + their bf16 copy") {
+  TrainingSetup s = fp32_eager(128, 64, 2);
+  s.precision = Precision::kAmp;
+  const ModelConfig m = tiny_t5();
+  const Activations a = activations(m, s);
+  const Bytes T_e = 256, T_d = 128;
+  // Encoder block (measured 1,116,160 on the CPU, FINDINGS §34): norms (4 + 4)·T·h + 4·T and 3 resp. 1 bf16 casts of
+  // their output, q, k, v, o's input 4 × 2·T·q, probabilities (4 + 2)·b·a·s², relu 2·T·I and wo's cast 2·T·I.
+  const Bytes enc = (8 * T_e * 64 + 4 * T_e + 3 * 2 * T_e * 64) + (8 * T_e * 64 + 4 * T_e + 2 * T_e * 64) + 4 * 2 * T_e * 64 +
+                    6 * 2 * 2 * 128 * 128 + 4 * T_e * 192;
+  CHECK(enc == 1116160);
+  CHECK(a.per_layer == enc);
+  // Decoder block: the CPU measured 771,584 with bf16 cross-attention probabilities (2·b·a·s_d·s_e); CUDA autocast runs
+  // softmax in fp32, so the estimate adds 4·b·a·s_d·s_e. No shared encoder output: each block's k and v save their casts.
+  CHECK(a.decoder_per_layer == 771584 + 4 * 2 * 2 * 64 * 128);
+  // Head (measured 595,460): decoder final norm 8·T_d·h + 4·T_d, lm_head's bf16 cast 2·T_d·h, labels 8·T_d, fp32 log_softmax.
+  CHECK(a.final_norm_saved + logits_loss(m, s).saved.bytes == 595460);
 }

@@ -82,14 +82,14 @@ TEST_CASE("an encoder-decoder estimate needs the target length; unmodelled combi
     CHECK(e.field() == field::kTargetSeq);
   }
   in.setup.target_seq = 128;
-  in.setup.precision = Precision::kAmp;  // autocast: not modelled (FINDINGS §34 has the census)
+  in.setup.attention = Attention::kSdpa;  // SDPA: not modelled (FINDINGS §34)
   try {
     (void)estimate(in);
     FAIL("estimated");
   } catch (const InputError& e) {
-    CHECK(e.field() == field::kPrecision);
+    CHECK(e.field() == field::kAttention);
   }
-  in.setup.precision = Precision::kFp32;
+  in.setup.attention = Attention::kEager;
   in.setup.grad_ckpt = GradCkpt::kFull;
   try {
     (void)estimate(in);

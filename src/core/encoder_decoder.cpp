@@ -21,11 +21,8 @@ void refuse_unmodelled(const EstimateInputs& in) {
     throw InputError(field, value, fmt::format("{} (encoder-decoder): {}", name, why));
   };
   if (s.infer) refuse(field::kInfer, "true", "inference (the encoder output and the decoder's self- and cross-attention KV caches) is not modelled");
-  if (s.precision == Precision::kAmp) {
-    refuse(field::kPrecision, to_string(s.precision),
-           "fp32 and bf16 weights (bf16, mixed) are modelled; under autocast (amp) T5LayerNorm stays fp32, every Linear saves its own bf16 cast "
-           "(the encoder output's too, per decoder block) and the probabilities are fp32 + a bf16 copy (measured, tools/measure/FINDINGS.md "
-           "§34), not modelled yet");
+  if (s.precision == Precision::kAmp && in.model.gated_mlp) {
+    refuse(field::kPrecision, to_string(s.precision), "the gated FF under autocast (gelu_new's dtypes, wo's input cast) is not modelled; relu is");
   }
   if (s.attention != Attention::kEager) {
     refuse(field::kAttention, to_string(s.attention),

@@ -38,8 +38,11 @@ void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::stri
 void ff_saved(const ModelConfig& m, const Dims& x, std::vector<SavedTensor>& out) {
   const Bytes tI = checked_product({x.e, x.T, x.I});
   if (!m.gated_mlp) {
-    add(out, "ff.relu_output", tI, fmt::format("{}·T·I: relu's output, saved by relu (threshold_backward) and by wo as its input", x.e),
+    add(out, "ff.relu_output", tI, fmt::format("{}·T·I: relu's output, saved by relu (threshold_backward){}", x.e, x.amp ? "" : " and by wo as its input"),
         fmt::format("{} T5DenseActDense (wi, act, dropout, wo)", kT5Src), BackwardRegion::kOutput);
+    // Under autocast `hidden_states.to(self.wo.weight.dtype)` makes an fp32 copy; wo saves autocast's bf16 cast of it.
+    if (x.amp) add(out, "ff.wo_input_cast", tI, "2·T·I: wo's bf16 autocast cast of the fp32 copy `.to(self.wo.weight.dtype)` makes",
+                   fmt::format("{} T5DenseActDense.forward", kT5Src), BackwardRegion::kOutput);
     return;
   }
   const std::string src = fmt::format("{} T5DenseGatedActDense; transformers activations.py NewGELUActivation", kT5Src);
@@ -63,7 +66,11 @@ void t5_norm_saved(const std::string& name, const Dims& x, std::uint64_t consume
   add(out, name + ".rstd", checked_product({4, x.T}), "4·T: fp32 rsqrt(variance + eps), saved by the mul", src, region);
   add(out, name + ".normalized", checked_product({r, x.T, x.h}),
       fmt::format("{}·T·h: x·rstd{}, saved by `weight *`", r, r == 4 ? "" : " cast to the weight's dtype"), src, region);
-  if (consumers > 0) {
+  if (consumers > 0 && x.amp) {  // fp32 output: each Linear saves its own autocast cast (activations are not cached)
+    add(out, name + ".output_casts", checked_product({consumers, 2, x.T, x.h}),
+        fmt::format("{}×2·T·h: bf16 autocast casts of the fp32 output, one per Linear that reads it", consumers),
+        src + "; aten/src/ATen/autocast_mode.cpp cached_cast", region);
+  } else if (consumers > 0) {
     add(out, name + ".output", checked_product({r, x.T, x.h}), fmt::format("{}·T·h: the norm's output, saved by the Linears that read it", r), src, region);
   }
 }
@@ -80,8 +87,14 @@ void self_attention_saved(const Dims& x, bool decoder, std::vector<SavedTensor>&
   const Bytes e = x.e;
   add(out, "self.q_k", checked_product({2, e, x.T, x.qd}), fmt::format("2·{}·{}·a·d_kv: q and k, saved by the scores matmul", e, t), src, kInput);
   add(out, "self.v", checked_product({e, x.T, x.qd}), fmt::format("{}·{}·a·d_kv: v, saved by the probabilities' matmul", e, t), src, kInput);
-  add(out, "self.probabilities", checked_product({e, x.b, x.a, x.s, x.s}),
-      fmt::format("{}·b·a·{}²: softmax output, saved by softmax and the probabilities' matmul", e, s), src, kInput);
+  if (x.amp) {  // bf16 scores + the fp32 position bias: fp32 softmax output, and matmul's bf16 cast of it
+    add(out, "self.probabilities", checked_product({6, x.b, x.a, x.s, x.s}),
+        fmt::format("(4 + 2)·b·a·{}²: fp32 softmax output (the scores plus the fp32 position bias are fp32) and the matmul's bf16 cast", s), src,
+        kInput);
+  } else {
+    add(out, "self.probabilities", checked_product({e, x.b, x.a, x.s, x.s}),
+        fmt::format("{}·b·a·{}²: softmax output, saved by softmax and the probabilities' matmul", e, s), src, kInput);
+  }
   add(out, "self.o_input", checked_product({e, x.T, x.qd}), fmt::format("{}·{}·a·d_kv: o's input (heads merged), saved by o", e, t), src, kAfterAttention);
 }
 
@@ -100,14 +113,25 @@ void op_saved(const LayerOp& op, const ModelConfig& m, const Dims& x, bool decod
 void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe, std::vector<SavedTensor>& out) {
   using enum BackwardRegion;
   const std::string src = fmt::format("{} T5LayerCrossAttention, T5Attention.forward (key_value_states)", kT5Src);
-  (void)m;
   t5_norm_saved("cross.layer_norm", xd, 1, kAfterAttention, out);
   const Bytes e = xd.e;
   add(out, "cross.q", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: q, saved by the scores matmul", e), src, kAfterAttention);
   add(out, "cross.k_v", checked_product({2, e, xe.T, xd.qd}),
       fmt::format("2·{}·T_e·a·d_kv: k and v of the encoder length, saved by the two matmuls", e), src, kAfterAttention);
-  add(out, "cross.probabilities", checked_product({e, xd.b, xd.a, xd.s, xe.s}),
-      fmt::format("{}·b·a·s_d·s_e: softmax output, saved by softmax and the probabilities' matmul", e), src, kAfterAttention);
+  if (xd.amp) {
+    // Under autocast nobody saves the fp32 encoder output: k's and v's Linears each save their own bf16 cast.
+    add(out, "cross.encoder_output_casts", checked_product({2, 2, xe.T, m.hidden_size}),
+        "2×2·T_e·h: the k and v Linears' bf16 autocast casts of the fp32 encoder output, in every block", src + "; aten autocast cached_cast",
+        kAfterAttention);
+    // bf16 scores + a zero bias in the query's dtype stay bf16; CUDA autocast runs softmax in fp32
+    // (its fp32 op list), the matmul saves the bf16 cast. (CPU autocast keeps softmax in bf16: 2·b·a·s_d·s_e measured.)
+    add(out, "cross.probabilities", checked_product({6, xd.b, xd.a, xd.s, xe.s}),
+        "(4 + 2)·b·a·s_d·s_e: fp32 softmax output (CUDA autocast's fp32 softmax) and the matmul's bf16 cast",
+        src + "; torch amp docs, CUDA ops that autocast to float32 (softmax)", kAfterAttention);
+  } else {
+    add(out, "cross.probabilities", checked_product({e, xd.b, xd.a, xd.s, xe.s}),
+        fmt::format("{}·b·a·s_d·s_e: softmax output, saved by softmax and the probabilities' matmul", e), src, kAfterAttention);
+  }
   add(out, "cross.o_input", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: o's input, saved by o", e), src, kAfterAttention);
 }
 
@@ -160,13 +184,14 @@ void t5_outside(const ModelConfig& m, const Dims& xd, const Dims& xe, Activation
     act.outside_parts.push_back(buckets("decoder", xd.s, false));
   }
   add_norm("encoder.final_layer_norm", m, xe, act, false);
-  act.outside_parts.push_back({"encoder_output", checked_product({xe.e, xe.T, m.hidden_size}),
+  if (!xe.amp) act.outside_parts.push_back({"encoder_output", checked_product({xe.e, xe.T, m.hidden_size}),
                                fmt::format("{}·T_e·h: the encoder's output, saved by every decoder block's cross-attention k and v Linears "
                                            "(one storage, counted once)", xe.e),
                                src + " T5Stack.forward (encoder_hidden_states), T5Attention k/v(key_value_states)"});
   add_norm("final_norm", m, xd, act, true);
   const Term head{"final_norm.lm_head_input", checked_product({xd.e, xd.T, m.hidden_size}),
-                  fmt::format("{}·T_d·h: lm_head's input (tied: the decoder output × d_model^-0.5, a new tensor; untied: the norm output)", xd.e),
+                  fmt::format("{}·T_d·h: lm_head's input{} (tied: the decoder output × d_model^-0.5, a new tensor; untied: the norm output)", xd.e,
+                              xd.amp ? ", autocast's bf16 cast" : ""),
                   src + " T5ForConditionalGeneration.forward (scale_decoder_outputs)"};
   act.outside_parts.push_back(head);
   act.final_norm_saved += head.bytes;

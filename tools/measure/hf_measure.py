@@ -980,8 +980,8 @@ WHY_NOT = {
                "(estimates are refused; FINDINGS.md §34)",
     # T5 combinations vramcalc still refuses (src/core/encoder_decoder.cpp); fp32 / bf16 eager, relu or gated-gelu,
     # no checkpointing are predicted.
-    "seq2seq-amp": "T5 under autocast is refused: the CPU autocast keeps the cross-attention's softmax in bf16 "
-                   "(2·b·a·s_d·s_e measured), CUDA autocast runs softmax in fp32 (+ a bf16 copy): not modelled (FINDINGS.md §34)",
+    "seq2seq-amp": "T5's gated FF under autocast is refused: gelu_new's dtypes differ between CPU and CUDA autocast "
+                   "and wo's input cast is not derived for it (FINDINGS.md §34)",
     "seq2seq-sdpa": "T5 with SDPA is refused: the position bias is a float mask needing a gradient, the CPU runs the math "
                     "path (measured), CUDA the memory-efficient kernel with a bias gradient (not measured) (FINDINGS.md §34)",
     "seq2seq-ckpt": "T5 with checkpointing is refused: T5Block's checkpoint inputs (position biases, the encoder output) "
@@ -1033,7 +1033,7 @@ def records_for(res, env):
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2", "fsdp1"):
         why = WHY_NOT[sp["kind"]]
-    elif sp["family"] in SEQ2SEQ and sp["precision"] == "amp":
+    elif sp["family"] in SEQ2SEQ and sp["precision"] == "amp" and sp.get("ff", "relu") != "relu":
         why = WHY_NOT["seq2seq-amp"]
     elif sp["family"] in SEQ2SEQ and sp["attention"] != "eager":
         why = WHY_NOT["seq2seq-sdpa"]
