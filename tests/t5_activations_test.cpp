@@ -107,3 +107,22 @@ TEST_CASE("T5 under autocast: fp32 norms, a bf16 cast per Linear, fp32 probabili
   // Head (measured 595,460): decoder final norm 8·T_d·h + 4·T_d, lm_head's bf16 cast 2·T_d·h, labels 8·T_d, fp32 log_softmax.
   CHECK(a.final_norm_saved + logits_loss(m, s).saved.bytes == 595460);
 }
+
+TEST_CASE("T5 under full checkpointing: blocks keep their inputs, block 0's outputs are kept once as inputs of the others") {
+  TrainingSetup s = fp32_eager(128, 64, 2);
+  s.precision = Precision::kBf16;
+  s.grad_ckpt = GradCkpt::kFull;
+  const Activations a = activations(tiny_t5(), s);
+  CHECK(a.kept_per_layer == 2 * 256 * 64);          // the harness record: 32,768 B kept by encoder block 0
+  CHECK(a.decoder_kept_per_layer == 2 * 128 * 64);  // 16,384 B per decoder block (measured, kept_by_window fw.D0 / fw.D1)
+  CHECK(part(a, "encoder.position_bias") == 2 * 2 * 128 * 128);  // the bf16 [1, a, s_e, s_e] bias (measured: 65,536 B alive)
+  CHECK(part(a, "decoder.position_bias") == 2 * 2 * 2 * 64 * 64);
+  CHECK(part(a, "decoder.cross_position_bias") == 2 * 2 * 64 * 128);
+  CHECK(part(a, "encoder.relative_position_buckets") == 0);  // recomputed in backward, not kept
+  // Block 0's recompute at torch.min of _relative_position_bucket: kept input + output gradient 2 × 2·T·h, the position
+  // bias gradient 2·a·s², the tied embedding's gradient 2·V·h, norm 0 (4·T·h + 4·T + 2 × 2·T·h), q, k, v 3 × 2·T·q,
+  // the aranges 16·s and 6 × 8·s² + s² of buckets.
+  const Bytes base = 2 * 32768 + 65536 + 2 * 1000 * 64;
+  const Bytes at_bias = (4 * 256 * 64 + 4 * 256 + 2 * 32768) + 3 * 32768 + 16 * 128 + 49 * 128 * 128;
+  CHECK(a.first_layer_working == base + at_bias);
+}

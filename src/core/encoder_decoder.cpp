@@ -29,7 +29,13 @@ void refuse_unmodelled(const EstimateInputs& in) {
            "only eager attention is modelled: SDPA gets the position bias as a float mask that needs a gradient, which the CPU runs on the "
            "math path (measured) and CUDA on the memory-efficient kernel with a bias gradient (not measured); give --attention eager");
   }
-  if (s.grad_ckpt != GradCkpt::kNone) refuse(field::kGradCkpt, to_string(s.grad_ckpt), "checkpointing of T5Block is not modelled yet");
+  if (s.grad_ckpt != GradCkpt::kNone && s.grad_ckpt != GradCkpt::kFull) {
+    refuse(field::kGradCkpt, to_string(s.grad_ckpt), "only full checkpointing of every T5Block (GradientCheckpointingLayer) is modelled");
+  }
+  if (s.grad_ckpt == GradCkpt::kFull && (s.ac_every > 1 || s.precision == Precision::kAmp)) {
+    refuse(field::kGradCkpt, to_string(s.grad_ckpt),
+           "checkpointing every K-th block, or under autocast (the fp32 encoder output and biases kept as checkpoint inputs), is not modelled");
+  }
   if (in.model.gated_mlp && in.model.hidden_act != "gelu_new") {
     refuse(field::kModel, in.model.name,
            fmt::format("the gated FF with {} is not modelled; relu and gated-gelu (gelu_new) are", in.model.hidden_act));

@@ -121,6 +121,10 @@ void states_at(Instant i, const StepContext& ctx, const StepParts& p, const Laye
     m.add(ComponentId::kGradients, s.gradients.bytes);
   } else if (persistent) {
     m.add(ComponentId::kGradients, s.gradients.bytes, kept);
+  } else if (is_layer(i) && !is_last_layer(i) && p.act.first_layer_working > 0) {
+    const std::uint64_t made = ctx.params.total - std::min(ctx.params.total, p.act.first_layer_pending_params);
+    m.add(ComponentId::kGradients, std::min(checked_mul(made, precision_bytes(ctx.setup.precision).grad), s.gradients.bytes),
+          "every gradient but the first block's and the embedding's");
   } else if (is_layer(i) && ctx.params.trainable != ctx.params.total) {
     m.add(ComponentId::kGradients, trainable_grads_made(i, ctx, s),
           is_last_layer(i) ? "trainable tensors of the head and this layer so far" : "trainable tensors of every later layer and this one so far");
@@ -200,6 +204,11 @@ void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Momen
   if (a.offload.enabled) {
     m.add(ComponentId::kActivationOffloadInFlight, a.offload.backward_in_flight, "the previous node's tensors brought back from the host");
   }
+  if (a.first_layer_working > 0 && !is_last_layer(i)) {  // a family that itemises its first layer's backward (T5 checkpointed)
+    m.add(ComponentId::kActivations, a.first_layer_outside, "ids");
+    m.add(ComponentId::kLayerBackward, a.first_layer_working, "the first layer's recompute and backward (see the activations term)");
+    return;
+  }
   const Bytes other = a.offload.enabled ? offloaded_other_layers(a, is_last_layer(i))
                       : is_last_layer(i) ? a.stack.bytes - a.kept_per_layer - a.final_norm_saved : a.outside - a.final_norm_saved;
   m.add(ComponentId::kActivations, other, is_last_layer(i) ? "every other layer, ids, RoPE tables" : "ids, RoPE tables");
@@ -208,6 +217,7 @@ void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Momen
   const Bytes transient = is_mlp(i) ? a.mlp_backward_transient : a.attn_backward_transient;
   m.add(ComponentId::kLayerBackward, checked_add(materialised > freed ? materialised - freed : 0, transient),
         "this layer's saved/recomputed tensors + gradient buffers");
+
 }
 
 void loss_at(Instant i, const StepContext& ctx, const StepParts& p, Moment& m) {

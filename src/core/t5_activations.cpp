@@ -13,6 +13,8 @@
 
 #include "core/ops.hpp"
 
+#include <vramcalc/model_states.hpp>
+
 namespace vramcalc {
 namespace {
 
@@ -173,13 +175,13 @@ void add_norm(const char* name, const ModelConfig& m, const Dims& x, Activations
 }
 
 // Ids, buckets, both final norms, the encoder output and lm_head's input.
-void t5_outside(const ModelConfig& m, const Dims& xd, const Dims& xe, Activations& act) {
+void t5_outside(const ModelConfig& m, const Dims& xd, const Dims& xe, bool checkpointed, Activations& act) {
   const std::string src = kT5Src;
   act.outside_parts.push_back({"input_ids", checked_mul(8, xe.T), "8·T_e: int64 encoder ids saved by the shared embedding's backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   act.outside_parts.push_back({"decoder_input_ids", checked_mul(8, xd.T), "8·T_d: int64 decoder ids (_shift_right(labels)) saved by the embedding",
                                src + " T5ForConditionalGeneration.forward (_shift_right)"});
-  if (!m.relative_bias_every_layer) {
+  if (!m.relative_bias_every_layer && !checkpointed) {  // checkpointed: block 0 recomputes them in backward
     act.outside_parts.push_back(buckets("encoder", xe.s, false));
     act.outside_parts.push_back(buckets("decoder", xd.s, false));
   }
@@ -199,7 +201,6 @@ void t5_outside(const ModelConfig& m, const Dims& xd, const Dims& xe, Activation
   const Term labels{"loss.labels", checked_mul(8, xd.T), "8·T_d: int64 labels saved by nll_loss", src + " T5ForConditionalGeneration.forward (loss)"};
   act.outside_parts.push_back(labels);
   act.final_norm_saved += labels.bytes;
-  for (const auto& p : act.outside_parts) act.outside = checked_add(act.outside, p.bytes);
 }
 
 Bytes sum_into(const std::vector<SavedTensor>& saved, std::vector<Term>& parts) {
@@ -217,6 +218,55 @@ void add_layer_buckets(const ModelConfig& m, const Dims& x, const char* stack, s
 }
 
 }  // namespace
+
+// Full checkpointing (T5Block is a GradientCheckpointingLayer; non-reentrant torch.utils.checkpoint):
+// each block keeps its inputs — the hidden states, and the tensors block 0 makes and passes on: the
+// position bias (the decoder's with the causal mask folded in, b·a·s_d²), the cross-attention's
+// zero bias (requires_grad under checkpointing), the decoder's 4-D causal mask and the encoder
+// output. Block 0's buckets are recomputed, not kept.
+void checkpoint_inputs(const ModelConfig& m, const Dims& xd, const Dims& xe, Activations& act) {
+  const std::string src = fmt::format("{} T5Stack.forward, T5Attention.forward (gradient_checkpointing: position_bias.requires_grad = True); "
+                                      "torch/utils/checkpoint.py (non-reentrant: inputs kept)", kT5Src);
+  const Bytes r = xe.r;
+  std::vector<Term> kept;
+  if (m.num_layers > 1) kept.push_back({"encoder.position_bias", checked_product({r, xe.a, xe.s, xe.s}), fmt::format("{}·a·s_e²: block 0's position bias, an input of the other encoder blocks", r), src});
+  if (m.num_decoder_layers > 1) {
+    kept.push_back({"decoder.position_bias", checked_product({r, xd.b, xd.a, xd.s, xd.s}),
+                    fmt::format("{}·b·a·s_d²: block 0's position bias + the causal mask, an input of the other decoder blocks", r), src});
+    kept.push_back({"decoder.cross_position_bias", checked_product({r, xd.a, xd.s, xe.s}),
+                    fmt::format("{}·a·s_d·s_e: the cross-attention's zero bias (requires grad), an input of the other decoder blocks", r), src});
+  }
+  kept.push_back({"decoder.causal_mask", checked_product({r, xd.b, xd.s, xd.s}), fmt::format("{}·b·s_d²: the 4-D causal mask, an input of every decoder block", r),
+                  "transformers masking_utils create_causal_mask (eager: additive float mask)"});
+  for (auto& t : kept) act.outside_parts.push_back(std::move(t));
+}
+
+// The first encoder block's backward under checkpointing (the last block in backward). Alive besides
+// the states: its kept input and the gradient of its output, the gradient of the position bias from
+// the other blocks, the tied embedding's gradient summed in autograd's input buffer (decoder embedding,
+// lm_head) until the encoder embedding's backward. Then the larger of (a) its recompute up to
+// compute_bias: norm 0's saved set, q, k, v, the int64 aranges and _relative_position_bucket's s_e²
+// tensors alive at torch.min (relative positions, their abs, the buckets so far, the large-position
+// buckets, full_like, min's result: 6·8·s_e², the bool is_small s_e²) and (b) the whole block
+// recomputed, less what its backward has released, plus its gradient buffers.
+Bytes first_block_working(const ModelConfig& m, const TrainingSetup& setup, const Dims& xe, const std::vector<SavedTensor>& enc, const MlpOp& mlp) {
+  const Bytes rTh = checked_product({xe.r, xe.T, m.hidden_size});
+  const Bytes grad = precision_bytes(setup.precision).grad;
+  const Bytes bias_grad = m.num_layers > 1 ? checked_product({xe.r, xe.a, xe.s, xe.s}) : 0;
+  const Bytes base = checked_add(checked_add(checked_mul(2, rTh), bias_grad), checked_product({grad, m.vocab_size, m.hidden_size}));
+  const Bytes norm0 = checked_add(checked_add(checked_product({4, xe.T, m.hidden_size}), checked_mul(4, xe.T)), checked_mul(2, rTh));
+  const Bytes buckets = checked_add(checked_product({48, xe.s, xe.s}), checked_product({xe.s, xe.s}));
+  const Bytes at_bias = checked_add(checked_add(norm0, checked_product({3, xe.e, xe.T, xe.qd})), checked_add(checked_mul(16, xe.s), buckets));
+  Bytes block = 0, freed_mlp = 0, freed_attn = 0;
+  for (const auto& p : enc) {
+    block = checked_add(block, p.term.bytes);
+    if (p.region == BackwardRegion::kOutput) freed_mlp += p.term.bytes;
+    if (p.region == BackwardRegion::kOutput || p.region == BackwardRegion::kAfterAttention) freed_attn += p.term.bytes;
+  }
+  const Bytes mlp_peak = block - freed_mlp + mlp_backward_transient(mlp, xe);
+  const Bytes attn_peak = block - freed_attn + attention_backward_transient(m, setup, xe);
+  return checked_add(base, std::max({at_bias, mlp_peak, attn_peak}));
+}
 
 Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
   const LayerSpec spec = family_spec(m.family).layer(m);
@@ -241,19 +291,36 @@ Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
   }
   act.attn_backward_transient = attention_backward_transient(m, setup, xd);
   act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);
-  t5_outside(m, xd, xe, act);
-  const Bytes layers = checked_add(checked_mul(m.num_layers, act.per_layer), checked_mul(m.num_decoder_layers, act.decoder_per_layer));
+  const bool checkpointed = setup.grad_ckpt == GradCkpt::kFull;
+  t5_outside(m, xd, xe, checkpointed, act);
+  act.decoder_kept_per_layer = act.decoder_per_layer;
+  if (checkpointed) {
+    checkpoint_inputs(m, xd, xe, act);
+    act.kept_per_layer = checked_product({xe.r, xe.T, m.hidden_size});
+    act.decoder_kept_per_layer = checked_product({xd.r, xd.T, m.hidden_size});
+    act.recompute = act.decoder_per_layer;  // the last decoder block, the first in backward
+    for (const auto& op : spec.ops) {
+      if (const auto* p = std::get_if<MlpOp>(&op)) act.first_layer_working = first_block_working(m, setup, xe, enc, *p);
+    }
+    act.first_layer_outside = checked_mul(8, xe.T);  // input_ids
+    for (const auto& t : family_spec(m.family).parameters(m)) {  // encoder block 0's and the shared embedding's
+      if (t.name.starts_with("encoder.block.*")) act.first_layer_pending_params += t.numel();
+      if (t.name.starts_with("encoder.block.0") || t.name.starts_with("shared.")) act.first_layer_pending_params += t.total();
+    }
+  }
+  for (const auto& p : act.outside_parts) act.outside = checked_add(act.outside, p.bytes);
+  const Bytes layers = checked_add(checked_mul(m.num_layers, act.kept_per_layer), checked_mul(m.num_decoder_layers, act.decoder_kept_per_layer));
   act.stack = component_term(
       ComponentId::kActivations, checked_add(layers, act.outside),
-      fmt::format("L_e × encoder block + L_d × decoder block + outside = {} × {} + {} × {} + {} (s_e = {}, s_d = {}; dropout off)",
-                  m.num_layers, group_digits(act.per_layer), m.num_decoder_layers, group_digits(act.decoder_per_layer),
-                  group_digits(act.outside), setup.seq_len, setup.target_seq),
+      fmt::format("L_e × encoder block + L_d × decoder block + outside = {} × {} + {} × {} + {} (s_e = {}, s_d = {}; {}dropout off)",
+                  m.num_layers, group_digits(act.kept_per_layer), m.num_decoder_layers, group_digits(act.decoder_kept_per_layer),
+                  group_digits(act.outside), setup.seq_len, setup.target_seq, checkpointed ? "each block keeps its input; " : ""),
       std::string(kT5Src) + " T5Block (per-op derivation: per_layer_parts, decoder_layer_parts); measured: tools/measure/FINDINGS.md §34",
       true);
   act.forward_masks = component_term(ComponentId::kAttentionMask, 0, "folded into the position bias (no mask tensor is kept)",
                                      std::string(kT5Src) + " T5Stack.forward, T5Attention.compute_bias", true);
   act.backward_working = component_term(
-      ComponentId::kLayerBackward, checked_add(act.decoder_per_layer, act.backward_transient),
+      ComponentId::kLayerBackward, checked_add(checked_add(act.decoder_kept_per_layer, act.recompute), act.backward_transient),
       fmt::format("the last decoder block in backward: saved {} − released so far + gradient buffers (MLP peak {}, attention peak {})",
                   group_digits(act.decoder_per_layer), group_digits(act.mlp_backward_transient), group_digits(act.attn_backward_transient)),
       "derived from the backward of T5LayerFF and the eager attention backward", true);

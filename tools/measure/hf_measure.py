@@ -984,8 +984,8 @@ WHY_NOT = {
                    "and wo's input cast is not derived for it (FINDINGS.md §34)",
     "seq2seq-sdpa": "T5 with SDPA is refused: the position bias is a float mask needing a gradient, the CPU runs the math "
                     "path (measured), CUDA the memory-efficient kernel with a bias gradient (not measured) (FINDINGS.md §34)",
-    "seq2seq-ckpt": "T5 with checkpointing is refused: T5Block's checkpoint inputs (position biases, the encoder output) "
-                    "and the recompute are not modelled yet (FINDINGS.md §34)",
+    "seq2seq-ckpt": "T5 with selective checkpointing, every K-th block, or full checkpointing under autocast is refused "
+                    "(FINDINGS.md §34)",
     "lora": "LoRA training is not expressed by the estimator's measured-record inputs yet (kind lora)",
     "compile": "torch.compile (inductor) changes what is saved (min-cut partitioner); the estimator models eager "
                "execution only",
@@ -1037,7 +1037,8 @@ def records_for(res, env):
         why = WHY_NOT["seq2seq-amp"]
     elif sp["family"] in SEQ2SEQ and sp["attention"] != "eager":
         why = WHY_NOT["seq2seq-sdpa"]
-    elif sp["family"] in SEQ2SEQ and sp["ckpt"] != "none":
+    elif sp["family"] in SEQ2SEQ and sp["ckpt"] not in ("none", "full") or \
+            (sp["family"] in SEQ2SEQ and sp["ckpt"] == "full" and sp["precision"] == "amp"):
         why = WHY_NOT["seq2seq-ckpt"]
     elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS + DEEPSEEK + ENCODERS:
         why = WHY_NOT["family"]
