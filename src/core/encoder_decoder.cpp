@@ -32,6 +32,9 @@ void refuse_unmodelled(const EstimateInputs& in) {
   if (s.grad_ckpt != GradCkpt::kNone && s.grad_ckpt != GradCkpt::kFull) {
     refuse(field::kGradCkpt, to_string(s.grad_ckpt), "only full checkpointing of every T5Block (GradientCheckpointingLayer) is modelled");
   }
+  if (s.grad_ckpt == GradCkpt::kFull && in.model.relative_bias_every_layer) {
+    refuse(field::kGradCkpt, to_string(s.grad_ckpt), "full checkpointing of UMT5 (a position bias per layer, recomputed in every block) is not modelled");
+  }
   if (s.grad_ckpt == GradCkpt::kFull && (s.ac_every > 1 || s.precision == Precision::kAmp)) {
     refuse(field::kGradCkpt, to_string(s.grad_ckpt),
            "checkpointing every K-th block, or under autocast (the fp32 encoder output and biases kept as checkpoint inputs), is not modelled");
