@@ -175,6 +175,11 @@ LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
   if (compiles_loss(setup.compile) && setup.loss == LossImpl::kFull && !m.loss_in_logits_dtype && m.final_logit_softcapping == 0.0) {
     return compiled_full_loss(m, setup);
   }
+  if (m.encoder_decoder() && setup.loss == LossImpl::kFull) {  // T5: the decoder's T_d tokens, the logits' own dtype
+    LogitsLoss out = full_loss(x);
+    out.forward.source = "transformers models/t5/modeling_t5.py T5ForConditionalGeneration.forward (CrossEntropyLoss on lm_logits over the decoder's tokens)";
+    return out;
+  }
   switch (setup.loss) {
     case LossImpl::kFull: return full_loss(x);
     case LossImpl::kChunked: return chunked_loss(x, setup);
