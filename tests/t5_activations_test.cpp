@@ -3,6 +3,8 @@
 
 #include <vramcalc/vramcalc.hpp>
 
+#include "cli_run.hpp"
+
 using namespace vramcalc;
 
 namespace {
@@ -125,4 +127,17 @@ TEST_CASE("T5 under full checkpointing: blocks keep their inputs, block 0's outp
   const Bytes base = 2 * 32768 + 65536 + 2 * 1000 * 64;
   const Bytes at_bias = (4 * 256 * 64 + 4 * 256 + 2 * 32768) + 3 * 32768 + 16 * 128 + 49 * 128 * 128;
   CHECK(a.first_layer_working == base + at_bias);
+}
+
+TEST_CASE("--target-seq: one error line naming the flag, exit 2; a T5 estimate with it") {
+  const auto other = vramcalc_test::run_vramcalc("--model llama-3.1-8b --target-seq 64");
+  CHECK(other.code == 2);
+  CHECK(other.err.find("--target-seq: '64'") != std::string::npos);
+  const auto missing = vramcalc_test::run_vramcalc("--model t5-small --seq 512 --attention eager");
+  CHECK(missing.code == 2);
+  CHECK(missing.err.find("--target-seq") != std::string::npos);
+  const auto ok = vramcalc_test::run_vramcalc("--model t5-small --seq 512 --target-seq 128 --attention eager --explain");
+  CHECK(ok.code == 0);
+  CHECK(ok.out.find("cross.probabilities") != std::string::npos);
+  CHECK(ok.out.find("one decoder block of the encoder-decoder") != std::string::npos);
 }
