@@ -10,10 +10,9 @@
 #include <fmt/format.h>
 
 #include <vramcalc/architecture.hpp>
+#include <vramcalc/model_states.hpp>
 
 #include "core/ops.hpp"
-
-#include <vramcalc/model_states.hpp>
 
 namespace vramcalc {
 namespace {

@@ -10,7 +10,8 @@ namespace vramcalc {
 /// Activations::per_layer / layer_parts are an encoder block's, decoder_per_layer /
 /// decoder_layer_parts a decoder block's; outside_parts hold the ids, the position buckets, both
 /// final norms, the encoder output (saved once by every decoder block's k and v Linears) and
-/// lm_head's input. Only what encoder_decoder.cpp accepts is modelled (fp32 eager, no checkpointing).
+/// lm_head's input. Only what encoder_decoder.cpp accepts is modelled (eager attention; fp32, bf16,
+/// mixed, amp with relu; none or full checkpointing).
 Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup);
 
 }  // namespace vramcalc
