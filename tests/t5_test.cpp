@@ -1,5 +1,5 @@
 // T5 / mT5 / UMT5 encoder-decoders (families/t5.cpp): exact parameter inventories, and the
-// estimates that are refused until the two stacks' activations are modelled (encoder_decoder.cpp).
+// estimates that need the target length or are not modelled yet (encoder_decoder.cpp).
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -72,14 +72,29 @@ TEST_CASE("T5 configs that are not modelled are refused by key", "[t5]") {
   }
 }
 
-TEST_CASE("an encoder-decoder estimate is refused, naming the model", "[t5]") {
+TEST_CASE("an encoder-decoder estimate needs the target length; unmodelled combinations are refused by field", "[t5]") {
   EstimateInputs in;
   in.model = resolve_model("t5-small");
   try {
     (void)estimate(in);
     FAIL("estimated");
   } catch (const InputError& e) {
-    CHECK(e.field() == field::kModel);
-    CHECK(e.value() == "t5-small");
+    CHECK(e.field() == field::kTargetSeq);
+  }
+  in.setup.target_seq = 128;
+  in.setup.attention = Attention::kSdpa;  // SDPA: not modelled (FINDINGS §34)
+  try {
+    (void)estimate(in);
+    FAIL("estimated");
+  } catch (const InputError& e) {
+    CHECK(e.field() == field::kAttention);
+  }
+  in.setup.attention = Attention::kEager;
+  in.setup.grad_ckpt = GradCkpt::kSelective;
+  try {
+    (void)estimate(in);
+    FAIL("estimated");
+  } catch (const InputError& e) {
+    CHECK(e.field() == field::kGradCkpt);
   }
 }

@@ -38,6 +38,13 @@ struct Activations {
   std::vector<Term> dense_layer_parts;  ///< the saved tensors of a dense layer's MLP half
   ActivationOffload offload;      ///< --offload-activations: what left the GPU, the host copies (stack is then what stays)
   std::vector<Term> kept_parts;   ///< itemised kept_per_layer where checkpointing keeps a list (op-level SAC, eager or compiled)
+  Bytes decoder_layers = 0;       ///< encoder-decoders (T5): blocks of the decoder stack; per_layer / layer_parts are an encoder block's
+  Bytes decoder_per_layer = 0;    ///< what one decoder block saves (self-attention, cross-attention, FF at the target length)
+  std::vector<Term> decoder_layer_parts;  ///< its saved tensors, itemised
+  Bytes decoder_kept_per_layer = 0;  ///< what each decoder block keeps under the chosen checkpointing
+  Bytes first_layer_working = 0;  ///< when > 0: all the first layer's backward holds of activations (T5 checkpointed: block 0's recompute)
+  Bytes first_layer_outside = 0;  ///< with first_layer_working: what outside the layers is still alive then (the ids)
+  std::uint64_t first_layer_pending_params = 0;  ///< with first_layer_working: parameters whose gradients are not made then (the block's, the embedding's)
 };
 
 /// Activation memory of `model` under `setup` (one micro-batch, one replica).

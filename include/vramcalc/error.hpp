@@ -95,6 +95,7 @@ inline constexpr const char* kFp8AllGather = "layout.fsdp.fp8_all_gather";  ///<
 inline constexpr const char* kFp8AmaxHistory = "training.fp8_amax_history";  ///< TE DelayedScaling amax history length
 inline constexpr const char* kFp8ParamGather = "training.fp8_param_gather";  ///< Megatron --fp8-param-gather (TE weights in fp8)
 inline constexpr const char* kTpCommOverlap = "layout.tp_comm_overlap";  ///< Megatron --tp-comm-overlap (TE userbuffers)
+inline constexpr const char* kTargetSeq = "training.target_seq";  ///< decoder length of an encoder-decoder (T5)
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -86,6 +86,7 @@ struct TrainingSetup {
   std::uint64_t fp8_amax_history = 1;   ///< Transformer Engine DelayedScaling amax_history_len (Megatron --fp8-amax-history-len, default 1)
   bool fp8_param_gather = false;        ///< Megatron --fp8-param-gather: TE Linear weights kept in fp8 (te_fp8.cpp)
   bool fp8_te = false;                  ///< derived by estimate(): --fp8 runs Transformer Engine's recipes (Megatron layout; te_fp8.cpp)
+  std::uint64_t target_seq = 0;         ///< decoder length s_d of an encoder-decoder (T5's labels); 0 = none (seq_len is the encoder's)
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

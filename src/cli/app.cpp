@@ -212,6 +212,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--fp8-all-gather", o.fp8_all_gather,
                  "on | off (default): with --fsdp 2 --fp8 tensorwise, torchao's enable_fsdp_float8_all_gather: each Float8Linear "
                  "weight is cast to fp8 before FSDP2's all-gather (1 B/param gathered, no weight cast in the matmul)");
+  app.add_option("--target-seq", o.target_seq,
+                 "Decoder length (tokens of the labels) of an encoder-decoder (t5, mt5, umt5; --seq is the encoder's): required for "
+                 "them, an error for any other model");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -292,6 +295,7 @@ constexpr FlagName kFlags[] = {
     {field::kFp8AmaxHistory, "--fp8-amax-history-len"},
     {field::kFp8ParamGather, "--fp8-param-gather"},
     {field::kTpCommOverlap, "--tp-comm-overlap"},
+    {field::kTargetSeq, "--target-seq"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -544,6 +548,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (!o.fp8_amax_history.empty()) apply_change(in, {field::kFp8AmaxHistory, o.fp8_amax_history});
   if (o.fp8_param_gather) apply_change(in, {field::kFp8ParamGather, "true"});
   if (o.tp_comm_overlap) apply_change(in, {field::kTpCommOverlap, "true"});
+  if (!o.target_seq.empty()) apply_change(in, {field::kTargetSeq, o.target_seq});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

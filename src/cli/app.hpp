@@ -101,6 +101,7 @@ struct CliOptions {
   std::string fp8_amax_history;    // --fp8-amax-history-len N: TE DelayedScaling history ("" = 1)
   bool fp8_param_gather = false;   // --fp8-param-gather: TE Linear weights kept in fp8 (Megatron)
   bool tp_comm_overlap = false;    // --tp-comm-overlap: TE userbuffers overlap (Megatron)
+  std::string target_seq;          // --target-seq N: decoder length of an encoder-decoder ("" = none)
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -152,6 +152,13 @@ void render_json(std::ostream& out, const Estimate& est) {
         for (const auto& t : a.kept_parts) kept.push_back(term_json(t));
         cj["kept_per_layer_parts"] = kept;
       }
+      if (a.decoder_layers > 0) {  // encoder-decoders (T5): per_layer_* are an encoder block's, these a decoder block's
+        cj["decoder_layers"] = a.decoder_layers;
+        cj["decoder_per_layer_bytes"] = a.decoder_per_layer;
+        ojson dec = ojson::array();
+        for (const auto& t : a.decoder_layer_parts) dec.push_back(term_json(t));
+        cj["decoder_layer_parts"] = dec;
+      }
     }
     components.push_back(cj);
   }

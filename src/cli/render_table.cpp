@@ -133,6 +133,14 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
         out << style_dim(fmt::format("  {:<49} source: {}", "", t.source), c) << "\n";
       }
     }
+    if (a.decoder_layers > 0) {  // encoder-decoders (T5): the list above is an encoder block
+      out << style_bold(fmt::format("one decoder block of the encoder-decoder ({} blocks, {} B each; the list above is an encoder block)",
+                                    a.decoder_layers, group_digits(a.decoder_per_layer)), c) << "\n";
+      for (const auto& t : a.decoder_layer_parts) {
+        out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
+        out << style_dim(fmt::format("  {:<49} source: {}", "", t.source), c) << "\n";
+      }
+    }
     out << style_bold("outside the decoder layers", c) << "\n";
     for (const auto& t : a.outside_parts) {
       out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);

@@ -17,6 +17,7 @@
 #include "core/te_fp8.hpp"
 #include "core/ops_attention_backends.hpp"
 #include "core/ops_compiled.hpp"
+#include "core/t5_activations.hpp"
 
 namespace vramcalc {
 namespace {
@@ -392,6 +393,7 @@ Bytes with_dense_layers(const LayerSpec& spec, const ModelConfig& m, const Train
 Activations activations(const ModelConfig& m, const TrainingSetup& setup) { return activations(m, setup, 1); }
 
 Activations activations(const ModelConfig& m, const TrainingSetup& requested, std::uint64_t sequence_shards) {
+  if (m.encoder_decoder()) return t5_activations(m, requested);  // two stacks, two lengths (encoder_decoder.cpp accepts what it models)
   const LayerSpec family_layer = family_spec(m.family).layer(m);
   // A family without an SDPA path in transformers (BLOOM) runs eager attention whatever is asked,
   // as from_pretrained does when attn_implementation is not given.

@@ -5,9 +5,12 @@
 
 namespace vramcalc {
 
-/// InputError (field model) for an encoder-decoder: its parameters are exact, but its
-/// activations (an encoder and a decoder stack at two sequence lengths, the decoder's
-/// cross-attention over the encoder output) and the step's phases are not modelled yet.
+/// The target length (field training.target_seq) is required for an encoder-decoder and an
+/// error for any other model; an encoder-decoder is estimated only where its two stacks are
+/// modelled (t5_activations.cpp): InputError naming the combination otherwise.
 void validate_encoder_decoder(const EstimateInputs& in);
+
+/// The sequence length of the logits: the decoder's (target_seq) for an encoder-decoder, else seq_len.
+std::uint64_t output_seq(const ModelConfig& m, const TrainingSetup& setup);
 
 }  // namespace vramcalc

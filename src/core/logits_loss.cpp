@@ -15,6 +15,7 @@
 
 #include "core/ops_compiled.hpp"
 #include "core/loss_vocab_parallel.hpp"
+#include "core/encoder_decoder.hpp"
 
 namespace vramcalc {
 
@@ -35,7 +36,7 @@ struct LossShape {
 
 LossShape shape_of(const ModelConfig& m, const TrainingSetup& setup) {
   const PrecisionBytes pb = precision_bytes(setup.precision);
-  const Bytes T = checked_mul(setup.seq_len, setup.micro_batch);
+  const Bytes T = checked_mul(output_seq(m, setup), setup.micro_batch);  // an encoder-decoder's logits: the decoder length
   const Bytes el = pb.compute;  // logits dtype: lm_head output (bf16 under autocast)
   const Bytes softcap = m.final_logit_softcapping > 0.0 ? el : 0;
   LossShape x{T, m.vocab_size, checked_mul(T, m.vocab_size), el, el == 4 ? Bytes{0} : Bytes{4}, softcap,
@@ -184,6 +185,11 @@ LogitsLoss logits_loss(const ModelConfig& m, const TrainingSetup& setup) {
   if (m.head == ModelHead::kSeqCls) return classifier_loss(x);
   if (compiles_loss(setup.compile) && setup.loss == LossImpl::kFull && !m.loss_in_logits_dtype && m.final_logit_softcapping == 0.0) {
     return compiled_full_loss(m, setup);
+  }
+  if (m.encoder_decoder() && setup.loss == LossImpl::kFull) {  // T5: the decoder's T_d tokens, the logits' own dtype
+    LogitsLoss out = full_loss(x);
+    out.forward.source = "transformers models/t5/modeling_t5.py T5ForConditionalGeneration.forward (CrossEntropyLoss on lm_logits over the decoder's tokens)";
+    return out;
   }
   switch (setup.loss) {
     case LossImpl::kFull: return full_loss(x);

@@ -5,6 +5,7 @@
 // instant; build_timeline() asks each of them at every instant.
 #include "core/step.hpp"
 #include "core/dense_layers.hpp"
+#include "core/encoder_decoder.hpp"
 #include "core/ops_fp8.hpp"
 
 #include <algorithm>
@@ -120,6 +121,10 @@ void states_at(Instant i, const StepContext& ctx, const StepParts& p, const Laye
     m.add(ComponentId::kGradients, s.gradients.bytes);
   } else if (persistent) {
     m.add(ComponentId::kGradients, s.gradients.bytes, kept);
+  } else if (is_layer(i) && !is_last_layer(i) && p.act.first_layer_working > 0) {
+    const std::uint64_t made = ctx.params.total - std::min(ctx.params.total, p.act.first_layer_pending_params);
+    m.add(ComponentId::kGradients, std::min(checked_mul(made, precision_bytes(ctx.setup.precision).grad), s.gradients.bytes),
+          "every gradient but the first block's and the embedding's");
   } else if (is_layer(i) && ctx.params.trainable != ctx.params.total) {
     m.add(ComponentId::kGradients, trainable_grads_made(i, ctx, s),
           is_last_layer(i) ? "trainable tensors of the head and this layer so far" : "trainable tensors of every later layer and this one so far");
@@ -199,6 +204,11 @@ void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Momen
   if (a.offload.enabled) {
     m.add(ComponentId::kActivationOffloadInFlight, a.offload.backward_in_flight, "the previous node's tensors brought back from the host");
   }
+  if (a.first_layer_working > 0 && !is_last_layer(i)) {  // a family that itemises its first layer's backward (T5 checkpointed)
+    m.add(ComponentId::kActivations, a.first_layer_outside, "ids");
+    m.add(ComponentId::kLayerBackward, a.first_layer_working, "the first layer's recompute and backward (see the activations term)");
+    return;
+  }
   const Bytes other = a.offload.enabled ? offloaded_other_layers(a, is_last_layer(i))
                       : is_last_layer(i) ? a.stack.bytes - a.kept_per_layer - a.final_norm_saved : a.outside - a.final_norm_saved;
   m.add(ComponentId::kActivations, other, is_last_layer(i) ? "every other layer, ids, RoPE tables" : "ids, RoPE tables");
@@ -207,6 +217,7 @@ void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Momen
   const Bytes transient = is_mlp(i) ? a.mlp_backward_transient : a.attn_backward_transient;
   m.add(ComponentId::kLayerBackward, checked_add(materialised > freed ? materialised - freed : 0, transient),
         "this layer's saved/recomputed tensors + gradient buffers");
+
 }
 
 // `compute`: the setup in the layout's compute dtype (FSDP's param_dtype makes the logits and their gradient bf16).
@@ -219,7 +230,7 @@ void loss_at(Instant i, const StepContext& ctx, const TrainingSetup& compute, co
     m.add(ComponentId::kLogitsLoss, p.loss.backward.bytes, "gradients stored by the fused loss (no logits)");
   } else if (i == kBackwardHead && (p.mp == nullptr || p.mp->head)) {
     const TrainingSetup& s = ctx.setup;
-    const Bytes rows = ctx.model.head == ModelHead::kSeqCls ? s.micro_batch : checked_mul(s.seq_len, s.micro_batch);
+    const Bytes rows = ctx.model.head == ModelHead::kSeqCls ? s.micro_batch : checked_mul(output_seq(ctx.model, s), s.micro_batch);
     const Bytes cols = ctx.model.head == ModelHead::kSeqCls ? ctx.model.num_labels : ctx.model.vocab_size;
     const Bytes logits_grad = checked_product({precision_bytes(compute.precision).compute, rows, cols});
     m.add(ComponentId::kLogitsLoss, logits_grad, "gradient of the logits");

@@ -992,6 +992,14 @@ WHY_NOT = {
     "family": "family not supported by the estimator yet",
     "seq2seq": "encoder-decoder (T5): parameters are modelled, activations of the two stacks are not yet "
                "(estimates are refused; FINDINGS.md §34)",
+    # T5 combinations vramcalc still refuses (src/core/encoder_decoder.cpp); fp32 / bf16 eager, relu or gated-gelu,
+    # no checkpointing are predicted.
+    "seq2seq-amp": "T5's gated FF under autocast is refused: gelu_new's dtypes differ between CPU and CUDA autocast "
+                   "and wo's input cast is not derived for it (FINDINGS.md §34)",
+    "seq2seq-sdpa": "T5 with SDPA is refused: the position bias is a float mask needing a gradient, the CPU runs the math "
+                    "path (measured), CUDA the memory-efficient kernel with a bias gradient (not measured) (FINDINGS.md §34)",
+    "seq2seq-ckpt": "T5 with selective checkpointing, every K-th block, or full checkpointing under autocast is refused "
+                    "(FINDINGS.md §34)",
     "lora": "LoRA training is not expressed by the estimator's measured-record inputs yet (kind lora)",
     "compile": "torch.compile (inductor) changes what is saved (min-cut partitioner); the estimator models eager "
                "execution only",
@@ -1039,8 +1047,13 @@ def records_for(res, env):
     why = None
     if sp["kind"] in ("lora", "compile", "fsdp2", "fsdp1"):
         why = WHY_NOT[sp["kind"]]
-    elif sp["family"] in SEQ2SEQ:
-        why = WHY_NOT["seq2seq"]
+    elif sp["family"] in SEQ2SEQ and sp["precision"] == "amp" and sp.get("ff", "relu") != "relu":
+        why = WHY_NOT["seq2seq-amp"]
+    elif sp["family"] in SEQ2SEQ and sp["attention"] != "eager":
+        why = WHY_NOT["seq2seq-sdpa"]
+    elif sp["family"] in SEQ2SEQ and sp["ckpt"] not in ("none", "full") or \
+            (sp["family"] in SEQ2SEQ and sp["ckpt"] == "full" and sp["precision"] == "amp"):
+        why = WHY_NOT["seq2seq-ckpt"]
     elif sp["family"] not in SUPPORTED + MOE + DENSE + GPT_OSS + DEEPSEEK + ENCODERS:
         why = WHY_NOT["family"]
     elif sp["optimizer"] == "adamw-forloop":

@@ -109,6 +109,11 @@ RULES = [
                                           _id(r"-(bert|roberta)-.*-amp-sdpa-.*-seq-cls"), _under())),
     ("encoder-id-buffers", _all(_metric("allocated"), _phase("load"), _id(r"-(bert|roberta)-"),
                                 lambda r, pred, meas: meas - pred == 16 * r["model"]["max_position_embeddings"])),
+    # issue 14's T5: CPU autocast keeps the cross-attention's softmax in bf16, CUDA's runs it in fp32 (+4·b·a·s_d·s_e per
+    # decoder block; FINDINGS.md §34)
+    ("t5-cpu-autocast", _all(_metric("saved_per_layer"), _phase("decoder_layer"), _id(r"-t5-.*-amp-eager-"),
+                             lambda r, pred, meas: pred - meas == 4 * r["model"]["num_heads"] * r["setup"]["batch"] *
+                             r["setup"]["seq"] * r["setup"]["target_seq"])),
 ]
 
 

@@ -55,6 +55,7 @@ void read(const ConfigReader& c, ModelConfig& m, const std::string& ff_default, 
   m.relative_bias_every_layer = every_layer_bias;
   m.tie_word_embeddings = c.flag("tie_word_embeddings", true);
   read_feed_forward(c, m, ff_default);
+  m.loss_in_logits_dtype = true;  // T5ForConditionalGeneration: CrossEntropyLoss()(lm_logits.view(-1, V), labels.view(-1))
 }
 
 void t5_read(const ConfigReader& c, ModelConfig& m) { read(c, m, "relu", false); }      // T5Config defaults
@@ -116,10 +117,9 @@ std::vector<ParamTensor> parameters(const ModelConfig& m) {
   return t;
 }
 
-// The encoder block as ops (T5LayerNorm: fp32 variance, no mean, no bias; bidirectional eager
-// attention with the position bias added to the scores). Estimates of an encoder-decoder are
-// refused before any layer is used (encoder_decoder.cpp): the decoder block and the two
-// sequence lengths are not modelled.
+// The block as ops (T5LayerNorm: fp32 variance, no mean, no bias; eager attention with the
+// position bias added to the scores; the FF). t5_activations.cpp runs them per stack at its own
+// length, with T5's own saved-tensor rules, and inserts the decoder's cross-attention.
 LayerSpec layer(const ModelConfig& m) {
   const std::uint64_t d = m.hidden_size;
   AttentionOp attention_op{false, false};
