@@ -96,7 +96,7 @@ TEST_CASE("T5 under autocast: fp32 norms, a bf16 cast per Linear, fp32 probabili
   s.precision = Precision::kAmp;
   const ModelConfig m = tiny_t5();
   const Activations a = activations(m, s);
-  const Bytes T_e = 256, T_d = 128;
+  const Bytes T_e = 256;
   // Encoder block (measured 1,116,160 on the CPU, FINDINGS §34): norms (4 + 4)·T·h + 4·T and 3 resp. 1 bf16 casts of
   // their output, q, k, v, o's input 4 × 2·T·q, probabilities (4 + 2)·b·a·s², relu 2·T·I and wo's cast 2·T·I.
   const Bytes enc = (8 * T_e * 64 + 4 * T_e + 3 * 2 * T_e * 64) + (8 * T_e * 64 + 4 * T_e + 2 * T_e * 64) + 4 * 2 * T_e * 64 +
@@ -129,7 +129,7 @@ TEST_CASE("T5 under full checkpointing: blocks keep their inputs, block 0's outp
   CHECK(a.first_layer_working == base + at_bias);
 }
 
-TEST_CASE("--target-seq: one error line naming the flag, exit 2; a T5 estimate with it") {
+TEST_CASE("a missing or misplaced --target-seq is one error line naming the flag, exit 2; a T5 estimate with it") {
   const auto other = vramcalc_test::run_vramcalc("--model llama-3.1-8b --target-seq 64");
   CHECK(other.code == 2);
   CHECK(other.err.find("--target-seq: '64'") != std::string::npos);
