@@ -1,7 +1,7 @@
 // The golden corpus: every byte the estimator produces over a fixed, seeded grid of command
 // lines, so that a change to the code's shape can be proved not to change a single number.
 //
-//   golden --generate N --seed S [--extended M [--later K]] > tests/data/golden/corpus.jsonl   (scripts/gen_golden.sh)
+//   golden --generate N --seed S [--extended M [--later K [--latest J]]] > tests/data/golden/corpus.jsonl   (scripts/gen_golden.sh)
 //   golden --check tests/data/golden/corpus.jsonl                  (the ctest)
 //
 // Each line holds the command line (its arguments, as a user would type them after `vramcalc`)
@@ -27,6 +27,18 @@ namespace {
 using nlohmann::json;
 using namespace vramcalc;
 
+// The options of the fourth stream (FSDP2's float8 all-gather, Transformer Engine FP8 under
+// Megatron, T5's decoder length); false if `k` is not one of them.
+bool latest_option(cli::CliOptions& o, const std::string& k, const std::string& v) {
+  if (k == "--fp8-all-gather") o.fp8_all_gather = v;
+  else if (k == "--fp8-amax-history-len") o.fp8_amax_history = v;
+  else if (k == "--fp8-param-gather") o.fp8_param_gather = v == "on";
+  else if (k == "--tp-comm-overlap") o.tp_comm_overlap = v == "on";
+  else if (k == "--target-seq") o.target_seq = v;
+  else return false;
+  return true;
+}
+
 // The options of the third stream (features added after the extended corpus); false if `k` is
 // not one of them. Each key is also recorded as given, as the CLI does, so a recipe never
 // overrides it.
@@ -47,7 +59,7 @@ bool later_option(cli::CliOptions& o, const std::string& k, const std::string& v
   else if (k == "--hidden-dropout") o.hidden_dropout = v;
   else if (k == "--fsdp-wrap") o.fsdp_wrap = v;
   else if (k == "--fp8") o.fp8 = v;
-  else return false;
+  else return latest_option(o, k, v);
   return true;
 }
 
@@ -333,16 +345,57 @@ std::vector<std::string> later_args(std::mt19937_64& rng) {
   return a;
 }
 
-int generate(std::size_t count, std::uint64_t seed, std::size_t extended, std::size_t later) {
+// The features added after the third stream (FSDP2's float8 all-gather, Transformer Engine FP8
+// under Megatron with its workspaces, T5 with a decoder length, op-level SAC over biased Linears):
+// a fourth seeded stream, appended after the third.
+std::vector<std::string> latest_args(std::mt19937_64& rng) {
+  std::vector<std::string> a;
+  auto maybe = [&](const char* key, const std::vector<std::string>& values) {
+    if (rng() % 2 == 0) a.insert(a.end(), {key, pick(rng, values)});
+  };
+  const auto seq = std::to_string(std::uint64_t{1} << (7 + rng() % 9));
+  switch (rng() % 4) {
+    case 0:  // FSDP2 with torchao float8 and its all-gather
+      a = {"--model", pick(rng, std::vector<std::string>{"llama-3.1-8b", "llama-3.2-1b", "qwen3-8b"}), "--seq", seq, "--fsdp", "2",
+           "--gpus", pick(rng, std::vector<std::string>{"2", "8", "64"}), "--fp8", "tensorwise"};
+      maybe("--fp8-all-gather", {"on", "off"});
+      maybe("--reshard-after-forward", {"true", "false"});
+      break;
+    case 1:  // Transformer Engine FP8 under Megatron
+      a = {"--model", pick(rng, std::vector<std::string>{"llama-3.1-8b", "llama-3.2-1b", "mistral-7b"}), "--seq", seq, "--recipe",
+           "megatron", "--gpus", "8", "--tp", "2", "--sp", "on", "--fp8", pick(rng, std::vector<std::string>{"tensorwise", "delayed"})};
+      if (a.back() == "delayed") maybe("--fp8-amax-history-len", {"1", "16", "1024"});
+      maybe("--megatron-optimizer", {"distributed"});
+      maybe("--fp8-param-gather", {"on"});
+      maybe("--tp-comm-overlap", {"on"});
+      break;
+    case 2:  // T5 encoder-decoders with a decoder length
+      a = {"--model", pick(rng, std::vector<std::string>{"t5-small", "t5-base", "flan-t5-large", "flan-t5-xl"}), "--seq", seq,
+           "--target-seq", std::to_string(std::uint64_t{1} << (5 + rng() % 7)), "--attention", "eager"};
+      maybe("--precision", {"fp32", "bf16", "mixed", "amp"});
+      maybe("--grad-ckpt", {"none", "full"});
+      break;
+    default:  // eager op-level SAC over biased q/k/v (aten.addmm)
+      a = {"--model", pick(rng, std::vector<std::string>{"qwen2.5-0.5b", "qwen2.5-7b", "llama-3.1-8b"}), "--seq", seq, "--grad-ckpt", "op-sac"};
+      break;
+  }
+  maybe("--batch", {"1", "2", "4"});
+  if (rng() % 3 == 0) maybe("--gpu", {"a100-80gb", "h100-80gb", "h200"});
+  return a;
+}
+
+int generate(std::size_t count, std::uint64_t seed, std::size_t extended, std::size_t later, std::size_t latest = 0) {
   std::mt19937_64 rng(seed);
   std::mt19937_64 rng2(seed + 1);
   std::mt19937_64 rng3(seed + 2);
+  std::mt19937_64 rng4(seed + 3);
   std::size_t written = 0;
   std::size_t rejected = 0;
-  while (written < count + extended + later) {
-    const std::vector<std::string> args = written < count              ? random_args(rng)
-                                          : written < count + extended ? extended_args(rng2)
-                                                                       : later_args(rng3);
+  while (written < count + extended + later + latest) {
+    const std::vector<std::string> args = written < count                      ? random_args(rng)
+                                          : written < count + extended         ? extended_args(rng2)
+                                          : written < count + extended + later ? later_args(rng3)
+                                                                               : latest_args(rng4);
     try {
       std::cout << record(args, estimate_args(args)).dump() << "\n";
       ++written;
@@ -414,7 +467,11 @@ int main(int argc, char** argv) {
       args[6] == "--later") {
     return generate(std::stoul(args[1]), std::stoull(args[3]), std::stoul(args[5]), std::stoul(args[7]));
   }
+  if (args.size() == 10 && args[0] == "--generate" && args[2] == "--seed" && args[4] == "--extended" &&
+      args[6] == "--later" && args[8] == "--latest") {
+    return generate(std::stoul(args[1]), std::stoull(args[3]), std::stoul(args[5]), std::stoul(args[7]), std::stoul(args[9]));
+  }
   if (args.size() == 2 && args[0] == "--check") return check(args[1]);
-  std::cerr << "usage: golden --generate N --seed S [--extended M [--later K]] | golden --check FILE\n";
+  std::cerr << "usage: golden --generate N --seed S [--extended M [--later K [--latest J]]] | golden --check FILE\n";
   return 2;
 }
