@@ -34,13 +34,12 @@ def _marker(torch, n):
     del m
 
 
-def allocator_trace(prof):
-    """[start, peak, end] absolute allocated bytes (relative to the profiler start) per marked phase."""
-    events = [e.nbytes() for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+def _phase_sums(sizes):
+    """[start, peak, end] running sums of allocation sizes (frees negative) per marked phase: a MARK size opens its
+    phase, the marks' frees and None (a dropped event) add nothing."""
     inv = {v: k for k, v in MARK.items()}
     cur, phase, out = 0, None, {}
-    skip = set(MARK.values()) | {-v for v in MARK.values()}
-    for n in events:
+    for n in sizes:
         if n in inv:
             if phase is not None:
                 out[phase][2] = cur
@@ -48,12 +47,17 @@ def allocator_trace(prof):
             if phase is not None:
                 out[phase] = [cur, cur, cur]
             continue
-        if n in skip:
+        if n is None or -n in inv:
             continue
         cur += n
         if phase is not None and cur > out[phase][1]:
             out[phase][1] = cur
     return out
+
+
+def allocator_trace(prof):
+    """[start, peak, end] absolute allocated bytes (relative to the profiler start) per marked phase."""
+    return _phase_sums([e.nbytes() for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"])
 
 
 def allocator_trace_cuda_like(prof):
@@ -96,21 +100,7 @@ def allocator_trace_cuda_like(prof):
             if copy or (g is not None and g == gemm):
                 drop.update((i, j))
     inv = {v: k for k, v in MARK.items()}
-    cur, phase, out = 0, None, {}
-    for i, (_, _, _, n, _, _) in enumerate(events):
-        if n in inv:
-            if phase is not None:
-                out[phase][2] = cur
-            phase = inv[n] if inv[n] != "end" else None
-            if phase is not None:
-                out[phase] = [cur, cur, cur]
-            continue
-        if -n in inv or i in drop:
-            continue
-        cur += n
-        if phase is not None and cur > out[phase][1]:
-            out[phase][1] = cur
-    return out
+    return _phase_sums([n if n in inv or i not in drop else None for i, (_, _, _, n, _, _) in enumerate(events)])
 
 
 def _build(sp, torch):
