@@ -217,7 +217,6 @@ void activations_at(Instant i, const StepContext& ctx, const StepParts& p, Momen
   const Bytes transient = is_mlp(i) ? a.mlp_backward_transient : a.attn_backward_transient;
   m.add(ComponentId::kLayerBackward, checked_add(materialised > freed ? materialised - freed : 0, transient),
         "this layer's saved/recomputed tensors + gradient buffers");
-
 }
 
 // `compute`: the setup in the layout's compute dtype (FSDP's param_dtype makes the logits and their gradient bf16).
