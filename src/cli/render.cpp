@@ -67,7 +67,8 @@ std::string describe_setup(const Estimate& est) {
   }
   std::string ckpt = s.grad_ckpt == GradCkpt::kNone ? "no checkpointing" : fmt::format("{} checkpointing", to_string(s.grad_ckpt));
   if (s.ac_every > 1) ckpt += fmt::format(" of every K-th layer (K = {})", s.ac_every);
-  return fmt::format("seq {} × batch {}, grad-accum {}, {}, {}, {} attention, {}, {} loss{}", s.seq_len, s.micro_batch,
+  const std::string seq = s.target_seq > 0 ? fmt::format("{} (decoder {})", s.seq_len, s.target_seq) : fmt::format("{}", s.seq_len);
+  return fmt::format("seq {} × batch {}, grad-accum {}, {}, {}, {} attention, {}, {} loss{}", seq, s.micro_batch,
                      s.grad_accum, describe_precision(s.precision),
                      s.optimizer_in_backward ? fmt::format("{} stepped in backward", to_string(s.optimizer)) : to_string(s.optimizer),
                      to_string(s.attention), ckpt, to_string(s.loss),

@@ -22,8 +22,10 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
   const char* unit = unit_label(u);
   const ModelConfig& m = est.inputs.model;
   out << style_bold(fmt::format("{} — {} parameters", m.name, group_digits(est.params.total)), c) << "\n";
+  const std::string layers = m.encoder_decoder() ? fmt::format("{} encoder + {} decoder", m.num_layers, m.num_decoder_layers)
+                                                 : fmt::format("{}", m.num_layers);
   out << fmt::format("{}: {} layers, hidden {}, {} heads / {} KV heads × {}, MLP {}, vocab {}{}\n", family_name(m.family),
-                     m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
+                     layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim, m.intermediate_size,
                      group_digits(m.vocab_size), m.output_tied() ? ", tied embeddings" : "");
   if (m.num_experts > 0) {
     out << fmt::format("MoE: {} experts × MLP {}, top-{}{}; {} parameters active per token ({} in routed experts)\n", m.num_experts,
@@ -116,10 +118,11 @@ void render_table(std::ostream& out, const Estimate& est, const OutputOptions& v
     if (view.explain && !r.source.empty()) out << style_dim(fmt::format("  {:<22} source: {}", "", r.source), c) << "\n";
   }
   const Activations& a = est.activations;
-  if (!est.inputs.setup.infer) out << fmt::format("  {:<22} one decoder layer saves {}; each layer keeps {} ({} checkpointing)\n", "",
+  const char* layer = est.inputs.model.encoder_decoder() ? "encoder block" : "decoder layer";  // T5: the decoder's block is listed below
+  if (!est.inputs.setup.infer) out << fmt::format("  {:<22} one {} saves {}; each layer keeps {} ({} checkpointing)\n", "", layer,
                      format_size(a.per_layer, u), format_size(a.kept_per_layer, u), to_string(est.inputs.setup.grad_ckpt));
   if (view.explain) {
-    out << "\n" << style_bold("one decoder layer, saved for backward (no checkpointing)", c) << "\n";
+    out << "\n" << style_bold(fmt::format("one {}, saved for backward (no checkpointing)", layer), c) << "\n";
     for (const auto& t : a.layer_parts) {
       out << fmt::format("  {:<32} {:>14} B  {}\n", t.name, group_digits(t.bytes), t.formula);
       // Models with dense and MoE layers (DeepSeek MLA + shared experts) list each term's source as well.
