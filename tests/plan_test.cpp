@@ -165,3 +165,23 @@ TEST_CASE("the planner needs a GPU or a budget", "[plan]") {
   in.model = resolve_model("llama-3.2-1b");
   CHECK_THROWS_AS(plan(in), InputError);
 }
+
+TEST_CASE("a layout the estimator refuses for the inputs says which field and why instead of none fitting", "[plan]") {
+  EstimateInputs in = on_budget("t5-small", 24 * kGiB);
+  in.setup.seq_len = 512;
+  in.setup.target_seq = 128;
+  in.setup.attention = Attention::kEager;
+  for (const LayoutOption& layout : plan_layouts()) {
+    INFO(layout.name);
+    const LayoutFit f = fewest_gpus(in, layout, 64);
+    const bool sharded = layout.name.starts_with("zero3") || layout.name.starts_with("fsdp");
+    if (sharded) {  // encoder_decoder.cpp: the two stacks' per-block gathers are not modelled
+      CHECK_FALSE(f.gpus.has_value());
+      CHECK(f.refused_field == std::string(layout.name.starts_with("zero3") ? field::kZeroStage : field::kFsdp));
+      CHECK(f.refused_problem.find("encoder-decoder") != std::string::npos);
+    } else {
+      CHECK(f.gpus == 1u);
+      CHECK(f.refused_field.empty());
+    }
+  }
+}

@@ -47,6 +47,8 @@ struct LayoutFit {
   std::optional<std::uint64_t> gpus;
   std::uint64_t nodes = 0;
   Bytes device_total = 0;  ///< per GPU at `gpus`
+  std::string refused_field{};    ///< when the layout does not apply to these inputs: the field the estimator refused
+  std::string refused_problem{};  ///< and why (InputError::problem); gpus is unset then
 };
 
 /// One candidate change of the planner: its field changes, what it does and what it costs.

@@ -36,6 +36,10 @@ std::string option_flags(const PlanOption& o) {
 void render_layouts(std::ostream& out, const Plan& p, SizeUnits u, bool c) {
   out << style_bold(fmt::format("fewest GPUs per layout ({} per node)", p.inputs.layout.gpus_per_node), c) << "\n";
   for (const LayoutFit& f : p.min_gpus) {
+    if (!f.gpus && !f.refused_field.empty()) {
+      out << fmt::format("  {:<14} {:<22} {}: {}\n", f.layout.name, "refused", flag_for(f.refused_field), f.refused_problem);
+      continue;
+    }
     if (!f.gpus) {
       out << fmt::format("  {:<14} {:<22} {}\n", f.layout.name, fmt::format("none up to {}", group_digits(p.limits.max_gpus)), f.layout.what);
       continue;
@@ -115,7 +119,9 @@ void render_plan_json(std::ostream& out, const Plan& p) {
   for (const LayoutFit& f : p.min_gpus) {
     layouts.push_back({{"layout", f.layout.name}, {"what", f.layout.what}, {"flags", change_flags(f.layout.changes)},
                        {"gpus", f.gpus ? ojson(*f.gpus) : ojson(nullptr)}, {"nodes", f.gpus ? ojson(f.nodes) : ojson(nullptr)},
-                       {"device_bytes", f.gpus ? ojson(f.device_total) : ojson(nullptr)}});
+                       {"device_bytes", f.gpus ? ojson(f.device_total) : ojson(nullptr)},
+                       {"refused", f.refused_field.empty() ? ojson(nullptr)
+                                                           : ojson({{"flag", flag_for(f.refused_field)}, {"problem", f.refused_problem}})}});
   }
   j["min_gpus"] = layouts;
   ojson changes = ojson::array();

@@ -131,10 +131,15 @@ std::uint64_t last_index(std::uint64_t max_gpus, std::uint64_t per_node) {
 LayoutFit fewest_gpus(const EstimateInputs& inputs, const LayoutOption& layout, std::uint64_t max_gpus, std::uint64_t* estimates) {
   LayoutFit out{layout, std::nullopt, 0, 0};
   EstimateInputs in;
+  const auto refused = [&out](const InputError& e) {  // the layout does not apply to these inputs: say why
+    out.refused_field = e.field();
+    out.refused_problem = e.problem();
+    return out;
+  };
   try {
     in = with_changes(inputs, layout.changes);
-  } catch (const InputError&) {
-    return out;  // the layout does not apply to these inputs
+  } catch (const InputError& e) {
+    return refused(e);
   }
   const std::uint64_t per_node = in.layout.gpus_per_node;
   const std::uint64_t last = last_index(max_gpus, per_node);
@@ -157,8 +162,8 @@ LayoutFit fewest_gpus(const EstimateInputs& inputs, const LayoutOption& layout, 
       if (fits_at(mid)) ok = mid, out.device_total = bytes;
       else fail = mid;
     }
-  } catch (const InputError&) {
-    return out;  // the layout does not apply to these inputs
+  } catch (const InputError& e) {
+    return refused(e);
   }
   out.gpus = gpu_count(ok, per_node);
   out.nodes = (*out.gpus + per_node - 1) / per_node;
