@@ -100,7 +100,7 @@ void self_attention_saved(const Dims& x, bool decoder, double p, std::vector<Sav
     add(out, "self.probabilities", checked_product({e, x.b, x.a, x.s, x.s}),
         fmt::format("{}·b·a·{}²: softmax output, saved by softmax and the probabilities' matmul", e, s), src, kInput);
   }
-  t5_probabilities_dropout(p, "self", x, x.s, x.amp ? 4 : e, decoder ? "s_d²" : "s_e²", kInput, out);
+  t5_probabilities_dropout(p, "self", x, x.s, decoder ? "s_d²" : "s_e²", kInput, out);
   add(out, "self.o_input", checked_product({e, x.T, x.qd}), fmt::format("{}·{}·a·d_kv: o's input (heads merged), saved by o", e, t), src, kAfterAttention);
   t5_output_dropout(p, "self.output_dropout_mask", "T5LayerSelfAttention", x, kAfterAttention, out);
 }
@@ -142,7 +142,7 @@ void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe,
     add(out, "cross.probabilities", checked_product({e, xd.b, xd.a, xd.s, xe.s}),
         fmt::format("{}·b·a·s_d·s_e: softmax output, saved by softmax and the probabilities' matmul", e), src, kAfterAttention);
   }
-  t5_probabilities_dropout(p, "cross", xd, xe.s, xd.amp ? 4 : e, "s_d·s_e", kAfterAttention, out);
+  t5_probabilities_dropout(p, "cross", xd, xe.s, "s_d·s_e", kAfterAttention, out);
   add(out, "cross.o_input", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: o's input, saved by o", e), src, kAfterAttention);
   t5_output_dropout(p, "cross.output_dropout_mask", "T5LayerCrossAttention", xd, kAfterAttention, out);
 }

@@ -21,14 +21,23 @@ void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::stri
 
 }  // namespace
 
-void t5_probabilities_dropout(double p, const std::string& prefix, const Dims& x, Bytes sk, Bytes softmax_bytes, const char* dims_text,
-                              BackwardRegion region, std::vector<SavedTensor>& out) {
+void t5_probabilities_dropout(double p, const std::string& prefix, const Dims& x, Bytes sk, const char* dims_text, BackwardRegion region,
+                              std::vector<SavedTensor>& out) {
   if (p <= 0.0) return;
-  add(out, prefix + ".probabilities_dropout", checked_product({checked_add(softmax_bytes, 1), x.b, x.a, x.s, sk}),
+  const std::string src = fmt::format(kDropSrc, "eager_attention_forward (nn.functional.dropout(attn_weights, p=dropout, training))");
+  if (x.amp) {  // the fp32 dropout output is cast by autocast's matmul, which saves the cast as it saved the softmax output's
+    add(out, prefix + ".probabilities_dropout_mask", checked_product({x.b, x.a, x.s, sk}),
+        fmt::format("1·b·a·{}: bool keep mask of the probabilities' dropout (p = {:g}); the matmul saves its bf16 cast of the dropout "
+                    "output in place of the softmax output's (measured on CPU autocast)",
+                    dims_text, p),
+        src, region);
+    return;
+  }
+  add(out, prefix + ".probabilities_dropout", checked_product({checked_add(x.e, 1), x.b, x.a, x.s, sk}),
       fmt::format("({} + 1)·b·a·{}: dropout(p = {:g})'s output, saved by the probabilities' matmul in place of the softmax output "
                   "(softmax still saves its own), and its bool keep mask",
-                  softmax_bytes, dims_text, p),
-      fmt::format(kDropSrc, "eager_attention_forward (nn.functional.dropout(attn_weights, p=dropout, training))"), region);
+                  x.e, dims_text, p),
+      src, region);
 }
 
 void t5_output_dropout(double p, const std::string& name, const char* layer, const Dims& x, BackwardRegion region, std::vector<SavedTensor>& out) {

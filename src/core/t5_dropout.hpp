@@ -11,10 +11,10 @@ namespace vramcalc {
 
 /// The attention probabilities' dropout (eager_attention_forward): its output, which the
 /// probabilities' matmul saves in place of the softmax output (softmax still saves its own), and
-/// its bool keep mask. `prefix` "self" / "cross"; `sk` the key length; `softmax_bytes` the
-/// softmax output's element size.
-void t5_probabilities_dropout(double p, const std::string& prefix, const Dims& x, Bytes sk, Bytes softmax_bytes, const char* dims_text,
-                              BackwardRegion region, std::vector<SavedTensor>& out);
+/// its bool keep mask (under autocast only the mask: the matmul saves its bf16 cast either way).
+/// `prefix` "self" / "cross"; `sk` the key length.
+void t5_probabilities_dropout(double p, const std::string& prefix, const Dims& x, Bytes sk, const char* dims_text, BackwardRegion region,
+                              std::vector<SavedTensor>& out);
 /// A sublayer's output dropout (T5LayerSelfAttention / T5LayerCrossAttention / T5LayerFF): one
 /// bool keep mask of T·h (the residual add saves nothing).
 void t5_output_dropout(double p, const std::string& name, const char* layer, const Dims& x, BackwardRegion region, std::vector<SavedTensor>& out);
