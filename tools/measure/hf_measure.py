@@ -365,6 +365,8 @@ def grid(quick=False):
     for p in ("fp32", "bf16"):
         g.append(spec("t5", seq=128, batch=2, precision=p, attention="eager", shape="h64", vocab=1000, layers=2,
                       extra=dict(t5, dropout=0.1)))
+    g.append(spec("t5", seq=128, batch=2, precision="bf16", attention="eager", shape="h64", vocab=1000, layers=2,
+                  ckpt="full", extra=dict(t5, dropout=0.1)))
     # (p) issue 11: torchao float8 training (convert_to_float8_training, torchao 0.18; every Linear with dims % 16 == 0,
     # lm_head included as in torchtitan's default filter; "fp8_head": False keeps it high precision): recipe x
     # precision, checkpointing, a long-sequence h64 shape
