@@ -11,7 +11,7 @@ _vramcalc() {
     --loss-chunks --gpu --gpu-mem --cuda-context --fragmentation --explain --zero --gpus --gpus-per-node
     --offload-optimizer --offload-params --zero-init --no-zero-init --load-dtype --interconnect --nccl-channels
     --cpu-mem --deepspeed --recipe --kernels --fused-norm --fused-rope --fused-swiglu --ac-every --optimizer-in-backward --infer --kv-dtype
-    --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora --offload-activations --compile --fp8 --fp8-all-gather --fp8-amax-history-len --fp8-param-gather --tp-comm-overlap --target-seq
+    --lora-rank --lora-targets --lora-dropout --lora-dtype --base-quant --no-double-quant --kbit-upcast --dora --offload-activations --compile --fp8 --fp8-all-gather --fp8-amax-history-len --fp8-param-gather --tp-comm-overlap --target-seq --dropout
     --tp --sp --cp --pp --pp-schedule --microbatches --virtual-stages --megatron-optimizer
     --fsdp --reshard-after-forward --param-dtype --reduce-dtype --head --num-labels
     --ep --moe-imbalance --moe-capacity-factor --moe-pad-to-capacity --dp-replicate --fsdp-offload --hidden-dropout --fsdp-wrap"

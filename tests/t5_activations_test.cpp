@@ -1,5 +1,6 @@
 // T5's activations: hand-derived from tools/measure/FINDINGS.md §34 (modeling_t5.py, transformers 5.24).
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <vramcalc/vramcalc.hpp>
 
@@ -140,4 +141,98 @@ TEST_CASE("a missing or misplaced --target-seq is one error line naming the flag
   CHECK(ok.code == 0);
   CHECK(ok.out.find("cross.probabilities") != std::string::npos);
   CHECK(ok.out.find("one decoder block of the encoder-decoder") != std::string::npos);
+}
+
+namespace {
+
+// The census model of tools/measure/t5_census.py (FINDINGS §34): h 64, 3 heads × d_kv 32, d_ff 128, 2 + 2 layers, V 1000.
+ModelConfig census_t5(const char* ff, const char* dropout) {
+  return parse_model_config(fmt::format(R"({{"model_type": "t5", "d_model": 64, "d_kv": 32, "num_heads": 3, "d_ff": 128, "num_layers": 2,
+    "num_decoder_layers": 2, "vocab_size": 1000, "feed_forward_proj": "{}", "dropout_rate": {}}})", ff, dropout), "census t5");
+}
+
+}  // namespace
+
+TEST_CASE("T5 dropout 0.1: the census's tensors with CUDA's bool masks (1 B) where the CPU saved e-byte noise") {
+  // b 2, s_e 64 (T_e 128), s_d 32 (T_d 64), fp32. CPU census with dropout 0.1 (noise e = 4 B per element): encoder block
+  // 951,296, decoder block 762,624; without dropout 558,080 and 500,480 (FINDINGS §34). Each dropout adds on the CPU
+  // (the output where a later op saves it) + 4 B/element noise; on CUDA + 1 B/element bool mask instead of the noise.
+  const TrainingSetup s = fp32_eager(64, 32, 2);
+  const Activations off = activations(census_t5("relu", "0.0"), s);
+  CHECK(off.per_layer == 558080);
+  CHECK(off.decoder_per_layer == 500480);
+  const Activations on = activations(census_t5("relu", "0.1"), s);
+  // Encoder: probabilities' dropout output + mask (4 + 1)·b·a·s_e², self output mask T·h, FF dropout output + mask
+  // (4 + 1)·T·I, FF output mask T·h.
+  const Bytes enc = 5 * 2 * 3 * 64 * 64 + 128 * 64 + 5 * 128 * 128 + 128 * 64;
+  const Bytes enc_cpu = 8 * 2 * 3 * 64 * 64 + 4 * 128 * 64 + 8 * 128 * 128 + 4 * 128 * 64;
+  CHECK(558080 + enc_cpu == 951296);  // the structure, measured on the CPU
+  CHECK(on.per_layer == 558080 + enc);
+  CHECK(on.per_layer == 779264);
+  // Decoder: self (4 + 1)·b·a·s_d², cross (4 + 1)·b·a·s_d·s_e, three output masks T_d·h, FF (4 + 1)·T_d·I.
+  const Bytes dec = 5 * 2 * 3 * 32 * 32 + 5 * 2 * 3 * 32 * 64 + 3 * 64 * 64 + 5 * 64 * 128;
+  const Bytes dec_cpu = 8 * 2 * 3 * 32 * 32 + 8 * 2 * 3 * 32 * 64 + 3 * 4 * 64 * 64 + 8 * 64 * 128;
+  CHECK(500480 + dec_cpu == 762624);
+  CHECK(on.decoder_per_layer == 500480 + dec);
+  // Outside: each stack's embedding and final dropout, one mask of T·h each (CPU: +32,768 pre, enc_final; +16,384
+  // dec_embed, dec_final); the decoder's final one is in the head.
+  CHECK(part(on, "encoder.embedding_dropout_mask") == 128 * 64);
+  CHECK(part(on, "encoder.final_dropout_mask") == 128 * 64);
+  CHECK(part(on, "decoder.embedding_dropout_mask") == 64 * 64);
+  CHECK(part(on, "final_norm.dropout_mask") == 64 * 64);
+  CHECK(on.outside == off.outside + 2 * 128 * 64 + 2 * 64 * 64);
+  CHECK(on.final_norm_saved == off.final_norm_saved + 64 * 64);
+}
+
+TEST_CASE("T5 dropout, gated-gelu: the dropout output replaces the product as wo's input, only its mask is added") {
+  const TrainingSetup s = fp32_eager(64, 32, 2);
+  const Activations off = activations(census_t5("gated-gelu", "0.0"), s);
+  const Activations on = activations(census_t5("gated-gelu", "0.1"), s);
+  CHECK(off.per_layer == 951296);  // census, gated-gelu, dropout 0
+  // CPU census with dropout 0.1: 1,278,976 = 951,296 + (4 + 4)·b·a·s_e² + 2 × 4·T·h + 4·T·I noise.
+  CHECK(951296 + 8 * 2 * 3 * 64 * 64 + 2 * 4 * 128 * 64 + 4 * 128 * 128 == 1278976);
+  CHECK(on.per_layer == 951296 + 5 * 2 * 3 * 64 * 64 + 2 * 128 * 64 + 128 * 128);
+  CHECK(697088 + 8 * 2 * 3 * 32 * 32 + 8 * 2 * 3 * 32 * 64 + 3 * 4 * 64 * 64 + 4 * 64 * 128 == 926464);
+  CHECK(on.decoder_per_layer == 697088 + 5 * 2 * 3 * 32 * 32 + 5 * 2 * 3 * 32 * 64 + 3 * 64 * 64 + 64 * 128);
+}
+
+TEST_CASE("T5 dropout under autocast: only bool masks (the matmuls and wo save their bf16 casts either way)") {
+  TrainingSetup s = fp32_eager(128, 64, 2);
+  s.precision = Precision::kAmp;
+  const ModelConfig off_m = tiny_t5();
+  ModelConfig on_m = tiny_t5();
+  on_m.dropout_rate = 0.1;
+  const Activations off = activations(off_m, s);
+  const Activations on = activations(on_m, s);
+  const Bytes T_e = 256, T_d = 128;
+  // CPU autocast census (h 64, 3 heads, d_ff 128, b 2, s_e 64, s_d 32), dropout 0 → 0.1: encoder block 590,848 → 754,688 =
+  // fp32 noise 4·b·a·s_e² + bf16 noise 2·T·h (twice) + 2·T·I: the fp32 dropout output is saved by nobody (the matmul saves
+  // its bf16 cast in place of the softmax output's). CUDA: the same places with 1-byte masks.
+  CHECK(590848 + 4 * 2 * 3 * 64 * 64 + 2 * 2 * 128 * 64 + 2 * 128 * 128 == 754688);
+  CHECK(on.per_layer == off.per_layer + 2 * 2 * 128 * 128 + 2 * T_e * 64 + T_e * 192);
+  CHECK(on.decoder_per_layer == off.decoder_per_layer + 2 * 2 * 64 * 64 + 2 * 2 * 64 * 128 + 3 * T_d * 64 + T_d * 192);
+}
+
+TEST_CASE("T5's dropout comes from the config (default 0.1); --dropout overrides it, 0 = off; other models refuse it") {
+  const ModelConfig dflt = parse_model_config(R"({"model_type": "t5", "d_model": 64, "d_kv": 32, "num_heads": 2, "d_ff": 192,
+    "num_layers": 2, "vocab_size": 1000})", "t5 without dropout_rate");
+  CHECK(dflt.dropout_rate == 0.1);  // T5Config default
+  CHECK(resolve_model("t5-small").dropout_rate == 0.1);
+  TrainingSetup s = fp32_eager(64, 32, 2);
+  const Bytes with = activations(census_t5("relu", "0.1"), s).per_layer;
+  s.dropout = 0.0;
+  CHECK(activations(census_t5("relu", "0.1"), s).per_layer == 558080);
+  s.dropout = 0.2;
+  CHECK(activations(census_t5("relu", "0.0"), s).per_layer == with);  // bytes do not depend on p
+  const auto off = vramcalc_test::run_vramcalc("--model t5-small --seq 64 --target-seq 32 --attention eager --dropout 0 --explain");
+  CHECK(off.code == 0);
+  CHECK(off.out.find("dropout off") != std::string::npos);
+  const auto on = vramcalc_test::run_vramcalc("--model t5-small --seq 64 --target-seq 32 --attention eager --explain");
+  CHECK(on.out.find("self.probabilities_dropout") != std::string::npos);
+  const auto llama = vramcalc_test::run_vramcalc("--model llama-3.1-8b --dropout 0.1");
+  CHECK(llama.code == 2);
+  CHECK(llama.err.find("--dropout: '0.1'") != std::string::npos);
+  const auto bad = vramcalc_test::run_vramcalc("--model t5-small --seq 64 --target-seq 32 --dropout 1");
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("--dropout: '1'") != std::string::npos);
 }

@@ -96,6 +96,7 @@ inline constexpr const char* kFp8AmaxHistory = "training.fp8_amax_history";  ///
 inline constexpr const char* kFp8ParamGather = "training.fp8_param_gather";  ///< Megatron --fp8-param-gather (TE weights in fp8)
 inline constexpr const char* kTpCommOverlap = "layout.tp_comm_overlap";  ///< Megatron --tp-comm-overlap (TE userbuffers)
 inline constexpr const char* kTargetSeq = "training.target_seq";  ///< decoder length of an encoder-decoder (T5)
+inline constexpr const char* kDropout = "training.dropout";  ///< the model's dropout probability (T5 dropout_rate), overriding its config
 inline constexpr std::string_view kConfigPrefix = "config.";
 inline constexpr std::string_view kDsConfigPrefix = "ds_config.";
 }  // namespace field

@@ -83,6 +83,7 @@ struct ModelConfig {
   std::uint64_t relative_attention_num_buckets = 0;  ///< rows of the relative position bias embedding (T5), else 0
   bool relative_bias_every_layer = false; ///< every self-attention has its own bias table (UMT5), not only layer 0 (T5)
   bool gated_mlp = false;                 ///< T5 feed_forward_proj "gated-<act>": wi_0, wi_1, wo (else wi, wo)
+  double dropout_rate = 0.0;              ///< T5 config dropout_rate (T5Config default 0.1): every nn.Dropout of the stacks in training
 
   bool encoder_decoder() const { return num_decoder_layers > 0; }  ///< an encoder stack and a decoder stack (T5)
 

@@ -87,6 +87,10 @@ struct TrainingSetup {
   bool fp8_param_gather = false;        ///< Megatron --fp8-param-gather: TE Linear weights kept in fp8 (te_fp8.cpp)
   bool fp8_te = false;                  ///< derived by estimate(): --fp8 runs Transformer Engine's recipes (Megatron layout; te_fp8.cpp)
   std::uint64_t target_seq = 0;         ///< decoder length s_d of an encoder-decoder (T5's labels); 0 = none (seq_len is the encoder's)
+  double dropout = -1.0;                ///< the model's dropout probability (T5 dropout_rate) overriding the config's; < 0 = the config's, 0 = off
+
+  /// The dropout probability a T5 run trains with: the override, else the config's dropout_rate.
+  double model_dropout(double config_rate) const { return dropout >= 0.0 ? dropout : config_rate; }
 
   std::uint64_t tokens() const { return seq_len * micro_batch; }  ///< T = s·b
 };

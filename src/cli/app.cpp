@@ -215,6 +215,9 @@ void add_estimate_flags(CLI::App& app, CliOptions& o) {
   app.add_option("--target-seq", o.target_seq,
                  "Decoder length (tokens of the labels) of an encoder-decoder (t5, mt5, umt5; --seq is the encoder's): required for "
                  "them, an error for any other model");
+  app.add_option("--dropout", o.dropout,
+                 "The model's dropout probability in training, overriding a T5 config's dropout_rate (t5, mt5, umt5; 0 = off; "
+                 "default: the config's, 0.1 in the released configs): bool masks and dropout outputs saved per block");
 }
 
 // The flag that sets each core field id; the core never names a flag.
@@ -296,6 +299,7 @@ constexpr FlagName kFlags[] = {
     {field::kFp8ParamGather, "--fp8-param-gather"},
     {field::kTpCommOverlap, "--tp-comm-overlap"},
     {field::kTargetSeq, "--target-seq"},
+    {field::kDropout, "--dropout"},
 };
 
 // What the CLI adds to a core message: where to look next, in command-line terms.
@@ -549,6 +553,7 @@ EstimateInputs to_inputs(const CliOptions& o, std::vector<std::string>& warnings
   if (o.fp8_param_gather) apply_change(in, {field::kFp8ParamGather, "true"});
   if (o.tp_comm_overlap) apply_change(in, {field::kTpCommOverlap, "true"});
   if (!o.target_seq.empty()) apply_change(in, {field::kTargetSeq, o.target_seq});
+  if (!o.dropout.empty()) apply_change(in, {field::kDropout, o.dropout});
   if (!o.recipe.empty()) apply_recipe(in, find_recipe(o.recipe), user_fields(o, ds));
   return in;
 }

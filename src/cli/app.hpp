@@ -102,6 +102,7 @@ struct CliOptions {
   bool fp8_param_gather = false;   // --fp8-param-gather: TE Linear weights kept in fp8 (Megatron)
   bool tp_comm_overlap = false;    // --tp-comm-overlap: TE userbuffers overlap (Megatron)
   std::string target_seq;          // --target-seq N: decoder length of an encoder-decoder ("" = none)
+  std::string dropout;             // --dropout P: the model's dropout, overriding a T5 config's dropout_rate ("" = the config's)
 };
 
 /// How output is to be presented (not part of the estimate).

@@ -108,6 +108,7 @@ bool apply_setup(TrainingSetup& s, const Advice::Change& c) {
   else if (f == field::kFp8AmaxHistory) s.fp8_amax_history = positive(c);
   else if (f == field::kFp8ParamGather) s.fp8_param_gather = boolean(c);
   else if (f == field::kTargetSeq) s.target_seq = positive(c);
+  else if (f == field::kDropout) s.dropout = probability(c);
   else return apply_lora(s.lora, c);
   return true;
 }

@@ -51,7 +51,10 @@ void refuse_unmodelled(const EstimateInputs& in) {
   if (s.kernels.any()) refuse(field::kKernels, describe(s.kernels), "fused kernels on T5 are not modelled");
   if (s.loss != LossImpl::kFull) refuse(field::kLoss, to_string(s.loss), "only the full cross-entropy over T_d × V logits is modelled");
   if (s.offload_activations) refuse(field::kOffloadActivations, "true", "activation offloading of T5 is not modelled");
-  if (s.hidden_dropout > 0.0) refuse(field::kHiddenDropout, fmt::format("{}", s.hidden_dropout), "T5's dropout masks are not modelled");
+  if (s.hidden_dropout > 0.0) {
+    refuse(field::kHiddenDropout, fmt::format("{}", s.hidden_dropout),
+           "Megatron's hidden dropout is not T5's: T5's dropout is its config's dropout_rate, overridden by training.dropout");
+  }
   if (s.fp8 != Fp8Recipe::kNone) refuse(field::kFp8, to_string(s.fp8), "float8 training of T5 is not modelled");
   const ParallelLayout& l = in.layout;
   if (l.tp > 1 || l.pp > 1 || l.cp > 1 || l.ep > 1) {
@@ -61,6 +64,19 @@ void refuse_unmodelled(const EstimateInputs& in) {
   if (l.zero.stage == 3) refuse(field::kZeroStage, "3", "ZeRO-3's per-block gathers of the two stacks are not modelled");
 }
 
+// training.dropout overrides a T5 config's dropout_rate: a probability, and only for T5 (other
+// families' dropout is Megatron's hidden dropout, training.hidden_dropout).
+void validate_model_dropout(const EstimateInputs& in) {
+  const double p = in.setup.dropout;
+  if (p < 0.0) return;
+  if (!(p < 1.0)) throw InputError(field::kDropout, fmt::format("{}", p), "must be a probability in [0, 1)");
+  if (!in.model.encoder_decoder()) {
+    throw InputError(field::kDropout, fmt::format("{}", p),
+                     fmt::format("{} has no config dropout_rate that vramcalc models: it overrides t5, mt5 and umt5's (Megatron's "
+                                 "residual dropout is training.hidden_dropout)", in.model.name));
+  }
+}
+
 }  // namespace
 
 // T5ForConditionalGeneration runs the encoder over the input (seq_len) and the decoder over the
@@ -68,6 +84,7 @@ void refuse_unmodelled(const EstimateInputs& in) {
 // models/t5/modeling_t5.py T5Block, T5LayerCrossAttention).
 void validate_encoder_decoder(const EstimateInputs& in) {
   const std::uint64_t target = in.setup.target_seq;
+  validate_model_dropout(in);
   if (!in.model.encoder_decoder()) {
     if (target == 0) return;
     throw InputError(field::kTargetSeq, std::to_string(target),

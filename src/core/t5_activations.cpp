@@ -13,6 +13,7 @@
 #include <vramcalc/model_states.hpp>
 
 #include "core/ops.hpp"
+#include "core/t5_dropout.hpp"
 
 namespace vramcalc {
 namespace {
@@ -36,10 +37,12 @@ void add(std::vector<SavedTensor>& out, std::string name, Bytes bytes, std::stri
 // gelu_new): wi_0's output (pow), tanh's output, 1 + tanh, 0.5·x (activations.py
 // NewGELUActivation), gelu's output and wi_1's output (the product's operands), the product (wo's
 // input): 7·e·T·I.
-void ff_saved(const ModelConfig& m, const Dims& x, std::vector<SavedTensor>& out) {
+void ff_saved(const ModelConfig& m, const Dims& x, double p, std::vector<SavedTensor>& out) {
   const Bytes tI = checked_product({x.e, x.T, x.I});
+  t5_ff_dropout(p, m.gated_mlp, x, out);  // the dropout between the activation and wo
   if (!m.gated_mlp) {
-    add(out, "ff.relu_output", tI, fmt::format("{}·T·I: relu's output, saved by relu (threshold_backward){}", x.e, x.amp ? "" : " and by wo as its input"),
+    add(out, "ff.relu_output", tI,
+        fmt::format("{}·T·I: relu's output, saved by relu (threshold_backward){}", x.e, x.amp || p > 0.0 ? "" : " and by wo as its input"),
         fmt::format("{} T5DenseActDense (wi, act, dropout, wo)", kT5Src), BackwardRegion::kOutput);
     // Under autocast `hidden_states.to(self.wo.weight.dtype)` makes an fp32 copy; wo saves autocast's bf16 cast of it.
     if (x.amp) add(out, "ff.wo_input_cast", tI, "2·T·I: wo's bf16 autocast cast of the fp32 copy `.to(self.wo.weight.dtype)` makes",
@@ -52,7 +55,8 @@ void ff_saved(const ModelConfig& m, const Dims& x, std::vector<SavedTensor>& out
       BackwardRegion::kAfterAttention);
   add(out, "ff.gate_operands", checked_mul(2, tI), fmt::format("2×{}·T·I: gelu's output and wi_1's output, saved by their product", x.e), src,
       BackwardRegion::kAfterAttention);
-  add(out, "ff.product", tI, fmt::format("{}·T·I: the product, wo's saved input", x.e), src, BackwardRegion::kOutput);
+  add(out, "ff.product", tI, fmt::format("{}·T·I: {}, wo's saved input", x.e, p > 0.0 ? "the product's dropout output" : "the product"), src,
+      BackwardRegion::kOutput);
 }
 
 // T5LayerNorm: variance = x.to(fp32).pow(2).mean (pow saves the fp32 copy: in fp32 the input
@@ -80,7 +84,7 @@ void t5_norm_saved(const std::string& name, const Dims& x, std::uint64_t consume
 // bias (relative bias, plus the causal mask in the decoder: saves nothing), softmax (saves its
 // output, read again by probs·v, which saves v), o's input. No 1/√d scaling (T5 folds it into
 // the init), no RoPE, as many k/v heads as q heads.
-void self_attention_saved(const Dims& x, bool decoder, std::vector<SavedTensor>& out) {
+void self_attention_saved(const Dims& x, bool decoder, double p, std::vector<SavedTensor>& out) {
   using enum BackwardRegion;
   const std::string src = fmt::format("{} T5LayerSelfAttention, T5Attention.forward", kT5Src);
   const char* t = decoder ? "T_d" : "T_e";
@@ -96,22 +100,27 @@ void self_attention_saved(const Dims& x, bool decoder, std::vector<SavedTensor>&
     add(out, "self.probabilities", checked_product({e, x.b, x.a, x.s, x.s}),
         fmt::format("{}·b·a·{}²: softmax output, saved by softmax and the probabilities' matmul", e, s), src, kInput);
   }
+  t5_probabilities_dropout(p, "self", x, x.s, decoder ? "s_d²" : "s_e²", kInput, out);
   add(out, "self.o_input", checked_product({e, x.T, x.qd}), fmt::format("{}·{}·a·d_kv: o's input (heads merged), saved by o", e, t), src, kAfterAttention);
+  t5_output_dropout(p, "self.output_dropout_mask", "T5LayerSelfAttention", x, kAfterAttention, out);
 }
 
 // One op list entry of the family's block (families/t5.cpp layer(): the self-attention's norm,
 // the attention, the FF's norm, the MLP) run at the dims `x`.
-void op_saved(const LayerOp& op, const ModelConfig& m, const Dims& x, bool decoder, std::vector<SavedTensor>& out) {
+void op_saved(const LayerOp& op, const ModelConfig& m, const Dims& x, bool decoder, double p, std::vector<SavedTensor>& out) {
   if (const auto* n = std::get_if<NormOp>(&op)) t5_norm_saved(n->name, x, n->consumers, n->region, out);
-  if (std::holds_alternative<AttentionOp>(op)) self_attention_saved(x, decoder, out);
-  if (std::holds_alternative<MlpOp>(op)) ff_saved(m, x, out);
+  if (std::holds_alternative<AttentionOp>(op)) self_attention_saved(x, decoder, p, out);
+  if (std::holds_alternative<MlpOp>(op)) {
+    ff_saved(m, x, p, out);
+    t5_output_dropout(p, "ff.output_dropout_mask", "T5LayerFF", x, BackwardRegion::kOutput, out);
+  }
 }
 
 // T5LayerCrossAttention (fp32 eager): its T5LayerNorm, whose output only q reads; q and k saved
 // by the scores matmul, v by the probabilities' matmul, k and v of the encoder length; the
 // probabilities b·a·s_d·s_e saved by softmax and that matmul (the zero position bias adds
 // nothing saved); o's input. The k and v Linears' input, the encoder output, is in outside.
-void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe, std::vector<SavedTensor>& out) {
+void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe, double p, std::vector<SavedTensor>& out) {
   using enum BackwardRegion;
   const std::string src = fmt::format("{} T5LayerCrossAttention, T5Attention.forward (key_value_states)", kT5Src);
   t5_norm_saved("cross.layer_norm", xd, 1, kAfterAttention, out);
@@ -133,23 +142,25 @@ void cross_attention_saved(const ModelConfig& m, const Dims& xd, const Dims& xe,
     add(out, "cross.probabilities", checked_product({e, xd.b, xd.a, xd.s, xe.s}),
         fmt::format("{}·b·a·s_d·s_e: softmax output, saved by softmax and the probabilities' matmul", e), src, kAfterAttention);
   }
+  t5_probabilities_dropout(p, "cross", xd, xe.s, "s_d·s_e", kAfterAttention, out);
   add(out, "cross.o_input", checked_product({e, xd.T, xd.qd}), fmt::format("{}·T_d·a·d_kv: o's input, saved by o", e), src, kAfterAttention);
+  t5_output_dropout(p, "cross.output_dropout_mask", "T5LayerCrossAttention", xd, kAfterAttention, out);
 }
 
-std::vector<SavedTensor> encoder_block(const LayerSpec& spec, const ModelConfig& m, const Dims& xe) {
+std::vector<SavedTensor> encoder_block(const LayerSpec& spec, const ModelConfig& m, const Dims& xe, double p) {
   std::vector<SavedTensor> out;
-  for (const auto& op : spec.ops) op_saved(op, m, xe, false, out);
+  for (const auto& op : spec.ops) op_saved(op, m, xe, false, p, out);
   return out;
 }
 
 // The decoder block: the self-attention at s_d (causal: the mask is folded into the position
 // bias, saved by nobody), the cross-attention, the FF at s_d.
-std::vector<SavedTensor> decoder_block(const LayerSpec& spec, const ModelConfig& m, const Dims& xd, const Dims& xe) {
+std::vector<SavedTensor> decoder_block(const LayerSpec& spec, const ModelConfig& m, const Dims& xd, const Dims& xe, double p) {
   std::vector<SavedTensor> out;
   std::size_t i = 0;
   for (const auto& op : spec.ops) {
-    if (i++ == 2) cross_attention_saved(m, xd, xe, out);  // before the FF's norm: T5Block layer[1]
-    op_saved(op, m, xd, true, out);
+    if (i++ == 2) cross_attention_saved(m, xd, xe, p, out);  // before the FF's norm: T5Block layer[1]
+    op_saved(op, m, xd, true, p, out);
   }
   return out;
 }
@@ -173,9 +184,21 @@ void add_norm(const char* name, const ModelConfig& m, const Dims& x, Activations
   }
 }
 
+// Each stack's dropout of the embedding and of the final norm's output: the decoder's final one
+// is in the head's window (the encoder's output is the dropout's output, one storage as before).
+void add_stack_dropouts(double p, const Dims& xd, const Dims& xe, Activations& act) {
+  if (p <= 0.0) return;
+  act.outside_parts.push_back(t5_stack_dropout(p, "encoder.embedding_dropout_mask", "encoder's embedding dropout", xe));
+  act.outside_parts.push_back(t5_stack_dropout(p, "encoder.final_dropout_mask", "encoder's final dropout", xe));
+  act.outside_parts.push_back(t5_stack_dropout(p, "decoder.embedding_dropout_mask", "decoder's embedding dropout", xd));
+  act.outside_parts.push_back(t5_stack_dropout(p, "final_norm.dropout_mask", "decoder's final dropout", xd));
+  act.final_norm_saved = checked_add(act.final_norm_saved, act.outside_parts.back().bytes);
+}
+
 // Ids, buckets, both final norms, the encoder output and lm_head's input.
-void t5_outside(const ModelConfig& m, const Dims& xd, const Dims& xe, bool checkpointed, Activations& act) {
+void t5_outside(const ModelConfig& m, const Dims& xd, const Dims& xe, bool checkpointed, double p, Activations& act) {
   const std::string src = kT5Src;
+  add_stack_dropouts(p, xd, xe, act);
   act.outside_parts.push_back({"input_ids", checked_mul(8, xe.T), "8·T_e: int64 encoder ids saved by the shared embedding's backward",
                                "torch nn.functional.embedding (embedding_backward takes indices)"});
   act.outside_parts.push_back({"decoder_input_ids", checked_mul(8, xd.T), "8·T_d: int64 decoder ids (_shift_right(labels)) saved by the embedding",
@@ -271,10 +294,11 @@ Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
   const LayerSpec spec = family_spec(m.family).layer(m);
   const Dims xe = stack_dims(m, setup, setup.seq_len);
   const Dims xd = stack_dims(m, setup, setup.target_seq);
+  const double drop = setup.model_dropout(m.dropout_rate);
   Activations act;
-  auto enc = encoder_block(spec, m, xe);
+  auto enc = encoder_block(spec, m, xe, drop);
   add_layer_buckets(m, xe, "encoder", enc);
-  auto dec = decoder_block(spec, m, xd, xe);
+  auto dec = decoder_block(spec, m, xd, xe, drop);
   add_layer_buckets(m, xd, "decoder", dec);
   act.per_layer = sum_into(enc, act.layer_parts);
   act.kept_per_layer = act.per_layer;
@@ -291,7 +315,7 @@ Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
   act.attn_backward_transient = attention_backward_transient(m, setup, xd);
   act.backward_transient = std::max(act.mlp_backward_transient, act.attn_backward_transient);
   const bool checkpointed = setup.grad_ckpt == GradCkpt::kFull;
-  t5_outside(m, xd, xe, checkpointed, act);
+  t5_outside(m, xd, xe, checkpointed, drop, act);
   act.decoder_kept_per_layer = act.decoder_per_layer;
   if (checkpointed) {
     checkpoint_inputs(m, xd, xe, act);
@@ -311,9 +335,10 @@ Activations t5_activations(const ModelConfig& m, const TrainingSetup& setup) {
   const Bytes layers = checked_add(checked_mul(m.num_layers, act.kept_per_layer), checked_mul(m.num_decoder_layers, act.decoder_kept_per_layer));
   act.stack = component_term(
       ComponentId::kActivations, checked_add(layers, act.outside),
-      fmt::format("L_e × encoder block + L_d × decoder block + outside = {} × {} + {} × {} + {} (s_e = {}, s_d = {}; {}dropout off)",
+      fmt::format("L_e × encoder block + L_d × decoder block + outside = {} × {} + {} × {} + {} (s_e = {}, s_d = {}; {}dropout {})",
                   m.num_layers, group_digits(act.kept_per_layer), m.num_decoder_layers, group_digits(act.decoder_kept_per_layer),
-                  group_digits(act.outside), setup.seq_len, setup.target_seq, checkpointed ? "each block keeps its input; " : ""),
+                  group_digits(act.outside), setup.seq_len, setup.target_seq, checkpointed ? "each block keeps its input; " : "",
+                  drop > 0.0 ? fmt::format("p = {:g}", drop) : std::string("off")),
       std::string(kT5Src) + " T5Block (per-op derivation: per_layer_parts, decoder_layer_parts); measured: tools/measure/FINDINGS.md §34",
       true);
   act.forward_masks = component_term(ComponentId::kAttentionMask, 0, "folded into the position bias (no mask tensor is kept)",

@@ -172,6 +172,8 @@ def run_id(sp):
         parts.append(sp["head"] + (f"{sp['num_labels']}" if sp["head"] == "seq-cls" else ""))
     if sp.get("target_seq"):  # T5: the decoder's (labels') length and the MLM's feed_forward_proj
         parts.append(f"t{sp['target_seq']}-{sp['ff']}")
+    if sp.get("dropout"):  # T5: the config's dropout_rate (FINDINGS §34 Dropout)
+        parts.append(f"drop{sp['dropout']}")
     if sp.get("fp8"):  # torchao float8 training: recipe, and "nohead" when the lm_head stays high precision
         parts.append(f"fp8{sp['fp8']}" + ("" if sp.get("fp8_head", True) else "-nohead"))
     if sp.get("fp8_all_gather"):  # FSDP2's float8 all-gather (enable_fsdp_float8_all_gather)
@@ -359,6 +361,12 @@ def grid(quick=False):
                   extra={"target_seq": 64, "ff": "gated-gelu"}))
     g.append(spec("t5", seq=128, batch=2, precision="bf16", attention="eager", shape="h64", vocab=1000, layers=2,
                   ckpt="full", extra=t5))
+    # the released configs' dropout_rate 0.1 (FINDINGS §34 Dropout): fp32 and bf16 eager
+    for p in ("fp32", "bf16"):
+        g.append(spec("t5", seq=128, batch=2, precision=p, attention="eager", shape="h64", vocab=1000, layers=2,
+                      extra=dict(t5, dropout=0.1)))
+    g.append(spec("t5", seq=128, batch=2, precision="bf16", attention="eager", shape="h64", vocab=1000, layers=2,
+                  ckpt="full", extra=dict(t5, dropout=0.1)))
     # (p) issue 11: torchao float8 training (convert_to_float8_training, torchao 0.18; every Linear with dims % 16 == 0,
     # lm_head included as in torchtitan's default filter; "fp8_head": False keeps it high precision): recipe x
     # precision, checkpointing, a long-sequence h64 shape
@@ -594,6 +602,8 @@ def measure(sp):
     cfgd = model_cfg(sp["family"], vocab=sp["vocab"], layers=sp["layers"], **SHAPES[sp["shape"]])
     if sp.get("ff"):
         cfgd["feed_forward_proj"] = sp["ff"]
+    if sp.get("dropout"):  # T5: dropout_rate in training (the CPU saves e-byte noise where CUDA saves bool masks)
+        cfgd["dropout_rate"] = sp["dropout"]
     if sp.get("router_logits"):  # MoE: the load-balancing aux loss is computed with the loss
         cfgd["output_router_logits"] = True
     res["model"] = cfgd

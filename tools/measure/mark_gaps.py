@@ -114,7 +114,28 @@ RULES = [
     ("t5-cpu-autocast", _all(_metric("saved_per_layer"), _phase("decoder_layer"), _id(r"-t5-.*-amp-eager-"),
                              lambda r, pred, meas: pred - meas == 4 * r["model"]["num_heads"] * r["setup"]["batch"] *
                              r["setup"]["seq"] * r["setup"]["target_seq"])),
+    # T5's dropout: the CPU's aten::dropout saves e-byte noise (input * noise) where CUDA's native_dropout saves a 1-byte
+    # bool mask, at the same places (FINDINGS.md §34 Dropout): exactly (e - 1) B more per dropout element in the saved
+    # records; the phase records within tolerance once those bytes are added
+    ("t5-dropout", _all(_id(r"-t5-.*-drop0\.1-"), _metric("saved_per_layer", "saved_head"),
+                        lambda r, pred, meas: meas - pred == _t5_noise_extra(r, r["phase"]))),
+    ("t5-dropout", _all(_id(r"-t5-.*-drop0\.1-"), _metric("allocated"), _phase("forward", "backward", "peak"),
+                        lambda r, pred, meas: abs(pred + _t5_noise_extra(r, "all") - meas) <= r["tolerance_pct"] / 100 * meas)),
 ]
+
+
+def _t5_noise_extra(r, phase):
+    """(e - 1) x the dropout elements of an encoder block, a decoder block, the head, or the whole model ("all")."""
+    m, s = r["model"], r["setup"]
+    e = {"fp32": 4, "bf16": 2}[s["precision"]]
+    b, a, h, i = s["batch"], m["num_heads"], m["d_model"], m["d_ff"]
+    se, sd = s["seq"], s["target_seq"]
+    te, td = b * se, b * sd
+    enc = b * a * se * se + 2 * te * h + te * i
+    dec = b * a * sd * sd + b * a * sd * se + 3 * td * h + td * i
+    n = {"layer": enc, "decoder_layer": dec, "head": td * h,
+         "all": m["num_layers"] * enc + m["num_decoder_layers"] * dec + 2 * te * h + 2 * td * h}[phase]
+    return (e - 1) * n
 
 
 def _heads(r):

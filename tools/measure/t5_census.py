@@ -1,16 +1,18 @@
 # T5 saved-tensor census (tools/measure/FINDINGS.md §34; not a harness record): a tiny
-# T5ForConditionalGeneration (d_model 64, d_kv 32 x 3 heads, d_ff 128, 2 + 2 layers, V 1000, dropout 0), fp32,
+# T5ForConditionalGeneration (d_model 64, d_kv 32 x 3 heads, d_ff 128, 2 + 2 layers, V 1000, dropout 0 or dropout=P), fp32,
 # b 2, encoder length 64, decoder length 32, labels given. Every tensor saved for backward passes
 # torch.autograd.graph.saved_tensors_hooks; unique storages (parameters excluded) are summed per window (the module
-# whose forward was entered last). Usage: t5_census.py [eager|sdpa] [relu|gated-gelu] [-v]
+# whose forward was entered last). Usage: t5_census.py [eager|sdpa] [relu|gated-gelu] [dropout=P] [-v]
+# (with dropout the CPU's aten::dropout saves an e-byte noise tensor per dropout where CUDA's native_dropout saves a bool mask)
 import torch, sys, collections
 from transformers import T5Config, T5ForConditionalGeneration
 torch.manual_seed(0)
 attn = sys.argv[1] if len(sys.argv) > 1 else "eager"
 ff = sys.argv[2] if len(sys.argv) > 2 else "relu"
 b, s_enc, s_dec = 2, 64, 32
+p_drop = float(next((a[len("dropout="):] for a in sys.argv if a.startswith("dropout=")), "0.0"))
 cfg = T5Config(d_model=64, d_kv=32, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=3, vocab_size=1000,
-               feed_forward_proj=ff, dropout_rate=0.0, relative_attention_num_buckets=16, use_cache=False, decoder_start_token_id=0)
+               feed_forward_proj=ff, dropout_rate=p_drop, relative_attention_num_buckets=16, use_cache=False, decoder_start_token_id=0)
 m = T5ForConditionalGeneration._from_config(cfg, attn_implementation=attn).train()
 window = ["pre"]
 def pre(name):

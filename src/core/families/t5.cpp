@@ -55,6 +55,10 @@ void read(const ConfigReader& c, ModelConfig& m, const std::string& ff_default, 
   m.relative_bias_every_layer = every_layer_bias;
   m.tie_word_embeddings = c.flag("tie_word_embeddings", true);
   read_feed_forward(c, m, ff_default);
+  m.dropout_rate = c.number("dropout_rate", 0.1);  // T5Config / MT5Config / UMT5Config default 0.1
+  if (!(m.dropout_rate < 1.0)) {
+    throw InputError(config_field("dropout_rate"), fmt::format("{}", m.dropout_rate), fmt::format("must be a probability in [0, 1) in {}", c.origin()));
+  }
   m.loss_in_logits_dtype = true;  // T5ForConditionalGeneration: CrossEntropyLoss()(lm_logits.view(-1, V), labels.view(-1))
 }
 
